@@ -1,0 +1,136 @@
+"""The ``augment`` command: the person-facing side of the library.
+
+augment plugins list [--json]          every installed variant, its task and plugin
+augment inspect MODEL.onnx [--json]    an exported generator's metadata
+augment generate MODEL.onnx OUT_DIR    class-conditional samples as PNGs + manifest.csv
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from augment import __version__
+from augment.errors import AugmentError
+
+
+def _plugins_list(args: argparse.Namespace) -> None:
+    from augment.registry import Registry
+
+    rows = [
+        {
+            "variant": e.name,
+            "task": e.task,
+            "plugin": e.plugin.name,
+            "distribution": e.plugin.distribution,
+            "version": e.plugin.version,
+            "description": e.description,
+        }
+        for e in Registry.from_plugins().entries()
+    ]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        print("no variants installed (pip install a plugin such as plugins/dcgan)")
+        return
+    columns = ["variant", "task", "distribution", "version", "description"]
+    widths = {c: max(len(c), *(len(str(r[c])) for r in rows)) for c in columns[:-1]}
+    print("  ".join(c.upper().ljust(widths.get(c, 0)) for c in columns).rstrip())
+    for r in rows:
+        print("  ".join(str(r[c]).ljust(widths.get(c, 0)) for c in columns).rstrip())
+
+
+def _inspect(args: argparse.Namespace) -> None:
+    from augment.runtime import Generator
+
+    generator = Generator(args.model)
+    info = vars(generator.info) | {"path": str(generator.path), "sha256": generator.sha256}
+    if args.json:
+        print(json.dumps(info, indent=2, default=list))
+        return
+    for key, value in info.items():
+        print(f"{key:16} {', '.join(value) if isinstance(value, tuple) else value}")
+
+
+def _generate(args: argparse.Namespace) -> None:
+    from augment.data.images import write_png
+    from augment.data.manifest import Manifest
+    from augment.io import atomic_path
+    from augment.runtime import Generator, to_uint8
+    from augment.seeding import derive_seed
+
+    generator = Generator(args.model, task="synthesize", device=args.device)
+    classes = args.classes.split(",") if args.classes else list(generator.info.classes)
+    indices = [generator.class_index(c) for c in classes]  # unknown class: clear error first
+    out = Path(args.out_dir)
+    rows = []
+    with atomic_path(out, is_dir=True) as tmp:
+        for index in indices:
+            name = generator.info.classes[index]
+            seed = derive_seed(args.seed, "generate", index)
+            images = to_uint8(generator.generate([index] * args.per_class, seed=seed))
+            for n, image in enumerate(images):
+                relative = Path("images") / str(index) / f"{n:06d}.png"
+                (tmp / relative).parent.mkdir(parents=True, exist_ok=True)
+                write_png(tmp / relative, image)
+                rows.append(
+                    {
+                        "path": relative.as_posix(),
+                        "label": name,
+                        "split": "train",
+                        "source": "synthetic",
+                        "variant": generator.info.variant,
+                        "model_sha256": generator.sha256,
+                        "seed": str(seed),
+                    }
+                )
+        Manifest.from_rows(rows, tmp).write(tmp / "manifest.csv")
+    print(f"wrote {len(rows)} images of {len(indices)} classes to {out}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="augment", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"gan-augment {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    plugins = commands.add_parser("plugins", help="installed GAN plugins")
+    plugin_commands = plugins.add_subparsers(dest="plugins_command", required=True)
+    listing = plugin_commands.add_parser("list", help="list every registered variant")
+    listing.add_argument("--json", action="store_true", help="machine-readable output")
+    listing.set_defaults(run=_plugins_list)
+
+    inspect = commands.add_parser("inspect", help="show an exported model's metadata")
+    inspect.add_argument("model", help="an .onnx file exported by gan-augment")
+    inspect.add_argument("--json", action="store_true")
+    inspect.set_defaults(run=_inspect)
+
+    generate = commands.add_parser("generate", help="synthesize labelled images with a model")
+    generate.add_argument("model", help="an .onnx synthesize model")
+    generate.add_argument("out_dir", help="output folder (replaced atomically)")
+    generate.add_argument("--per-class", type=int, default=100, help="images per class")
+    generate.add_argument("--classes", help="comma-separated class names (default: all)")
+    generate.add_argument("--seed", type=int, default=0)
+    generate.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    generate.set_defaults(run=_generate)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``augment`` console script; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+    try:
+        args.run(args)
+    except AugmentError as exc:
+        print(f"augment: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

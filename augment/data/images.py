@@ -1,0 +1,262 @@
+"""Image files and arrays: decoding, conversion, batches, tensors and grids.
+
+Arrays are uint8 ``H x W x C`` (C = 1 or 3) unless stated otherwise; batches are
+``N x H x W x C``. Tensors are float32 ``N x C x H x W`` in [-1, 1].
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import struct
+import warnings
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+from PIL import Image
+from tqdm import tqdm
+
+from augment.errors import DataError
+from augment.io import atomic_path
+
+if TYPE_CHECKING:
+    import torch
+
+    from augment.data.manifest import Manifest
+
+log = logging.getLogger(__name__)
+
+#: Refuse images with more pixels than this (a decompression bomb, not a dataset image).
+MAX_PIXELS = 8192 * 8192
+
+_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, zlib.error, struct.error)
+
+
+def read_image(
+    path: str | os.PathLike[str], channels: int | None = None, size: int | None = None
+) -> np.ndarray:
+    """Decode an image file into a uint8 ``H x W x C`` array (C = 1 or 3).
+
+    Palette images become RGB (or gray when the palette is), alpha is composited over
+    black, 16-bit images are scaled to 8 bits. ``channels`` converts gray <-> RGB and
+    ``size`` resizes to ``size x size`` (Lanczos, antialiased). Any failure is a one-line
+    DataError ``<path>: <what is wrong>``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: file not found")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                width, height = image.size
+                if width * height > MAX_PIXELS:
+                    raise DataError(
+                        f"{path}: {width}x{height} pixels exceeds the limit of {MAX_PIXELS} "
+                        "(possible decompression bomb)"
+                    )
+                image.load()
+                array = _to_gray_or_rgb(image)
+    except DataError:
+        raise
+    except Image.UnidentifiedImageError:
+        raise DataError(f"{path}: not a readable image (unknown or corrupt format)") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise DataError(f"{path}: too many pixels (possible decompression bomb)") from None
+    except _DECODE_ERRORS as exc:
+        raise DataError(f"{path}: corrupt or truncated image ({_one_line(exc)})") from None
+    return convert_image(array, channels, size)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else exc.__class__.__name__
+
+
+def _to_gray_or_rgb(image: Image.Image) -> np.ndarray:
+    """A decoded PIL image as uint8 ``H x W x 1`` or ``H x W x 3``."""
+    mode = image.mode
+    if mode == "P":
+        has_alpha = "transparency" in image.info or image.palette.mode == "RGBA"
+        array = _to_gray_or_rgb(image.convert("RGBA" if has_alpha else "RGB"))
+        gray = (array[..., :1] == array[..., 1:]).all()
+        return array[..., :1] if gray else array
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        wide = np.asarray(image).astype(np.float64)
+        return np.clip(np.rint(wide / 257.0), 0, 255).astype(np.uint8)[..., None]
+    if mode == "F":
+        return np.clip(np.rint(np.asarray(image)), 0, 255).astype(np.uint8)[..., None]
+    if mode in ("1", "L"):
+        return np.asarray(image.convert("L"), np.uint8)[..., None]
+    if mode in ("LA", "La", "PA"):
+        return _composite(np.asarray(image.convert("LA"), np.uint8))
+    if mode in ("RGBA", "RGBa"):
+        return _composite(np.asarray(image.convert("RGBA"), np.uint8))
+    return np.asarray(image.convert("RGB"), np.uint8)
+
+
+def _composite(array: np.ndarray) -> np.ndarray:
+    """Composite colour channels over black using the last (alpha) channel."""
+    colour = array[..., :-1].astype(np.uint32)
+    alpha = array[..., -1:].astype(np.uint32)
+    return ((colour * alpha + 127) // 255).astype(np.uint8)
+
+
+def convert_image(
+    array: np.ndarray, channels: int | None = None, size: int | None = None
+) -> np.ndarray:
+    """Convert a uint8 ``H x W x C`` array to ``channels`` and ``size x size`` (None: keep)."""
+    if array.ndim == 2:
+        array = array[..., None]
+    if channels not in (None, 1, 3):
+        raise ValueError(f"channels must be 1 or 3, got {channels}")
+    current = array.shape[2]
+    same_size = size is None or array.shape[:2] == (size, size)
+    if (channels is None or channels == current) and same_size:
+        return array
+    image = Image.fromarray(array[..., 0] if current == 1 else array)
+    if channels == 1 and current == 3:
+        image = image.convert("L")
+    elif channels == 3 and current == 1:
+        image = image.convert("RGB")
+    if not same_size:
+        image = image.resize((size, size), Image.Resampling.LANCZOS)
+    out = np.asarray(image, np.uint8)
+    return out[..., None] if out.ndim == 2 else out
+
+
+def write_png(path: str | os.PathLike[str], array: np.ndarray, atomic: bool = True) -> None:
+    """Write a uint8 ``H x W x C`` (or ``H x W``) array as PNG with fixed, deterministic settings.
+
+    ``atomic=False`` writes in place (for files inside a folder that is itself written
+    atomically).
+    """
+    array = np.asarray(array)
+    if array.dtype != np.uint8:
+        raise ValueError(f"write_png expects uint8, got {array.dtype}")
+    if array.ndim == 3 and array.shape[2] == 1:
+        array = array[..., 0]
+    if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (3, 4)):
+        raise ValueError(f"write_png expects H x W x C with C in 1, 3, 4; got {array.shape}")
+    image = Image.fromarray(np.ascontiguousarray(array))
+    if not atomic:
+        image.save(path, format="PNG", optimize=False, compress_level=6)
+        return
+    with atomic_path(path) as tmp:
+        image.save(tmp, format="PNG", optimize=False, compress_level=6)
+
+
+@dataclass
+class LoadedImages:
+    """Images decoded from a manifest.
+
+    ``kept`` holds the manifest row positions that were loaded (all of them unless
+    bad images were skipped); ``bad`` lists ``(path, reason)`` of the skipped ones.
+    """
+
+    images: np.ndarray
+    labels: np.ndarray
+    kept: np.ndarray
+    bad: list[tuple[str, str]] = field(default_factory=list)
+
+
+def load_images(
+    manifest: Manifest,
+    channels: int | None = None,
+    size: int | None = None,
+    skip_bad: bool = False,
+    progress: bool = True,
+) -> LoadedImages:
+    """Decode every image of ``manifest`` into one uint8 ``N x H x W x C`` batch.
+
+    Labels are class indices per ``manifest.classes``. Without ``skip_bad`` the first bad
+    image raises a DataError; with it bad images are skipped and listed in ``bad``. Images
+    of different shapes are an error unless ``channels`` and ``size`` make them agree.
+    """
+    paths = manifest.absolute_paths()
+    indices = manifest.label_indices()
+    batch: np.ndarray | None = None
+    first = ""
+    kept: list[int] = []
+    bad: list[tuple[str, str]] = []
+    bar = tqdm(paths, desc="loading images", unit="img", disable=None if progress else True)
+    for pos, path in enumerate(bar):
+        try:
+            array = read_image(path, channels, size)
+        except DataError as exc:
+            if not skip_bad:
+                prefix = f"{manifest.row_name(pos)}: " if manifest.origin else ""
+                raise DataError(f"{prefix}{exc}") from None
+            bad.append((str(path), _reason(exc, path)))
+            continue
+        if batch is None:
+            batch = np.empty((len(paths), *array.shape), np.uint8)
+            first = str(path)
+        elif array.shape != batch.shape[1:]:
+            raise DataError(
+                f"{path}: shape {_shape(array.shape)} differs from {_shape(batch.shape[1:])} "
+                f"of {first} (set image size and channels to convert)"
+            )
+        batch[len(kept)] = array
+        kept.append(pos)
+    if bad:
+        log.warning("skipped %d bad image(s) of %d; first: %s", len(bad), len(paths), bad[0][0])
+    if batch is None:
+        batch = np.zeros((0, size or 0, size or 0, channels or 1), np.uint8)
+    kept_array = np.asarray(kept, np.int64)
+    return LoadedImages(batch[: len(kept)], indices[kept_array], kept_array, bad)
+
+
+def _reason(exc: DataError, path: Path) -> str:
+    """The error text without the leading ``<path>: ``."""
+    text = str(exc)
+    prefix = f"{path}: "
+    return text[len(prefix) :] if text.startswith(prefix) else text
+
+
+def _shape(shape: tuple[int, ...]) -> str:
+    return "x".join(map(str, shape))
+
+
+def to_tensor(images: np.ndarray) -> torch.Tensor:
+    """uint8 ``N x H x W x C`` -> float32 ``N x C x H x W`` in [-1, 1]."""
+    import torch
+
+    if images.dtype != np.uint8 or images.ndim != 4:
+        raise ValueError(f"to_tensor expects uint8 NHWC, got {images.dtype} {images.shape}")
+    tensor = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2)
+    return tensor.to(torch.float32).div_(127.5).sub_(1.0).contiguous()
+
+
+def to_uint8(images: torch.Tensor | np.ndarray) -> np.ndarray:
+    """float ``N x C x H x W`` in [-1, 1] (tensor or array) -> uint8 ``N x H x W x C``."""
+    if not isinstance(images, np.ndarray):
+        images = images.detach().float().cpu().numpy()
+    if images.ndim != 4:
+        raise ValueError(f"to_uint8 expects N x C x H x W, got shape {images.shape}")
+    scaled = np.nan_to_num((images.astype(np.float32) + 1.0) * 127.5, nan=0.0)
+    return np.clip(np.rint(scaled), 0, 255).astype(np.uint8).transpose(0, 2, 3, 1).copy()
+
+
+def image_grid(images: np.ndarray, nrow: int, pad: int = 2) -> np.ndarray:
+    """Tile uint8 ``N x H x W x C`` images into one ``H x W x C`` mosaic.
+
+    ``nrow`` images per row (as torchvision's ``make_grid``), rows filled left to right,
+    ``pad`` black pixels between and around the tiles.
+    """
+    if images.ndim != 4:
+        raise ValueError(f"image_grid expects N x H x W x C, got shape {images.shape}")
+    if nrow < 1 or pad < 0:
+        raise ValueError("image_grid needs nrow >= 1 and pad >= 0")
+    count, height, width, channels = images.shape
+    cols = min(nrow, max(count, 1))
+    rows = max(-(-count // cols), 1)
+    grid = np.zeros((rows * (height + pad) + pad, cols * (width + pad) + pad, channels), np.uint8)
+    for i, image in enumerate(images):
+        top = pad + (i // cols) * (height + pad)
+        left = pad + (i % cols) * (width + pad)
+        grid[top : top + height, left : left + width] = image
+    return grid

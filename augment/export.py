@@ -1,0 +1,125 @@
+"""ONNX export of a trained generator, checked against torch before it is written.
+
+The file carries the metadata of :class:`augment.runtime.ModelInfo`; export fails (and
+writes nothing) unless onnxruntime reproduces torch's output on fixed inputs, at batch
+sizes other than the one traced, within ``atol``.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnx
+import torch
+from torch import nn
+
+import augment
+from augment.errors import ExportError
+from augment.io import atomic_path
+from augment.runtime import ModelInfo
+from augment.variant import Variant
+
+log = logging.getLogger(__name__)
+OPSET = 17
+OUTPUT = "image"
+
+
+def model_info(variant: Variant, manifest_sha256: str) -> ModelInfo:
+    """The metadata to embed for ``variant`` trained on a manifest with ``manifest_sha256``."""
+    d = variant.data
+    return ModelInfo(
+        task=variant.task,
+        variant=variant.name,
+        classes=d.classes,
+        domains=d.domains,
+        image_size=d.image_size,
+        channels=d.channels,
+        scale=d.scale,
+        latent_dim=int(variant.metadata().get("latent_dim", 0)),
+        normalization="[-1,1]",
+        package_version=augment.__version__,
+        manifest_sha256=manifest_sha256,
+    )
+
+
+def dynamic_axes(task: str, names: list[str]) -> dict[str, dict[int, str]]:
+    """Batch is dynamic everywhere; height and width too for image-to-image tasks."""
+    axes: dict[str, dict[int, str]] = {}
+    for name in [*names, "output" if OUTPUT in names else OUTPUT]:
+        axes[name] = {0: "batch"}
+        if task in ("translate", "upscale") and name in ("image", "output"):
+            axes[name] |= {2: "height", 3: "width"}
+    return axes
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    info: ModelInfo
+    max_abs_diff: float  # worst |onnxruntime - torch| seen by the parity check
+
+
+def export_onnx(
+    variant: Variant,
+    generator: nn.Module,
+    path: str | Path,
+    manifest_sha256: str = "",
+    atol: float = 1e-4,
+) -> ExportResult:
+    """Export ``generator`` through ``variant.export_module`` to ``path`` (atomically)."""
+    module = variant.export_module(generator).cpu().eval()
+    inputs = variant.example_inputs(4, seed=0)
+    names = list(inputs)
+    # ONNX names must be unique: image-to-image models read `image` and write `output`.
+    output_names = ["output" if OUTPUT in names else OUTPUT]
+    info = model_info(variant, manifest_sha256)
+    with atomic_path(path) as tmp:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notes
+            try:
+                torch.onnx.export(
+                    module,
+                    tuple(inputs.values()),
+                    str(tmp),
+                    input_names=names,
+                    output_names=output_names,
+                    dynamic_axes=dynamic_axes(variant.task, names),
+                    opset_version=OPSET,
+                    dynamo=False,
+                )
+            except Exception as exc:
+                raise ExportError(f"{variant.name}: ONNX export failed ({exc})") from exc
+        model = onnx.load(str(tmp))
+        del model.metadata_props[:]
+        for key, value in info.to_props().items():
+            model.metadata_props.add(key=key, value=value)
+        onnx.save(model, str(tmp))
+        worst = check_parity(variant, module, tmp, atol)
+    log.info("exported %s to %s (parity %.2g)", variant.name, path, worst)
+    return ExportResult(info, worst)
+
+
+def check_parity(variant: Variant, module: nn.Module, path: Path, atol: float) -> float:
+    """Max |onnxruntime - torch| over fixed inputs at batch 1 and 5; ExportError above atol."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    worst = 0.0
+    for batch in (1, 5):
+        inputs = variant.example_inputs(batch, seed=batch)
+        with torch.no_grad():
+            expected = module(*inputs.values()).numpy()
+        actual = session.run(None, {k: v.numpy() for k, v in inputs.items()})[0]
+        if actual.shape != expected.shape:
+            raise ExportError(
+                f"{variant.name}: onnxruntime output shape {actual.shape} != torch {expected.shape}"
+            )
+        worst = max(worst, float(np.abs(actual - expected).max()))
+    if not worst <= atol:
+        raise ExportError(
+            f"{variant.name}: onnxruntime differs from torch by {worst:.3g} (> atol {atol:g})"
+        )
+    return worst

@@ -1,0 +1,156 @@
+"""Class-conditional DCGAN networks sized to any square image (Radford et al., 2016).
+
+The spatial plan starts from a ``base`` of 4..7 pixels and doubles ``n`` times to reach the
+image size (28 = 7*2^2, 32 = 4*2^3, 64 = 4*2^4, 8 = 4*2^1). Conditioning:
+
+* generator: a learned class embedding concatenated to z (Mirza & Osindero, 2014);
+* discriminator ``concat``: one-hot class maps concatenated to the image channels;
+  ``projection``: inner product of a class embedding with the features (Miyato & Koyama,
+  2018); ``none``: unconditional (AC-GAN relies on its auxiliary classifier head).
+"""
+
+from __future__ import annotations
+
+from typing import Literal, NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.nn.utils import parametrize
+from torch.nn.utils.parametrizations import spectral_norm
+
+Norm = Literal["batch", "layer", "none"]
+Conditioning = Literal["concat", "projection", "none"]
+
+
+def spatial_plan(image_size: int) -> tuple[int, int]:
+    """(base, doublings) with base in 4..7 and base * 2**doublings == image_size."""
+    n = 0
+    while image_size % (2 ** (n + 1)) == 0 and image_size // 2 ** (n + 1) >= 4:
+        n += 1
+    base = image_size // 2**n
+    if not 4 <= base <= 7 or n == 0:
+        raise ValueError(
+            f"image size {image_size} is not base*2^n with base 4..7 and n >= 1 "
+            "(resize in prepare: e.g. image_size 28, 32 or 64)"
+        )
+    return base, n
+
+
+def norm_layer(kind: Norm, channels: int) -> nn.Module:
+    """BatchNorm, layer norm over (C,H,W) via one-group GroupNorm, or identity."""
+    if kind == "batch":
+        return nn.BatchNorm2d(channels)
+    if kind == "layer":
+        return nn.GroupNorm(1, channels)
+    return nn.Identity()
+
+
+def dcgan_init(module: nn.Module) -> None:
+    """DCGAN initialization: weights ~ N(0, 0.02), norm scales ~ N(1, 0.02), biases 0.
+
+    Works on spectrally normalized layers too (it initializes the original weight).
+    """
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear, nn.Embedding)):
+            weight = (
+                m.parametrizations.weight.original
+                if parametrize.is_parametrized(m, "weight")
+                else m.weight
+            )
+            nn.init.normal_(weight, 0.0, 0.02)
+            if getattr(m, "bias", None) is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d, nn.GroupNorm)):
+            nn.init.normal_(m.weight, 1.0, 0.02)
+            nn.init.zeros_(m.bias)
+
+
+class ConditionalGenerator(nn.Module):
+    """(z f32[N,latent], label i64[N]) -> image f32[N,C,S,S] in [-1,1]."""
+
+    def __init__(
+        self, latent_dim: int, num_classes: int, channels: int, image_size: int, width: int = 64
+    ) -> None:
+        super().__init__()
+        base, doublings = spatial_plan(image_size)
+        top = width * 2 ** (doublings - 1)  # channels at the base resolution
+        self.base, self.top = base, top
+        self.embed = nn.Embedding(num_classes, latent_dim)
+        self.project = nn.Sequential(  # [N, 2*latent] -> [N, top*base*base]
+            nn.Linear(2 * latent_dim, top * base * base, bias=False),
+            nn.BatchNorm1d(top * base * base),
+            nn.ReLU(inplace=True),
+        )
+        blocks: list[nn.Module] = []
+        c = top
+        for _ in range(doublings):  # [N, c, s, s] -> [N, c/2, 2s, 2s]
+            out = max(c // 2, width // 2)
+            blocks += [
+                nn.ConvTranspose2d(c, out, 4, stride=2, padding=1, bias=False),
+                nn.BatchNorm2d(out),
+                nn.ReLU(inplace=True),
+            ]
+            c = out
+        blocks += [nn.Conv2d(c, channels, 3, padding=1), nn.Tanh()]  # -> [N, C, S, S]
+        self.upsample = nn.Sequential(*blocks)
+        dcgan_init(self)
+        nn.init.normal_(self.embed.weight)  # class codes on the scale of z
+
+    def forward(self, z: Tensor, label: Tensor) -> Tensor:
+        h = self.project(torch.cat([z, self.embed(label)], dim=1))
+        return self.upsample(h.view(-1, self.top, self.base, self.base))
+
+
+class DiscriminatorOutput(NamedTuple):
+    logits: Tensor  # f32[N]: real/fake logit or critic value
+    class_logits: Tensor | None  # f32[N,K] from the auxiliary classifier (AC-GAN), else None
+
+
+class ConditionalDiscriminator(nn.Module):
+    """(image f32[N,C,S,S], label i64[N]) -> DiscriminatorOutput."""
+
+    def __init__(
+        self,
+        num_classes: int,
+        channels: int,
+        image_size: int,
+        width: int = 64,
+        conditioning: Conditioning = "concat",
+        norm: Norm = "batch",
+        use_spectral_norm: bool = False,
+        auxiliary_classifier: bool = False,
+    ) -> None:
+        super().__init__()
+        base, doublings = spatial_plan(image_size)
+        sn = spectral_norm if use_spectral_norm else (lambda m: m)
+        self.num_classes, self.conditioning = num_classes, conditioning
+        c_in = channels + (num_classes if conditioning == "concat" else 0)
+        layers: list[nn.Module] = []
+        c = width
+        for i in range(doublings):  # [N, c_in, s, s] -> [N, c, s/2, s/2]
+            layers.append(sn(nn.Conv2d(c_in, c, 4, stride=2, padding=1, bias=norm == "none")))
+            if i > 0:  # DCGAN: no normalization on the first block
+                layers.append(norm_layer(norm, c))
+            layers.append(nn.LeakyReLU(0.2, inplace=True))
+            c_in, c = c, c * 2
+        self.features = nn.Sequential(*layers, nn.Flatten())  # -> [N, c_in*base*base]
+        feature_dim = c_in * base * base
+        self.adversarial = sn(nn.Linear(feature_dim, 1))
+        self.projection = (
+            sn(nn.Embedding(num_classes, feature_dim)) if conditioning == "projection" else None
+        )
+        self.classifier = nn.Linear(feature_dim, num_classes) if auxiliary_classifier else None
+        dcgan_init(self)
+
+    def forward(self, image: Tensor, label: Tensor) -> DiscriminatorOutput:
+        if self.conditioning == "concat":
+            onehot = F.one_hot(label, self.num_classes).to(image.dtype)
+            maps = onehot[:, :, None, None].expand(-1, -1, *image.shape[2:])
+            image = torch.cat([image, maps], dim=1)
+        h = self.features(image)
+        logits = self.adversarial(h).squeeze(1)
+        if self.projection is not None:
+            logits = logits + (self.projection(label) * h).sum(dim=1)
+        classes = self.classifier(h) if self.classifier is not None else None
+        return DiscriminatorOutput(logits, classes)

@@ -1,0 +1,72 @@
+"""The plugin host: loads every plugin exposed through the entry-point group ``augment``.
+
+Two environment variables restrict what loads (comma-separated entry-point names):
+
+* ``AUGMENT_PLUGINS``: load only these plugins;
+* ``AUGMENT_PLUGINS_DISABLE``: never load these.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from importlib.metadata import entry_points
+
+import pluggy
+
+from augment import hookspecs
+from augment.errors import PluginError
+
+ENV_ALLOW = "AUGMENT_PLUGINS"
+ENV_DENY = "AUGMENT_PLUGINS_DISABLE"
+
+
+@dataclass(frozen=True)
+class PluginInfo:
+    """Where a loaded plugin came from."""
+
+    name: str
+    distribution: str
+    version: str
+
+
+def _names(variable: str) -> set[str] | None:
+    value = os.environ.get(variable, "").strip()
+    return {n.strip() for n in value.split(",") if n.strip()} if value else None
+
+
+def plugin_manager() -> tuple[pluggy.PluginManager, dict[str, PluginInfo]]:
+    """A PluginManager with every allowed ``augment`` entry point registered.
+
+    Returns the manager and, per plugin name, the distribution that provides it.
+    """
+    manager = pluggy.PluginManager(hookspecs.PROJECT)
+    manager.add_hookspecs(hookspecs)
+    allow, deny = _names(ENV_ALLOW), _names(ENV_DENY) or set()
+    infos: dict[str, PluginInfo] = {}
+    for entry in sorted(entry_points(group=hookspecs.PROJECT), key=lambda e: e.name):
+        if entry.name in deny or (allow is not None and entry.name not in allow):
+            continue
+        if entry.name in infos:
+            raise PluginError(
+                f"plugin name {entry.name!r} is provided by two distributions: "
+                f"{infos[entry.name].distribution} and {entry.dist.name if entry.dist else '?'}"
+            )
+        try:
+            plugin = entry.load()
+        except Exception as exc:  # a broken third-party plugin must name itself
+            raise PluginError(
+                f"plugin {entry.name!r} ({entry.value}) failed to import: {exc}"
+            ) from exc
+        manager.register(plugin, name=entry.name)
+        dist = entry.dist
+        infos[entry.name] = PluginInfo(
+            entry.name, dist.name if dist else "?", dist.version if dist else "?"
+        )
+    if allow:
+        missing = allow - set(infos)
+        if missing:
+            raise PluginError(
+                f"{ENV_ALLOW} names plugins that are not installed: {sorted(missing)}"
+            )
+    return manager, infos

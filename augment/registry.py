@@ -1,0 +1,96 @@
+"""Variant names -> classes, filled by the plugins' ``augment_register_variants`` hooks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from augment.config import parse
+from augment.errors import PluginError, UnknownVariantError
+from augment.plugins import PluginInfo, plugin_manager
+from augment.seeding import derive_seed
+from augment.variant import TASKS, DataSpec, Variant
+
+
+@dataclass(frozen=True)
+class VariantEntry:
+    """A registered variant and the plugin that provides it."""
+
+    name: str
+    task: str
+    cls: type[Variant]
+    plugin: PluginInfo
+
+    @property
+    def description(self) -> str:
+        return self.cls.description or (self.cls.__doc__ or "").strip().splitlines()[0]
+
+
+class Registry:
+    """Every variant the loaded plugins register. Unknown and duplicate names raise."""
+
+    def __init__(self) -> None:
+        self._entries: dict[str, VariantEntry] = {}
+
+    @classmethod
+    def from_plugins(cls) -> Registry:
+        """Load the ``augment`` entry points (see :mod:`augment.plugins`) and register."""
+        registry = cls()
+        manager, infos = plugin_manager()
+        for impl in manager.hook.augment_register_variants.get_hookimpls():
+            info = infos[impl.plugin_name]
+            impl.function(register=lambda variant, info=info: registry.register(variant, info))
+        return registry
+
+    def register(self, variant: type[Variant], plugin: PluginInfo) -> None:
+        """Add ``variant``; a name registered twice raises naming both plugins."""
+        if not (isinstance(variant, type) and issubclass(variant, Variant)):
+            raise PluginError(f"plugin {plugin.name!r} registered {variant!r}, not a Variant class")
+        name = getattr(variant, "name", None)
+        if not isinstance(name, str) or not name:
+            raise PluginError(f"plugin {plugin.name!r}: {variant.__qualname__} has no name")
+        if variant.task not in TASKS:
+            raise PluginError(f"variant {name!r}: unknown task {variant.task!r} (tasks: {TASKS})")
+        if name in self._entries:
+            other = self._entries[name].plugin.name
+            raise PluginError(
+                f"variant {name!r} is registered twice: by {other!r} and {plugin.name!r}"
+            )
+        self._entries[name] = VariantEntry(name, variant.task, variant, plugin)
+
+    def names(self, task: str | None = None) -> list[str]:
+        return sorted(n for n, e in self._entries.items() if task is None or e.task == task)
+
+    def entries(self) -> list[VariantEntry]:
+        return [self._entries[n] for n in self.names()]
+
+    def get(self, name: str) -> VariantEntry:
+        """The entry for ``name``; UnknownVariantError lists the valid names."""
+        try:
+            return self._entries[name]
+        except KeyError:
+            valid = ", ".join(self.names()) or "none (is any augment plugin installed?)"
+            raise UnknownVariantError(f"unknown variant {name!r} (installed: {valid})") from None
+
+    def create(
+        self,
+        name: str,
+        params: dict[str, Any] | None,
+        data: DataSpec,
+        where: str = "variants",
+        seed: int | None = None,
+    ) -> Variant:
+        """Validate ``params`` against the variant's Params and build the variant.
+
+        ``where`` prefixes the key named in a validation error (e.g. ``params.yaml variants``);
+        ``seed`` fixes the initial weights (otherwise torch's global generator decides).
+        """
+        cls = self.get(name).cls
+        validated = parse(cls.Params, params, f"{where}.{name}")
+        if seed is None:
+            return cls(validated, data)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(derive_seed(seed, "init", name))
+            return cls(validated, data)

@@ -1,0 +1,406 @@
+"""The one training loop: every variant, every task.
+
+``fit`` alternates ``d_steps`` discriminator updates with one generator update, keeps the
+generator EMA, logs losses, writes sample grids, checkpoints every ``checkpoint_every``
+steps and resumes from the last checkpoint: a run killed and restarted ends with the same
+weights as one that was never interrupted (same seed, deterministic kernels).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+import torch
+from pydantic import Field
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from augment.config import StrictModel
+from augment.data.images import image_grid, to_tensor, to_uint8, write_png
+from augment.errors import ModelError, TrainingDiverged
+from augment.io import atomic_path
+from augment.nn.ema import EMA
+from augment.seeding import derive_seed, seed_everything
+from augment.variant import Batch, DataSpec, LossOutput, Params, Variant
+
+log = logging.getLogger(__name__)
+CHECKPOINT_FORMAT = 1
+
+
+class TrainConfig(StrictModel):
+    """How long and how to train; the recipe's own knobs live in the variant's Params."""
+
+    steps: int = Field(2000, ge=1, description="generator steps")
+    batch_size: int = Field(64, ge=2)
+    sampling: Literal["uniform", "balanced"] = Field(
+        "uniform", description="real batches drawn uniformly or class-balanced"
+    )
+    checkpoint_every: int = Field(500, ge=1)
+    sample_every: int = Field(500, ge=1)
+    log_every: int = Field(25, ge=1)
+    samples_per_class: int = Field(8, ge=1)
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    threads: int = Field(0, ge=0, description="torch CPU threads; 0 keeps torch's default")
+    divergence_threshold: float = Field(1e4, gt=0, description="|loss| above this is divergence")
+
+
+@dataclass(frozen=True)
+class TrainOutputs:
+    """Where ``fit`` writes: the checkpoint, the sample grids and the loss log (CSV)."""
+
+    checkpoint: Path
+    samples: Path
+    losses: Path
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    steps: int
+    resumed_from: int
+    seconds: float
+    seconds_per_epoch: float
+    final_losses: dict[str, float]
+
+
+def resolve_device(device: str) -> torch.device:
+    if device == "cuda" or (device == "auto" and torch.cuda.is_available()):
+        if not torch.cuda.is_available():
+            raise ModelError("device 'cuda' requested but torch sees no CUDA device")
+        return torch.device("cuda")
+    return torch.device("cpu")
+
+
+class BatchStream:
+    """Deterministic real batches: batch ``k`` depends only on (seed, k), so resume is exact.
+
+    ``uniform`` walks a fresh permutation per epoch; ``balanced`` draws each class equally
+    often (with replacement), which shows tail classes to the discriminator more often.
+    """
+
+    def __init__(self, labels: Tensor, batch_size: int, seed: int, sampling: str) -> None:
+        self.labels, self.batch_size, self.seed, self.sampling = labels, batch_size, seed, sampling
+        self.per_epoch = max(len(labels) // batch_size, 1)
+        counts = torch.bincount(labels).double()
+        self.weights = (1.0 / counts.clamp(min=1))[labels]
+        self.drawn = 0
+        self._epoch, self._order = -1, torch.empty(0, dtype=torch.long)
+
+    def next_indices(self) -> Tensor:
+        epoch, position = divmod(self.drawn, self.per_epoch)
+        self.drawn += 1
+        if epoch != self._epoch:
+            rng = torch.Generator().manual_seed(derive_seed(self.seed, "epoch", epoch))
+            n = self.per_epoch * self.batch_size
+            if self.sampling == "balanced":
+                self._order = torch.multinomial(self.weights, n, replacement=True, generator=rng)
+            else:
+                self._order = torch.randperm(len(self.labels), generator=rng)[:n]
+                if len(self._order) < n:  # fewer images than one batch: repeat
+                    self._order = self._order.repeat(math.ceil(n / len(self._order)))[:n]
+            self._epoch = epoch
+        start = position * self.batch_size
+        return self._order[start : start + self.batch_size]
+
+
+def make_optimizer(params: Params, modules: nn.Module, lr: float) -> torch.optim.Optimizer:
+    weights = [w for w in modules.parameters() if w.requires_grad]
+    if params.optimizer == "rmsprop":
+        return torch.optim.RMSprop(weights, lr=lr)
+    return torch.optim.Adam(weights, lr=lr, betas=params.betas)
+
+
+def fingerprint(variant: Variant, data_sha256: str, config: TrainConfig, seed: int) -> str:
+    """What a checkpoint must match to be resumed: everything that changes the weights.
+
+    The number of steps is not part of it, so raising ``steps`` continues a finished run.
+    """
+    keys = config.model_dump(include={"batch_size", "sampling"})
+    return json.dumps(
+        {
+            "variant": variant.name,
+            "params": variant.params.model_dump(mode="json"),
+            "data": data_sha256,
+            "config": keys,
+            "seed": seed,
+        },
+        sort_keys=True,
+    )
+
+
+class Trainer:
+    """State of one run; ``fit`` is the public entry point."""
+
+    def __init__(
+        self,
+        variant: Variant,
+        images: np.ndarray,
+        labels: np.ndarray,
+        config: TrainConfig,
+        outputs: TrainOutputs,
+        seed: int,
+        data_sha256: str,
+    ) -> None:
+        self.variant, self.config, self.outputs, self.seed = variant, config, outputs, seed
+        self.device = resolve_device(config.device)
+        if config.threads:
+            torch.set_num_threads(config.threads)
+        seed_everything(derive_seed(seed, "train", variant.name))
+        self.generator = variant.generator.to(self.device)
+        self.discriminator = (
+            variant.discriminator.to(self.device) if variant.discriminator else None
+        )
+        p = variant.params
+        self.opt_g = make_optimizer(p, self.generator, p.lr_g)
+        self.opt_d = make_optimizer(p, self.discriminator, p.lr_d) if self.discriminator else None
+        self.ema = EMA(self.generator, p.ema_decay) if p.ema_decay > 0 else None
+        self.images = to_tensor(images).to(self.device)
+        self.labels = torch.as_tensor(labels, dtype=torch.long, device=self.device)
+        self.stream = BatchStream(self.labels.cpu(), config.batch_size, seed, config.sampling)
+        self.data_sha256 = data_sha256
+        self.fingerprint = fingerprint(variant, data_sha256, config, seed)
+        self.step = 0
+        self.history: list[dict[str, float]] = []
+
+    # -- checkpoints -------------------------------------------------------------------
+    def state(self) -> dict[str, Any]:
+        return {
+            "format": CHECKPOINT_FORMAT,
+            "fingerprint": self.fingerprint,
+            "variant": self.variant.name,
+            "params": self.variant.params.model_dump(mode="json"),
+            "data_spec": vars(self.variant.data)
+            | {
+                "classes": list(self.variant.data.classes),
+                "domains": list(self.variant.data.domains),
+            },
+            "data_sha256": self.data_sha256,
+            "step": self.step,
+            "batches_drawn": self.stream.drawn,
+            "generator": self.generator.state_dict(),
+            "discriminator": self.discriminator.state_dict() if self.discriminator else {},
+            "ema": self.ema.state_dict() if self.ema else {},
+            "opt_g": self.opt_g.state_dict(),
+            "opt_d": self.opt_d.state_dict() if self.opt_d else {},
+            "rng_cpu": torch.get_rng_state(),
+            "rng_cuda": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else [],
+            "history": self.history,
+        }
+
+    def save(self) -> None:
+        with atomic_path(self.outputs.checkpoint) as tmp:
+            torch.save(self.state(), tmp)
+
+    def try_resume(self) -> bool:
+        path = self.outputs.checkpoint
+        if not path.exists():
+            return False
+        state = load_checkpoint(path)
+        if state["fingerprint"] != self.fingerprint:
+            log.warning("%s: trained with other params or data; starting afresh", path)
+            return False
+        self.generator.load_state_dict(state["generator"])
+        if self.discriminator:
+            self.discriminator.load_state_dict(state["discriminator"])
+            self.opt_d.load_state_dict(state["opt_d"])
+        if self.ema:
+            self.ema.load_state_dict(state["ema"])
+        self.opt_g.load_state_dict(state["opt_g"])
+        torch.set_rng_state(state["rng_cpu"])
+        if state["rng_cuda"] and self.device.type == "cuda":
+            torch.cuda.set_rng_state_all(state["rng_cuda"])
+        self.step, self.stream.drawn = state["step"], state["batches_drawn"]
+        self.history = list(state["history"])
+        log.info("resumed %s from step %d (%s)", self.variant.name, self.step, path)
+        return True
+
+    # -- one step ----------------------------------------------------------------------
+    def batch(self) -> Batch:
+        idx = self.stream.next_indices().to(self.device)
+        return {"image": self.images[idx], "label": self.labels[idx]}
+
+    def update(
+        self,
+        compute: Callable[[Batch], LossOutput],
+        batch: Batch,
+        optimizer: torch.optim.Optimizer,
+        which: str,
+    ) -> dict[str, float]:
+        out = compute(batch)
+        value = float(out.loss.detach())
+        if not math.isfinite(value) or abs(value) > self.config.divergence_threshold:
+            raise TrainingDiverged(
+                f"{self.variant.name}: {which} loss is {value:.4g} at step {self.step + 1}; "
+                f"the last good checkpoint ({self.outputs.checkpoint}) is kept. "
+                "Lower the learning rates or add a penalty (gradient_penalty, r1, spectral_norm)"
+            )
+        optimizer.zero_grad(set_to_none=True)
+        out.loss.backward()
+        optimizer.step()
+        return {f"{which}_loss": value, **out.logs}
+
+    def train_step(self) -> dict[str, float]:
+        logs: dict[str, float] = {}
+        batch: Batch | None = None
+        if self.discriminator is not None:
+            self.discriminator.requires_grad_(True)
+            for _ in range(self.variant.params.d_steps):
+                batch = self.batch()
+                logs |= self.update(self.variant.discriminator_loss, batch, self.opt_d, "d")
+                self.variant.after_discriminator_step()
+            self.discriminator.requires_grad_(False)  # G step: no D gradients to compute
+        batch = batch if batch is not None else self.batch()
+        logs |= self.update(self.variant.generator_loss, batch, self.opt_g, "g")
+        if self.ema:
+            self.ema.update(self.generator)
+        return logs
+
+    # -- outputs -----------------------------------------------------------------------
+    @property
+    def sampling_generator(self) -> nn.Module:
+        return self.ema.shadow if self.ema else self.generator
+
+    def write_samples(self, path: Path) -> None:
+        """One row per class, ``samples_per_class`` columns, fixed noise across steps."""
+        generator = self.sampling_generator
+        module = self.variant.export_module(generator)
+        k, n = max(self.variant.data.num_classes, 1), self.config.samples_per_class
+        inputs = self.variant.example_inputs(k * n, seed=derive_seed(self.seed, "grid"))
+        if "label" in inputs:
+            inputs["label"] = torch.arange(k).repeat_interleave(n)
+        was_training = generator.training
+        generator.eval()
+        with torch.no_grad():
+            images = module(*(v.to(self.device) for v in inputs.values())).cpu()
+        generator.train(was_training)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(path) as tmp:
+            write_png(tmp, image_grid(to_uint8(images), nrow=n))
+
+    def remove_stale_samples(self) -> None:
+        """Grids of a previous run past the step this run starts from no longer apply."""
+        for path in self.outputs.samples.glob("step_*.png"):
+            if not path.stem[5:].isdigit() or int(path.stem[5:]) > self.step:
+                path.unlink()
+        (self.outputs.samples / "final.png").unlink(missing_ok=True)
+
+    def write_losses(self) -> None:
+        with atomic_path(self.outputs.losses) as tmp:
+            pd.DataFrame(self.history).to_csv(tmp, index=False, float_format="%.6g")
+
+    def run(self, progress: bool = True) -> TrainResult:
+        resumed_from = self.step if self.try_resume() else 0
+        total = self.config.steps
+        if self.step > total:
+            raise ModelError(
+                f"{self.outputs.checkpoint}: already trained {self.step} steps, more than "
+                f"steps={total}; raise steps or delete the checkpoint"
+            )
+        self.remove_stale_samples()
+        self.generator.train()
+        if self.discriminator:
+            self.discriminator.train()
+        pending: defaultdict[str, list[float]] = defaultdict(list)
+        started = time.perf_counter()
+        bar = tqdm(
+            total=total,
+            initial=self.step,
+            desc=f"train {self.variant.name}",
+            unit="step",
+            disable=not progress,
+            dynamic_ncols=True,
+        )
+        with bar:
+            while self.step < total:
+                for key, value in self.train_step().items():
+                    pending[key].append(value)
+                self.step += 1
+                bar.update()
+                if self.step % self.config.log_every == 0 or self.step == total:
+                    row = {"step": self.step} | {k: float(np.mean(v)) for k, v in pending.items()}
+                    self.history.append(row)
+                    pending.clear()
+                    bar.set_postfix(
+                        {k: f"{v:.3f}" for k, v in row.items() if k in ("d_loss", "g_loss")}
+                    )
+                if self.step % self.config.sample_every == 0 or self.step == total:
+                    self.write_samples(self.outputs.samples / f"step_{self.step:06d}.png")
+                if self.step % self.config.checkpoint_every == 0 or self.step == total:
+                    self.save()
+        self.write_losses()  # also after a resume with nothing left to do: outputs complete
+        seconds = time.perf_counter() - started
+        done = total - resumed_from
+        batches_per_step = max(self.variant.params.d_steps, 1)
+        per_epoch = seconds / max(done, 1) * self.stream.per_epoch / batches_per_step
+        self.write_samples(self.outputs.samples / "final.png")
+        final = {k: v for k, v in (self.history[-1] if self.history else {}).items() if k != "step"}
+        return TrainResult(total, resumed_from, seconds, per_epoch, final)
+
+
+def fit(
+    variant: Variant,
+    images: np.ndarray,
+    labels: np.ndarray,
+    config: TrainConfig,
+    outputs: TrainOutputs,
+    seed: int,
+    data_sha256: str = "",
+    progress: bool = True,
+) -> TrainResult:
+    """Train ``variant`` on u8[N,H,W,C] ``images`` with class-index ``labels``.
+
+    Resumes from ``outputs.checkpoint`` when it exists and matches (variant, params, data,
+    seed); writes the checkpoint, sample grids and a loss log. Raises TrainingDiverged
+    (keeping the last good checkpoint) when a loss becomes NaN/inf or explodes.
+    """
+    if len(images) == 0:
+        raise ModelError("no training images")
+    return Trainer(variant, images, labels, config, outputs, seed, data_sha256).run(progress)
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    """A checkpoint written by ``fit``, loaded with ``weights_only=True``."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise ModelError(f"{path}: checkpoint not found") from None
+    except Exception as exc:  # pickle and zip errors of a file that is not ours
+        raise ModelError(
+            f"{path}: not a gan-augment checkpoint ({exc.__class__.__name__})"
+        ) from None
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        raise ModelError(f"{path}: not a gan-augment checkpoint (format {CHECKPOINT_FORMAT})")
+    return state
+
+
+def restore_variant(
+    state: dict[str, Any],
+    create: Callable[[str, dict[str, Any], DataSpec], Variant],
+    use_ema: bool = True,
+) -> tuple[Variant, nn.Module]:
+    """Rebuild the variant of a checkpoint and the generator to export (EMA when present)."""
+    spec = state["data_spec"]
+    data = DataSpec(
+        image_size=spec["image_size"],
+        channels=spec["channels"],
+        classes=tuple(spec["classes"]),
+        domains=tuple(spec["domains"]),
+        scale=spec["scale"],
+    )
+    variant = create(state["variant"], state["params"], data)
+    variant.generator.load_state_dict(state["generator"])
+    generator = variant.generator
+    if use_ema and state["ema"]:
+        ema = EMA(variant.generator, variant.params.ema_decay)
+        ema.load_state_dict(state["ema"])
+        generator = ema.shadow
+    return variant, generator.eval()

@@ -1,0 +1,1 @@
+"""Thin DVC stage modules: read their params.yaml keys, call `augment`, write outputs."""

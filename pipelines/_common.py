@@ -1,0 +1,56 @@
+"""What every stage shares: reading its params.yaml section and reporting errors."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from augment.errors import AugmentError, ConfigError
+
+PARAMS = Path("params.yaml")
+
+
+def load_params(path: Path = PARAMS) -> dict[str, Any]:
+    """The whole params.yaml as a dict (a one-line ConfigError if it is missing or invalid)."""
+    try:
+        data = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: not found (run stages from the project root)") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({exc.__class__.__name__})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    return data
+
+
+def section(params: dict[str, Any], key: str) -> Any:
+    """``params[key]``, or a ConfigError naming the missing key."""
+    if key not in params:
+        raise ConfigError(f"params.yaml: missing key {key!r}")
+    return params[key]
+
+
+def read_seed(params: dict[str, Any]) -> int:
+    """The one ``seed`` of params.yaml (an integer; every stream derives from it)."""
+    seed = section(params, "seed")
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise ConfigError(f"params.yaml seed: expected an integer, got {seed!r}")
+    return seed
+
+
+def run(main: Callable[[list[str]], None]) -> None:
+    """Run a stage's ``main(argv)``: AugmentError -> one line on stderr and a non-zero exit."""
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        main(sys.argv[1:])
+    except AugmentError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(exc.exit_code) from None
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        raise SystemExit(130) from None

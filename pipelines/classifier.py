@@ -1,0 +1,94 @@
+"""DVC stage ``classifier``: train the judge classifier on the real train split.
+
+Reads ``data/prepared/manifest.csv``; writes ``models/classifier.pt`` and
+``metrics/classifier.json`` (validation accuracy, balanced accuracy, per-class recall,
+seconds). Run from the project root: ``python -m pipelines.classifier``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from augment.classifier import ClassifierConfig, evaluate, save_classifier, train_classifier
+from augment.config import parse
+from augment.data.images import load_images
+from augment.data.manifest import Manifest
+from augment.errors import ConfigError, DataError
+from augment.io import atomic_path, sha256_file
+from pipelines._common import PARAMS, load_params, run, section
+
+log = logging.getLogger("pipelines.classifier")
+
+
+def seed_param(params: dict[str, Any]) -> int:
+    """params.yaml ``seed`` as an int (ConfigError otherwise)."""
+    seed = section(params, "seed")
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise ConfigError(f"params.yaml seed: expected an integer, got {seed!r}")
+    return seed
+
+
+def main(argv: list[str]) -> None:
+    """Run the stage (options only relocate inputs/outputs, e.g. for tests)."""
+    parser = argparse.ArgumentParser(prog="python -m pipelines.classifier", description=__doc__)
+    parser.add_argument("--params", type=Path, default=PARAMS)
+    parser.add_argument("--manifest", type=Path, default=Path("data/prepared/manifest.csv"))
+    parser.add_argument("--model", type=Path, default=Path("models/classifier.pt"))
+    parser.add_argument("--metrics", type=Path, default=Path("metrics/classifier.json"))
+    args = parser.parse_args(argv)
+
+    params = load_params(args.params)
+    seed = seed_param(params)
+    config = parse(ClassifierConfig, section(params, "classifier"), "params.yaml classifier")
+    manifest = Manifest.read(args.manifest)
+    classes = list(manifest.classes)
+    train = load_images(manifest.subset(split="train", source="real"))
+    if len(train.images) == 0:
+        raise DataError(f"{args.manifest}: no real train images")
+    log.info("training the classifier on %d images of %d classes", len(train.images), len(classes))
+
+    started = time.perf_counter()
+    model = train_classifier(train.images, train.labels, len(classes), config, seed)
+    seconds = time.perf_counter() - started
+    size, channels = train.images.shape[1], train.images.shape[3]
+    meta = {
+        "seed": seed,
+        "image_size": size,
+        "channels": channels,
+        "manifest_sha256": sha256_file(args.manifest),
+        "config": config.model_dump(),
+    }
+    save_classifier(model, args.model, classes, meta)
+
+    metrics: dict[str, Any] = {"train_images": len(train.images), "seconds": round(seconds, 2)}
+    val = manifest.subset(split="val")
+    if len(val):
+        loaded = load_images(val)
+        scores = evaluate(model, loaded.images, loaded.labels, len(classes))
+        metrics |= {
+            "val_images": scores["count"],
+            "val_accuracy": round(scores["accuracy"], 6),
+            "val_balanced_accuracy": round(scores["balanced_accuracy"], 6),
+            "val_per_class_recall": {
+                c: None if r is None else round(r, 6)
+                for c, r in zip(classes, scores["per_class_recall"], strict=True)
+            },
+        }
+        log.info(
+            "val accuracy %.4f, balanced accuracy %.4f",
+            scores["accuracy"],
+            scores["balanced_accuracy"],
+        )
+    else:
+        log.warning("%s: no val images; the classifier is not evaluated", args.manifest)
+    with atomic_path(args.metrics) as tmp:
+        tmp.write_text(json.dumps(metrics, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    run(main)

@@ -1,0 +1,132 @@
+"""DVC stage ``synthesize@<variant>``: balance the prepared dataset with generated images.
+
+Reads ``models/onnx/<variant>.onnx``, ``data/prepared/manifest.csv`` and (when the
+quality filter is enabled) ``models/classifier.pt``; writes ``data/augmented/<variant>/``
+(manifest.csv + synthetic/), ``reports/synthesize/<variant>/`` (class_counts.*,
+acceptance.json, samples.png) and ``metrics/synthesize/<variant>.json``.
+Run from the project root: ``python -m pipelines.synthesize <variant>``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import re
+from pathlib import Path
+from typing import Any
+
+from augment.classifier import load_classifier
+from augment.config import parse
+from augment.data.manifest import Manifest
+from augment.errors import ConfigError, ModelError
+from augment.io import atomic_path
+from augment.runtime import Generator
+from augment.synthesize import SynthesisConfig, SynthesisResult, synthesize
+from pipelines._common import PARAMS, load_params, run, section
+from pipelines.classifier import seed_param
+
+log = logging.getLogger("pipelines.synthesize")
+VARIANT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
+def stage_metrics(variant: str, result: SynthesisResult) -> dict[str, Any]:
+    """metrics/synthesize/<variant>.json: totals, throughput and per-class numbers."""
+    after = result.after
+    return {
+        "variant": variant,
+        "policy": result.policy,
+        "filter": result.filtered,
+        "threshold": result.threshold,
+        "synthetic_images": sum(result.plan.values()),
+        "generated_images": sum(result.generated.values()),
+        "filled_below_threshold": sum(result.filled_below_threshold.values()),
+        "seconds": result.seconds,
+        "images_per_second": result.images_per_second,
+        "classes": {
+            name: {
+                "before": result.before[name],
+                "synthetic": result.plan[name],
+                "after": after[name],
+                "generated": result.generated[name],
+                "acceptance_rate": (
+                    None
+                    if result.acceptance_rate[name] is None
+                    else round(result.acceptance_rate[name], 6)
+                ),
+                "filled_below_threshold": result.filled_below_threshold[name],
+            }
+            for name in result.plan
+        },
+    }
+
+
+def log_table(result: SynthesisResult) -> None:
+    """One line per class: real train count -> augmented count (+ acceptance)."""
+    after = result.after
+    for name in result.plan:
+        rate = result.acceptance_rate[name]
+        accepted = "" if not result.filtered or rate is None else f"  acceptance {rate:6.1%}"
+        filled = result.filled_below_threshold[name]
+        note = f"  ({filled} below threshold)" if filled else ""
+        log.info(
+            "class %-14s %6d -> %6d (+%d)%s%s",
+            name,
+            result.before[name],
+            after[name],
+            result.plan[name],
+            accepted,
+            note,
+        )
+
+
+def main(argv: list[str]) -> None:
+    """Run the stage (options only relocate inputs/outputs, e.g. for tests)."""
+    parser = argparse.ArgumentParser(prog="python -m pipelines.synthesize", description=__doc__)
+    parser.add_argument("variant")
+    parser.add_argument("--params", type=Path, default=PARAMS)
+    parser.add_argument("--manifest", type=Path, default=Path("data/prepared/manifest.csv"))
+    parser.add_argument("--models", type=Path, default=Path("models/onnx"))
+    parser.add_argument("--classifier", type=Path, default=Path("models/classifier.pt"))
+    parser.add_argument("--out", type=Path, default=Path("data/augmented"))
+    parser.add_argument("--reports", type=Path, default=Path("reports/synthesize"))
+    parser.add_argument("--metrics", type=Path, default=Path("metrics/synthesize"))
+    args = parser.parse_args(argv)
+    variant = args.variant
+    if not VARIANT_NAME.fullmatch(variant):
+        raise ConfigError(f"invalid variant name {variant!r} (letters, digits, '.', '_', '-')")
+
+    params = load_params(args.params)
+    seed = seed_param(params)
+    config = parse(SynthesisConfig, section(params, "synthesize"), "params.yaml synthesize")
+    model_path = args.models / f"{variant}.onnx"
+    if not model_path.is_file():
+        raise ModelError(
+            f"{model_path}: no exported model for variant {variant!r} (train and export it first)"
+        )
+    generator = Generator(model_path, task="synthesize")
+    real = Manifest.read(args.manifest)
+    judge = load_classifier(args.classifier) if config.filter.enabled else None
+
+    result = synthesize(
+        generator,
+        real,
+        config,
+        args.out / variant,
+        seed,
+        judge=judge,
+        report_dir=args.reports / variant,
+    )
+    log_table(result)
+    with atomic_path(args.metrics / f"{variant}.json") as tmp:
+        tmp.write_text(json.dumps(stage_metrics(variant, result), indent=2) + "\n")
+    log.info(
+        "%s: %d synthetic images, %.1f images/s",
+        variant,
+        sum(result.plan.values()),
+        result.images_per_second,
+    )
+
+
+if __name__ == "__main__":
+    run(main)

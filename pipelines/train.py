@@ -1,0 +1,90 @@
+"""DVC stage train@<variant>: train one GAN variant on the prepared real train split.
+
+params.yaml: ``seed``, ``train`` (TrainConfig) and ``recipes.<name>`` (the variant's
+Params overrides). The list ``variants`` is read by dvc.yaml's matrix only.
+Writes models/train/<v>/checkpoint.pt (kept across runs, so a killed run resumes),
+reports/train/<v>/ (sample grids), plots/train/<v>/losses.csv and metrics/train/<v>.json.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+from augment.config import parse
+from augment.data.images import load_images
+from augment.data.manifest import Manifest
+from augment.errors import ConfigError
+from augment.io import atomic_path, sha256_file
+from augment.registry import Registry
+from augment.train import TrainConfig, TrainOutputs, fit
+from augment.variant import DataSpec
+from pipelines._common import load_params, read_seed, run, section
+
+log = logging.getLogger("pipelines.train")
+PREPARED = Path("data/prepared/manifest.csv")
+
+
+def outputs(variant: str) -> TrainOutputs:
+    return TrainOutputs(
+        checkpoint=Path("models/train") / variant / "checkpoint.pt",
+        samples=Path("reports/train") / variant,
+        losses=Path("plots/train") / variant / "losses.csv",
+    )
+
+
+def recipe(params: dict, name: str) -> dict:
+    """``recipes.<name>`` of params.yaml: the variant's Params overrides (may be absent)."""
+    recipes = params.get("recipes") or {}
+    if not isinstance(recipes, dict):
+        raise ConfigError("params.yaml recipes: expected a mapping of variant name -> params")
+    return recipes.get(name) or {}
+
+
+def main(argv: list[str]) -> None:
+    if len(argv) != 1:
+        raise ConfigError("usage: python -m pipelines.train <variant>")
+    name = argv[0]
+    params = load_params()
+    seed = read_seed(params)
+    config = parse(TrainConfig, section(params, "train"), "params.yaml train")
+    registry = Registry.from_plugins()
+    registry.get(name)  # unknown variant: fail before reading any image
+    manifest = Manifest.read(PREPARED)
+    train = load_images(manifest.subset(split="train", source="real"))
+    _, size, _, channels = train.images.shape
+    spec = DataSpec(image_size=size, channels=channels, classes=manifest.classes)
+    variant = registry.create(
+        name, recipe(params, name), spec, where="params.yaml recipes", seed=seed
+    )
+    result = fit(
+        variant,
+        train.images,
+        train.labels,
+        config,
+        outputs(name),
+        seed,
+        data_sha256=sha256_file(PREPARED),
+    )
+    log.info(
+        "%s: %d steps in %.0f s (%.1f s per epoch)",
+        name,
+        result.steps - result.resumed_from,
+        result.seconds,
+        result.seconds_per_epoch,
+    )
+    metrics = {
+        "steps": result.steps,
+        "resumed_from": result.resumed_from,
+        "seconds": round(result.seconds, 2),
+        "seconds_per_epoch": round(result.seconds_per_epoch, 3),
+        "train_images": int(len(train.images)),
+        "final_losses": result.final_losses,
+    }
+    with atomic_path(Path("metrics/train") / f"{name}.json") as tmp:
+        tmp.write_text(json.dumps(metrics, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    run(main)

@@ -1,0 +1,144 @@
+"""Every registered variant honours the variant API, the training loop and the ONNX contract."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from augment.errors import ModelError, TrainingDiverged
+from augment.export import export_onnx
+from augment.registry import Registry
+from augment.runtime import Generator
+from augment.train import TrainConfig, TrainOutputs, fit, load_checkpoint, restore_variant
+from augment.variant import DataSpec
+
+CLASSES = tuple("0123456789")
+SPEC = DataSpec(image_size=28, channels=1, classes=CLASSES)
+TINY = TrainConfig(steps=2, batch_size=16, checkpoint_every=1, sample_every=1, log_every=1)
+
+
+def outputs(root: Path) -> TrainOutputs:
+    return TrainOutputs(root / "checkpoint.pt", root / "samples", root / "losses.csv")
+
+
+def variant_names() -> list[str]:
+    return Registry.from_plugins().names()
+
+
+@pytest.mark.parametrize("name", variant_names())
+def test_variant_trains_checkpoints_and_exports(name, registry, mnist_small, tmp_path):
+    images, labels = mnist_small
+    variant = registry.create(name, {}, SPEC)
+    result = fit(variant, images, labels, TINY, outputs(tmp_path), seed=0, progress=False)
+
+    assert result.steps == 2
+    assert result.final_losses and all(math.isfinite(v) for v in result.final_losses.values())
+    assert (tmp_path / "samples" / "final.png").is_file()
+    assert (tmp_path / "losses.csv").read_text().startswith("step,")
+
+    state = load_checkpoint(tmp_path / "checkpoint.pt")
+    assert state["step"] == 2 and state["variant"] == name
+    restored, generator = restore_variant(state, registry.create)
+    for key, tensor in variant.generator.state_dict().items():  # the round trip is exact
+        assert torch.equal(tensor.cpu(), restored.generator.state_dict()[key]), key
+
+    path = tmp_path / f"{name}.onnx"
+    result = export_onnx(restored, generator, path, manifest_sha256="abc")
+    assert result.max_abs_diff <= 1e-4
+    model = Generator(path, task=variant.task)
+    info = model.info
+    assert (info.task, info.variant, info.classes) == (variant.task, name, CLASSES)
+    assert (info.image_size, info.channels, info.manifest_sha256) == (28, 1, "abc")
+    if variant.task == "synthesize":
+        out = model.generate([0, 3, 9, 9, 1], seed=7, batch_size=2)
+        assert out.shape == (5, 1, 28, 28) and out.min() >= -1 and out.max() <= 1
+        np.testing.assert_array_equal(out, model.generate([0, 3, 9, 9, 1], seed=7))
+
+
+def test_resume_equals_uninterrupted_run(registry, mnist_small, tmp_path):
+    images, labels = mnist_small
+    config = TrainConfig(steps=6, batch_size=16, checkpoint_every=3, sample_every=100, log_every=3)
+
+    def train(root: Path, steps: int):
+        torch.use_deterministic_algorithms(True)
+        try:
+            variant = registry.create("wgan-gp", {"d_steps": 2}, SPEC, seed=3)
+            conf = config.model_copy(update={"steps": steps})
+            return fit(variant, images, labels, conf, outputs(root), seed=3, progress=False)
+        finally:
+            torch.use_deterministic_algorithms(False)
+
+    train(tmp_path / "straight", 6)
+    first = train(tmp_path / "resumed", 3)
+    second = train(tmp_path / "resumed", 6)
+    assert (first.resumed_from, second.resumed_from) == (0, 3)
+
+    a = load_checkpoint(tmp_path / "straight" / "checkpoint.pt")
+    b = load_checkpoint(tmp_path / "resumed" / "checkpoint.pt")
+    for key in ("generator", "discriminator"):
+        for name, tensor in a[key].items():
+            assert torch.equal(tensor, b[key][name]), f"{key}.{name} differs after resume"
+    assert a["history"] == b["history"]
+
+
+def test_seed_fixes_the_initial_weights(registry):
+    a, b = (registry.create("sngan", {}, SPEC, seed=1) for _ in range(2))
+    c = registry.create("sngan", {}, SPEC, seed=2)
+    weights = [v.generator.state_dict()["embed.weight"] for v in (a, b, c)]
+    assert torch.equal(weights[0], weights[1]) and not torch.equal(weights[0], weights[2])
+
+
+def test_changed_params_start_afresh(registry, mnist_small, tmp_path):
+    images, labels = mnist_small
+    fit(
+        registry.create("cgan", {}, SPEC),
+        images,
+        labels,
+        TINY,
+        outputs(tmp_path),
+        0,
+        progress=False,
+    )
+    other = registry.create("cgan", {"lr_g": 1e-3}, SPEC)
+    result = fit(other, images, labels, TINY, outputs(tmp_path), 0, progress=False)
+    assert result.resumed_from == 0
+
+
+def test_divergence_stops_naming_the_step_and_keeps_the_checkpoint(registry, mnist_small, tmp_path):
+    images, labels = mnist_small
+    fit(
+        registry.create("cgan", {}, SPEC),
+        images,
+        labels,
+        TINY,
+        outputs(tmp_path),
+        0,
+        progress=False,
+    )
+    before = (tmp_path / "checkpoint.pt").read_bytes()
+    config = TINY.model_copy(update={"steps": 4, "divergence_threshold": 1e-9})
+    with pytest.raises(TrainingDiverged, match=r"loss is .* at step 3; the last good checkpoint"):
+        fit(
+            registry.create("cgan", {}, SPEC),
+            images,
+            labels,
+            config,
+            outputs(tmp_path),
+            0,
+            progress=False,
+        )
+    assert (tmp_path / "checkpoint.pt").read_bytes() == before
+
+
+def test_foreign_checkpoint_is_a_clear_error(tmp_path):
+    path = tmp_path / "evil.pt"
+    torch.save({"weights": torch.zeros(2)}, path)
+    with pytest.raises(ModelError, match="not a gan-augment checkpoint"):
+        load_checkpoint(path)
+    path.write_bytes(b"not a zip at all")
+    with pytest.raises(ModelError, match=str(path)):
+        load_checkpoint(path)

@@ -1,0 +1,102 @@
+"""Adversarial losses and penalties against hand-computed values; DiffAugment; EMA."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from augment import losses
+from augment.nn.diffaugment import DiffAugment
+from augment.nn.ema import EMA
+
+REAL = torch.tensor([2.0, 0.0])
+FAKE = torch.tensor([-1.0, 1.0])
+
+
+def sp(x: float) -> float:  # softplus
+    return math.log1p(math.exp(x))
+
+
+@pytest.mark.parametrize(
+    ("kind", "d_expected", "g_expected"),
+    [
+        ("ns", (sp(-2) + sp(0)) / 2 + (sp(-1) + sp(1)) / 2, (sp(1) + sp(-1)) / 2),
+        ("minimax", (sp(-2) + sp(0)) / 2 + (sp(-1) + sp(1)) / 2, -(sp(-1) + sp(1)) / 2),
+        ("wasserstein", 0.0 - 1.0, -0.0),
+        ("hinge", (0 + 1) / 2 + (0 + 2) / 2, -0.0),
+        ("lsgan", 0.5 * (1 + 1) / 2 + 0.5 * (1 + 1) / 2, 0.5 * (4 + 0) / 2),
+        # real - fake = [3, -1]
+        ("rsgan", (sp(-3) + sp(1)) / 2, (sp(3) + sp(-1)) / 2),
+        # mean real 1, mean fake 0
+        # fake - mean real = [-2, 0], real - mean fake = [2, 0]
+        (
+            "ragan",
+            (sp(-2) + sp(0)) / 2 + (sp(-2) + sp(0)) / 2,
+            (sp(2) + sp(0)) / 2 + (sp(2) + sp(0)) / 2,
+        ),
+        ("rahinge", (0 + 1) / 2 + (0 + 1) / 2, (3 + 1) / 2 + (3 + 1) / 2),
+    ],
+)
+def test_losses_match_hand_computed_values(kind, d_expected, g_expected):
+    assert losses.discriminator_loss(kind, REAL, FAKE).item() == pytest.approx(d_expected)
+    assert losses.generator_loss(kind, FAKE, REAL).item() == pytest.approx(g_expected)
+
+
+def test_relativistic_generator_loss_needs_real_logits():
+    with pytest.raises(ValueError, match="relativistic"):
+        losses.generator_loss("ragan", FAKE)
+
+
+def test_gradient_penalty_of_a_linear_critic():
+    # critic(x) = sum(w * x) has gradient w everywhere: penalty = (|w| - 1)^2
+    w = torch.full((1, 2, 2), 0.5)  # |w| = 1 -> zero penalty
+    critic = lambda x: (x * w).flatten(1).sum(1)  # noqa: E731
+    real, fake = torch.randn(4, 1, 2, 2), torch.randn(4, 1, 2, 2)
+    assert losses.gradient_penalty(critic, real, fake).item() == pytest.approx(0.0, abs=1e-10)
+    double = lambda x: 2 * critic(x)  # noqa: E731
+    assert losses.gradient_penalty(double, real, fake).item() == pytest.approx(1.0)
+
+
+def test_r1_penalty_is_the_squared_gradient_norm():
+    real = torch.randn(3, 1, 2, 2, requires_grad=True)
+    logits = (3 * real).flatten(1).sum(1)
+    assert losses.r1_penalty(logits, real).item() == pytest.approx(9 * 4)
+
+
+def test_diffaugment_keeps_shapes_and_is_differentiable():
+    x = torch.randn(8, 3, 16, 16, requires_grad=True)
+    out = DiffAugment("color,translation,cutout")(x)
+    assert out.shape == x.shape
+    out.sum().backward()
+    assert x.grad is not None and torch.isfinite(x.grad).all()
+    assert torch.equal(DiffAugment("")(x), x)
+    cut = DiffAugment("cutout")(torch.ones(64, 1, 8, 8))
+    assert (cut == 0).flatten(1).sum(1).float().mean() > 4  # a square of about 4x4 is zeroed
+    with pytest.raises(ValueError, match="unknown DiffAugment policy"):
+        DiffAugment("rotate")
+
+
+def test_translation_moves_content_and_fills_zeros():
+    x = torch.zeros(256, 1, 8, 8)
+    x[:, :, 3:5, 3:5] = 1
+    out = DiffAugment("translation")(x)
+    assert torch.equal(out.sum((1, 2, 3)), x.sum((1, 2, 3)))  # a 1 px shift keeps the blob
+    assert (out != x).any()
+
+
+def test_ema_warms_up_then_tracks():
+    live = nn.Linear(1, 1, bias=False)
+    ema = EMA(live, decay=0.9)
+    with torch.no_grad():
+        live.weight.fill_(1.0)
+    start = ema.shadow.weight.item()
+    ema.update(live)  # first decay is min(0.9, 2/11)
+    expected = start + (1 - 2 / 11) * (1.0 - start)
+    assert ema.shadow.weight.item() == pytest.approx(expected)
+    for _ in range(200):
+        ema.update(live)
+    assert ema.shadow.weight.item() == pytest.approx(1.0, abs=1e-6)
+    assert not ema.shadow.weight.requires_grad

@@ -1,0 +1,126 @@
+"""The plugin host: entry-point discovery, env filters, registry errors, params validation."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from augment.errors import ConfigError, PluginError, UnknownVariantError
+from augment.plugins import PluginInfo
+from augment.registry import Registry
+from augment.variant import DataSpec
+
+FIXTURE = Path(__file__).parent / "fixtures" / "augment_toy"
+SPEC = DataSpec(28, 1, tuple("0123456789"))
+
+
+def augment_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "augment.cli", *args]
+    return subprocess.run(
+        command, capture_output=True, text=True, env={**os.environ, **(env or {})}
+    )
+
+
+@pytest.fixture(scope="module")
+def toy_site(tmp_path_factory) -> Path:
+    """The toy plugin pip-installed (for real, with its entry point) into a private folder."""
+    target = tmp_path_factory.mktemp("site")
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "--target",
+            str(target),
+            str(FIXTURE),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return target
+
+
+def test_builtin_plugins_list_every_family_variant():
+    listing = augment_cli("plugins", "list", "--json")
+    assert listing.returncode == 0, listing.stderr
+    rows = {r["variant"]: r for r in json.loads(listing.stdout)}
+    for name in ("cgan", "wgan", "wgan-gp", "sngan", "lsgan", "acgan"):
+        assert rows[name]["task"] == "synthesize"
+    assert rows["cgan"]["distribution"] == "augment-dcgan"
+    assert rows["acgan"]["distribution"] == "augment-acgan"
+    table = augment_cli("plugins", "list").stdout.splitlines()
+    assert table[0].split()[:3] == ["VARIANT", "TASK", "DISTRIBUTION"]
+
+
+def test_third_party_plugin_is_discovered_through_its_entry_point(toy_site):
+    env = {"PYTHONPATH": os.pathsep.join([str(toy_site), os.environ.get("PYTHONPATH", "")])}
+    rows = json.loads(augment_cli("plugins", "list", "--json", env=env).stdout)
+    toy = [r for r in rows if r["variant"] == "toy-mlp"]
+    assert toy == [
+        {
+            "variant": "toy-mlp",
+            "task": "synthesize",
+            "plugin": "toy",
+            "distribution": "augment-toy",
+            "version": "0.0.1",
+            "description": "MLP conditional GAN with the original minimax objective.",
+        }
+    ]
+    only = json.loads(
+        augment_cli("plugins", "list", "--json", env=env | {"AUGMENT_PLUGINS": "toy"}).stdout
+    )
+    assert [r["variant"] for r in only] == ["toy-mlp"]
+    without = json.loads(
+        augment_cli(
+            "plugins", "list", "--json", env=env | {"AUGMENT_PLUGINS_DISABLE": "toy,acgan"}
+        ).stdout
+    )
+    names = {r["variant"] for r in without}
+    assert "toy-mlp" not in names and "acgan" not in names and "cgan" in names
+
+
+def test_allow_list_naming_a_missing_plugin_fails():
+    result = augment_cli("plugins", "list", env={"AUGMENT_PLUGINS": "dcgan,nosuch"})
+    assert result.returncode == 2
+    assert "nosuch" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_unknown_variant_lists_the_installed_ones(registry):
+    with pytest.raises(UnknownVariantError, match=r"unknown variant 'cgann' \(installed: .*cgan"):
+        registry.get("cgann")
+
+
+def test_duplicate_names_are_rejected(registry):
+    fresh = Registry()
+    cls = registry.get("cgan").cls
+    fresh.register(cls, PluginInfo("a", "dist-a", "1"))
+    with pytest.raises(PluginError, match="registered twice: by 'a' and 'b'"):
+        fresh.register(cls, PluginInfo("b", "dist-b", "1"))
+    with pytest.raises(PluginError, match="not a Variant class"):
+        fresh.register(object, PluginInfo("c", "dist-c", "1"))
+
+
+def test_params_typo_names_the_key(registry):
+    with pytest.raises(ConfigError, match=r"params.yaml variants.sngan.lr_gg: unknown key"):
+        registry.create("sngan", {"lr_gg": 1}, SPEC, where="params.yaml variants")
+    with pytest.raises(ConfigError, match=r"variants.wgan.d_steps: .*"):
+        registry.create("wgan", {"d_steps": -1}, SPEC)
+    with pytest.raises(ConfigError, match="unknown DiffAugment policy"):
+        registry.create("cgan", {"diffaugment": "color,flip"}, SPEC)
+
+
+def test_variant_defaults_follow_their_papers(registry):
+    params = {name: registry.get(name).cls.Params() for name in registry.names()}
+    assert params["wgan"].weight_clip == 0.01 and params["wgan"].d_steps == 5
+    assert params["wgan-gp"].gradient_penalty == 10 and params["wgan-gp"].d_norm == "layer"
+    assert params["sngan"].spectral_norm and params["sngan"].conditioning == "projection"
+    assert params["lsgan"].loss == "lsgan" and params["acgan"].aux_weight > 0

@@ -1,0 +1,569 @@
+"""Tests of augment.synthesize and the synthesize stage, on real files and real models.
+
+The generator is a real cgan exported to ONNX. A GAN does not learn 8x8 digits in a few
+seconds of CPU, so its generator is fitted by regression onto real digits of each class
+(same networks, same export path): its samples are digit-like enough for a judge trained
+on sklearn's digits to accept some classes and reject others.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pandas as pd
+import pytest
+import torch
+import yaml
+from PIL import Image
+from sklearn.datasets import load_digits
+
+from augment.classifier import (
+    Classifier,
+    ClassifierConfig,
+    load_classifier,
+    save_classifier,
+    train_classifier,
+)
+from augment.config import parse
+from augment.data.images import to_tensor, write_png
+from augment.data.manifest import Manifest
+from augment.errors import ConfigError, DataError, ModelError
+from augment.export import export_onnx
+from augment.registry import Registry
+from augment.runtime import Generator, to_uint8
+from augment.synthesize import (
+    Policy,
+    SynthesisConfig,
+    parse_policy,
+    plan,
+    round_seed,
+    synthesize,
+)
+from augment.variant import DataSpec
+
+CLASSES = ("0", "1", "2", "3", "4")
+TRAIN = {"0": 40, "1": 20, "2": 10, "3": 5, "4": 3}
+HELD_OUT = 4  # val and test images per class
+
+
+# -- fixtures ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread() -> Iterator[None]:
+    """Tiny models run fastest (and reproducibly) on one torch thread."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def digits() -> tuple[np.ndarray, np.ndarray]:
+    """sklearn digits 0-4 as u8 N x 8 x 8 x 1 and int labels."""
+    data = load_digits()
+    keep = data.target < len(CLASSES)
+    images = np.clip(np.rint(data.images[keep] * 255 / 16), 0, 255).astype(np.uint8)
+    return images[..., None], data.target[keep].astype(np.int64)
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory: pytest.TempPathFactory, digits: tuple) -> Path:
+    """A long-tailed prepared dataset: data/prepared/{manifest.csv, images/}."""
+    images, labels = digits
+    root = tmp_path_factory.mktemp("project") / "data" / "prepared"
+    rows = []
+    for k, name in enumerate(CLASSES):
+        for j, i in enumerate(np.flatnonzero(labels == k)[: TRAIN[name] + 2 * HELD_OUT]):
+            split = "train" if j < TRAIN[name] else "val" if j < TRAIN[name] + HELD_OUT else "test"
+            path = root / "images" / name / f"{j:04d}.png"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_png(path, images[i])
+            rows.append(
+                {
+                    "path": f"images/{name}/{j:04d}.png",
+                    "label": name,
+                    "split": split,
+                    "domain": "digits",
+                    "source": "real",
+                }
+            )
+    Manifest.from_rows(rows, root).write(root / "manifest.csv")
+    return root / "manifest.csv"
+
+
+def export_cgan(
+    path: Path,
+    image_size: int = 8,
+    classes: tuple[str, ...] = CLASSES,
+    fit_to: tuple[np.ndarray, np.ndarray] | None = None,
+) -> Path:
+    """Export a cgan (fitted by regression onto ``fit_to`` images when given)."""
+    torch.manual_seed(0)
+    variant = Registry.from_plugins().create(
+        "cgan", {"latent_dim": 8, "width": 16}, DataSpec(image_size, 1, classes)
+    )
+    generator = variant.generator
+    if fit_to is not None:
+        images, labels = to_tensor(fit_to[0]), torch.as_tensor(fit_to[1])
+        optimizer = torch.optim.Adam(generator.parameters(), lr=1e-2)
+        for _ in range(300):
+            idx = torch.randint(0, len(labels), (64,))
+            fake = generator(torch.randn(64, 8), labels[idx])
+            loss = (fake - images[idx]).pow(2).mean()
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    export_onnx(variant, generator.eval(), path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def model_path(tmp_path_factory: pytest.TempPathFactory, digits: tuple) -> Path:
+    return export_cgan(tmp_path_factory.mktemp("onnx") / "cgan.onnx", fit_to=digits)
+
+
+@pytest.fixture(scope="module")
+def judge(digits: tuple) -> tuple[Classifier, list[str]]:
+    images, labels = digits
+    config = ClassifierConfig(epochs=6, width=16)
+    model = train_classifier(images, labels, len(CLASSES), config, seed=0, progress=False)
+    return model, list(CLASSES)
+
+
+def files_bytes(root: Path) -> dict[str, bytes]:
+    return {
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+def no_filter(**kwargs: object) -> SynthesisConfig:
+    return SynthesisConfig(filter={"enabled": False}, **kwargs)
+
+
+def sentinel(folder: Path) -> Path:
+    """An earlier output that a failed run must leave alone."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "manifest.csv").write_text("earlier output\n")
+    return folder
+
+
+def siblings(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.parent.iterdir())
+
+
+# -- planning ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("balance", Policy("balance")),
+        (" target:50 ", Policy("target", target=50)),
+        ("target:0", Policy("target", target=0)),
+        ("ratio:0.5", Policy("ratio", ratio=parse_policy("ratio:0.50").ratio)),
+        ("ratio:2", Policy("ratio", ratio=parse_policy("ratio:2.0").ratio)),
+    ],
+)
+def test_parse_policy(text: str, expected: Policy) -> None:
+    assert parse_policy(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "balanced",
+        "BALANCE",
+        "target",
+        "target:",
+        "target:-1",
+        "target:1.5",
+        "target:x",
+        "ratio:",
+        "ratio:x",
+        "ratio:-0.5",
+        "ratio:nan",
+        "ratio:inf",
+        "top:5",
+        "balance:3",
+    ],
+)
+def test_bad_policy_names_it_and_the_valid_forms(text: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_policy(text)
+    message = str(info.value)
+    assert repr(text) in message and "target:N" in message and "ratio:R" in message
+    assert "\n" not in message
+
+
+def test_bad_policy_in_params_names_the_key() -> None:
+    with pytest.raises(ConfigError, match=r"params.yaml synthesize.policy: .*'top:5'"):
+        parse(SynthesisConfig, {"policy": "top:5"}, "params.yaml synthesize")
+    with pytest.raises(ConfigError, match="synthesize.filter.threshold"):
+        parse(SynthesisConfig, {"filter": {"threshold": 1.0}}, "params.yaml synthesize")
+
+
+def test_plan_balance_tops_up_to_the_largest_class() -> None:
+    assert plan({"a": 40, "b": 20, "c": 3}, "balance") == {"a": 0, "b": 20, "c": 37}
+    assert plan({"a": 7}, "balance") == {"a": 0}
+
+
+def test_plan_target_skips_classes_at_or_above_it() -> None:
+    counts = {"a": 40, "b": 20, "c": 3, "d": 25}
+    assert plan(counts, "target:25") == {"a": 0, "b": 5, "c": 22, "d": 0}
+    assert plan(counts, "target:0") == {"a": 0, "b": 0, "c": 0, "d": 0}
+
+
+def test_plan_ratio_rounds_half_up() -> None:
+    counts = {"a": 3, "b": 5, "c": 4, "d": 1, "e": 7}
+    assert plan(counts, "ratio:0.5") == {"a": 2, "b": 3, "c": 2, "d": 1, "e": 4}
+    assert plan(counts, "ratio:0") == dict.fromkeys(counts, 0)
+    assert plan(counts, "ratio:2") == {"a": 6, "b": 10, "c": 8, "d": 2, "e": 14}
+    # exact decimal arithmetic: 0.1 * 5 = 0.5 -> 1 and 0.15 * 10 = 1.5 -> 2, 0.3 * 5 = 1.5
+    assert plan({"a": 5, "b": 10}, "ratio:0.1") == {"a": 1, "b": 1}
+    assert plan({"a": 5, "b": 10}, "ratio:0.15") == {"a": 1, "b": 2}
+    assert plan({"a": 5}, "ratio:0.3") == {"a": 2}
+    assert plan({"a": 4}, "ratio:0.1249") == {"a": 0}
+
+
+@pytest.mark.parametrize("policy", ["balance", "target:10", "ratio:1"])
+def test_plan_refuses_an_empty_class(policy: str) -> None:
+    with pytest.raises(DataError, match=r"class 'rare'.*empty class"):
+        plan({"common": 10, "rare": 0}, policy)
+
+
+# -- synthesize end to end ---------------------------------------------------------------
+
+
+def test_synthesize_writes_the_planned_images(
+    prepared: Path, model_path: Path, tmp_path: Path
+) -> None:
+    real = Manifest.read(prepared)
+    generator = Generator(model_path, task="synthesize")
+    out, reports = tmp_path / "augmented", tmp_path / "reports"
+    result = synthesize(
+        generator,
+        real,
+        no_filter(grid_per_class=4),
+        out,
+        seed=7,
+        report_dir=reports,
+        progress=False,
+    )
+
+    expected = {"0": 0, "1": 20, "2": 30, "3": 35, "4": 37}
+    assert result.plan == expected and result.accepted == expected
+    assert result.generated == expected and result.before == TRAIN
+    assert result.after == dict.fromkeys(CLASSES, 40)
+    assert result.filled_below_threshold == dict.fromkeys(CLASSES, 0)
+    assert result.acceptance_rate["0"] is None and result.acceptance_rate["4"] == 1.0
+    assert not result.filtered and result.images_per_second > 0
+
+    augmented = Manifest.read(out / "manifest.csv")
+    frame = augmented.frame
+    synthetic = frame[frame["source"] == "synthetic"]
+    assert synthetic["label"].value_counts().to_dict() == {k: v for k, v in expected.items() if v}
+    assert set(synthetic["split"]) == {"train"}
+    assert set(synthetic["variant"]) == {"cgan"} and set(synthetic["domain"]) == {"digits"}
+    assert set(synthetic["model_sha256"]) == {generator.sha256}
+    for name, group in synthetic.groupby("label"):
+        assert set(group["seed"]) == {str(round_seed(7, generator, name, 0))}
+        index = CLASSES.index(name)
+        assert list(group["path"]) == [f"synthetic/{index}/{n:06d}.png" for n in range(len(group))]
+    # real rows unchanged but for their paths, which point to the same files
+    real_rows = frame[frame["source"] == "real"].reset_index(drop=True)
+    columns = [c for c in real.frame.columns if c != "path"]
+    assert real_rows[columns].equals(real.frame[columns])
+    assert augmented.subset(source="real").absolute_paths() == real.absolute_paths()
+    assert all(path.is_file() for path in augmented.absolute_paths())
+    assert len(list((out / "synthetic").rglob("*.png"))) == sum(expected.values())
+    with Image.open(out / "synthetic" / "4" / "000000.png") as image:
+        assert image.size == (8, 8) and image.mode == "L"
+    # a row's seed reproduces its image: position n of the round is generate([k]*(n+1))[n]
+    row = synthetic[synthetic["label"] == "3"].iloc[6]
+    again = to_uint8(generator.generate([3] * 7, int(row["seed"])))[6]
+    with Image.open(out / row["path"]) as image:
+        np.testing.assert_array_equal(np.asarray(image), again[..., 0])
+
+    assert sorted(p.name for p in reports.iterdir()) == [
+        "acceptance.json",
+        "class_counts.csv",
+        "class_counts.json",
+        "class_counts.png",
+        "samples.png",
+    ]
+    counts = json.loads((reports / "class_counts.json").read_text())["classes"]
+    assert {c: v["train_synthetic"] for c, v in counts.items()} == expected
+    acceptance = json.loads((reports / "acceptance.json").read_text())["classes"]
+    assert acceptance["3"] == {
+        "planned": 35,
+        "generated": 35,
+        "accepted": 35,
+        "acceptance_rate": 1.0,
+        "filled_below_threshold": 0,
+    }
+    with Image.open(reports / "samples.png") as grid:  # 5 rows x 4 columns of 8x8 + 2 px
+        assert grid.size == (4 * 10 + 2, 5 * 10 + 2)
+    assert siblings(out) == ["augmented", "reports"]  # no temporary folders left
+
+
+def test_same_seed_same_bytes(prepared: Path, model_path: Path, tmp_path: Path) -> None:
+    real = Manifest.read(prepared)
+    generator = Generator(model_path, task="synthesize")
+    config = no_filter(policy="target:12", batch_size=5)
+    outputs = []
+    for name, seed in [("a", 3), ("b", 3), ("c", 4)]:
+        synthesize(
+            generator,
+            real,
+            config,
+            tmp_path / name,
+            seed,
+            progress=False,
+            report_dir=tmp_path / f"report_{name}",
+        )
+        outputs.append(files_bytes(tmp_path / name))
+    assert outputs[0] == outputs[1]
+    assert (tmp_path / "report_a" / "acceptance.json").read_bytes() == (
+        tmp_path / "report_b" / "acceptance.json"
+    ).read_bytes()
+    assert (tmp_path / "report_a" / "samples.png").read_bytes() == (
+        tmp_path / "report_b" / "samples.png"
+    ).read_bytes()
+    pngs = [k for k in outputs[0] if k.endswith(".png")]
+    assert len(pngs) == 2 + 7 + 9  # target 12 over counts 10, 5, 3 (and 40, 20: none)
+    assert any(outputs[0][k] != outputs[2][k] for k in pngs)  # another seed, other images
+
+
+def test_quality_filter_meets_quotas(
+    prepared: Path, model_path: Path, judge: tuple, tmp_path: Path
+) -> None:
+    real = Manifest.read(prepared)
+    generator = Generator(model_path, task="synthesize")
+    config = SynthesisConfig(
+        policy="target:30", batch_size=64, filter={"threshold": 0.5, "budget": 5}
+    )
+    out, reports = tmp_path / "out", tmp_path / "reports"
+    result = synthesize(
+        generator, real, config, out, seed=1, judge=judge, report_dir=reports, progress=False
+    )
+    assert result.filtered and result.threshold == 0.5
+    assert result.plan == {"0": 0, "1": 10, "2": 20, "3": 25, "4": 27}
+    for name, planned in result.plan.items():
+        rate = result.acceptance_rate[name]
+        assert rate is None if planned == 0 else 0.0 <= rate <= 1.0
+        assert result.accepted[name] + result.filled_below_threshold[name] == planned
+        assert result.generated[name] >= result.accepted[name]
+    assert any(result.accepted[c] == result.plan[c] > 0 for c in CLASSES)  # judge accepts
+    counts = Manifest.read(out / "manifest.csv").counts("train", source="synthetic")
+    assert counts.to_dict() == result.plan
+
+    acceptance = json.loads((reports / "acceptance.json").read_text())
+    assert acceptance["filter"] is True and acceptance["threshold"] == 0.5
+    for name, row in acceptance["classes"].items():
+        assert row["accepted"] == result.accepted[name]
+        assert row["filled_below_threshold"] == result.filled_below_threshold[name]
+
+
+def test_quality_filter_fills_a_shortfall_and_says_so(
+    prepared: Path,
+    model_path: Path,
+    judge: tuple,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    real = Manifest.read(prepared)
+    generator = Generator(model_path, task="synthesize")
+    config = SynthesisConfig(policy="target:8", filter={"threshold": 0.999, "budget": 1})
+    with caplog.at_level(logging.WARNING, logger="augment.synthesize"):
+        result = synthesize(
+            generator, real, config, tmp_path / "out", seed=2, judge=judge, progress=False
+        )
+    short = [c for c in CLASSES if result.filled_below_threshold[c] > 0]
+    assert short, "a 0.999 threshold in one round should leave a shortfall"
+    assert all(
+        result.accepted[c] + result.filled_below_threshold[c] == result.plan[c] for c in CLASSES
+    )
+    assert all(result.generated[c] <= result.plan[c] for c in CLASSES)  # budget 1: no more
+    assert f"class {short[0]!r}" in caplog.text
+    counts = Manifest.read(tmp_path / "out" / "manifest.csv").counts("train", "synthetic")
+    assert counts.to_dict() == {"0": 0, "1": 0, "2": 0, "3": 3, "4": 5}
+
+
+def test_filter_is_off_without_a_judge(prepared: Path, model_path: Path, tmp_path: Path) -> None:
+    result = synthesize(
+        Generator(model_path),
+        Manifest.read(prepared),
+        SynthesisConfig(policy="target:6"),
+        tmp_path / "out",
+        0,
+        progress=False,
+    )
+    assert not result.filtered and result.plan == result.accepted
+
+
+def test_nothing_to_add_copies_the_real_rows(
+    prepared: Path, model_path: Path, tmp_path: Path
+) -> None:
+    real = Manifest.read(prepared)
+    result = synthesize(
+        Generator(model_path),
+        real,
+        no_filter(policy="ratio:0"),
+        tmp_path / "out",
+        0,
+        progress=False,
+    )
+    assert sum(result.plan.values()) == 0
+    augmented = Manifest.read(tmp_path / "out" / "manifest.csv")
+    assert augmented.absolute_paths() == real.absolute_paths()
+    assert augmented.frame.drop(columns="path").equals(real.frame.drop(columns="path"))
+    assert not (tmp_path / "out" / "synthetic").exists()
+
+
+# -- errors leave earlier outputs intact -----------------------------------------------------
+
+
+def test_wrong_task_model(prepared: Path, model_path: Path, tmp_path: Path) -> None:
+    translate = tmp_path / "translator.onnx"
+    model = onnx.load(str(model_path))
+    for prop in model.metadata_props:
+        if prop.key == "task":
+            prop.value = "translate"
+    onnx.save(model, str(translate))
+    out = sentinel(tmp_path / "out")
+    with pytest.raises(ModelError, match=r"translator.onnx.*'translate'.*'synthesize'"):
+        Generator(translate, task="synthesize")
+    with pytest.raises(ModelError, match=r"translator.onnx.*'translate'.*'synthesize'"):
+        synthesize(
+            Generator(translate),
+            Manifest.read(prepared),
+            no_filter(),
+            out,
+            0,
+            report_dir=tmp_path / "reports",
+            progress=False,
+        )
+    assert files_bytes(out) == {"manifest.csv": b"earlier output\n"}
+    assert siblings(out) == ["out", "translator.onnx"]
+
+
+def test_missing_class(prepared: Path, model_path: Path, tmp_path: Path) -> None:
+    real = Manifest.read(prepared)
+    extra = real.frame.iloc[:2].assign(label="7")
+    manifest = Manifest(pd.concat([real.frame, extra], ignore_index=True), real.root)
+    out = sentinel(tmp_path / "out")
+    with pytest.raises(ModelError, match=r"cgan.onnx: .*'7'.*classes \(0, 1, 2, 3, 4\)"):
+        synthesize(Generator(model_path), manifest, no_filter(), out, 0, progress=False)
+    assert files_bytes(out) == {"manifest.csv": b"earlier output\n"}
+
+
+def test_missing_class_in_judge(
+    prepared: Path, model_path: Path, tmp_path: Path, judge: tuple
+) -> None:
+    model, classes = judge
+    out = sentinel(tmp_path / "out")
+    with pytest.raises(ModelError, match=r"classifier: .*'4'.*judge"):
+        synthesize(
+            Generator(model_path),
+            Manifest.read(prepared),
+            SynthesisConfig(),
+            out,
+            0,
+            judge=(model, ["0", "1", "2", "3", "9"]),
+            progress=False,
+        )
+    assert files_bytes(out) == {"manifest.csv": b"earlier output\n"}
+
+
+def test_image_size_mismatch(prepared: Path, tmp_path: Path) -> None:
+    path = export_cgan(tmp_path / "big.onnx", image_size=16)
+    out = sentinel(tmp_path / "out")
+    with pytest.raises(ModelError, match=r"big.onnx: makes 16x16x1 images .* 8x8x1"):
+        synthesize(Generator(path), Manifest.read(prepared), no_filter(), out, 0, progress=False)
+    assert files_bytes(out) == {"manifest.csv": b"earlier output\n"}
+
+
+def test_empty_class_and_synthetic_input(prepared: Path, model_path: Path, tmp_path: Path) -> None:
+    real = Manifest.read(prepared)
+    no_train_4 = real.frame[~((real.frame["label"] == "4") & (real.frame["split"] == "train"))]
+    with pytest.raises(DataError, match=r"class '4'.*empty class"):
+        synthesize(
+            Generator(model_path),
+            Manifest(no_train_4, real.root),
+            no_filter(),
+            tmp_path / "a",
+            0,
+            progress=False,
+        )
+    synthesize(
+        Generator(model_path), real, no_filter(policy="target:4"), tmp_path / "b", 0, progress=False
+    )
+    with pytest.raises(DataError, match=r"manifest.csv: already has 1 synthetic rows"):
+        synthesize(
+            Generator(model_path),
+            Manifest.read(tmp_path / "b" / "manifest.csv"),
+            no_filter(),
+            tmp_path / "c",
+            0,
+            progress=False,
+        )
+    assert not (tmp_path / "a").exists() and not (tmp_path / "c").exists()
+
+
+# -- the DVC stage ---------------------------------------------------------------------------
+
+
+def test_stage(
+    prepared: Path,
+    model_path: Path,
+    judge: tuple,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from pipelines.synthesize import main
+
+    project = tmp_path / "project"
+    (project / "data").mkdir(parents=True)
+    shutil.copytree(prepared.parent, project / "data" / "prepared")
+    (project / "models" / "onnx").mkdir(parents=True)
+    shutil.copy(model_path, project / "models" / "onnx" / "cgan.onnx")
+    save_classifier(
+        judge[0], project / "models" / "classifier.pt", judge[1], {"image_size": 8, "channels": 1}
+    )
+    params = {
+        "seed": 5,
+        "synthesize": {"policy": "target:12", "filter": {"threshold": 0.5, "budget": 3}},
+    }
+    (project / "params.yaml").write_text(yaml.safe_dump(params))
+    monkeypatch.chdir(project)
+
+    with caplog.at_level(logging.INFO, logger="pipelines.synthesize"):
+        main(["cgan"])
+    assert "class 4                   3 ->     12 (+9)" in caplog.text
+    metrics = json.loads(Path("metrics/synthesize/cgan.json").read_text())
+    assert metrics["filter"] is True and metrics["synthetic_images"] == 2 + 7 + 9
+    assert metrics["classes"]["4"] == metrics["classes"]["4"] | {
+        "before": 3,
+        "synthetic": 9,
+        "after": 12,
+    }
+    assert Path("data/augmented/cgan/manifest.csv").is_file()
+    assert Path("reports/synthesize/cgan/samples.png").is_file()
+    assert load_classifier("models/classifier.pt")[1] == list(CLASSES)
+
+    with pytest.raises(ModelError, match=r"models/onnx/nope.onnx: no exported model"):
+        main(["nope"])
+    (project / "params.yaml").write_text(yaml.safe_dump({"seed": 5, "synthesize": {"policy": "x"}}))
+    with pytest.raises(ConfigError, match="params.yaml synthesize.policy"):
+        main(["cgan"])
