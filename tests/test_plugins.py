@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -29,6 +30,8 @@ def augment_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Com
 @pytest.fixture(scope="module")
 def toy_site(tmp_path_factory) -> Path:
     """The toy plugin pip-installed (for real, with its entry point) into a private folder."""
+    source = tmp_path_factory.mktemp("src") / "augment_toy"
+    shutil.copytree(FIXTURE, source)  # pip builds in the source folder: keep the repo clean
     target = tmp_path_factory.mktemp("site")
     subprocess.run(
         [
@@ -41,7 +44,7 @@ def toy_site(tmp_path_factory) -> Path:
             "--no-build-isolation",
             "--target",
             str(target),
-            str(FIXTURE),
+            str(source),
         ],
         check=True,
         capture_output=True,
