@@ -73,3 +73,13 @@ def r1_penalty(real_logits: Tensor, real: Tensor) -> Tensor:
     """R1: mean squared gradient norm of the logits w.r.t. real inputs (Mescheder et al.)."""
     (grad,) = torch.autograd.grad(real_logits.sum(), real, create_graph=True)
     return grad.flatten(1).pow(2).sum(1).mean()
+
+
+def mode_seeking(image_a: Tensor, image_b: Tensor, z_a: Tensor, z_b: Tensor) -> Tensor:
+    """MSGAN (Mao et al., 2019): 1 / (mean |G(z_a) - G(z_b)| / mean |z_a - z_b| + eps).
+
+    Pairs share their condition; minimizing it stops the generator ignoring its noise.
+    """
+    image_gap = (image_a - image_b).abs().flatten(1).mean(1)
+    noise_gap = (z_a - z_b).abs().flatten(1).mean(1)
+    return 1.0 / ((image_gap / noise_gap).mean() + 1e-5)

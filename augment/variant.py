@@ -128,6 +128,12 @@ class SynthesisParams(Params):
     r1: float = Field(0.0, ge=0, description="R1 penalty weight (gamma)")
     weight_clip: float | None = Field(None, gt=0, description="WGAN critic weight clipping")
     aux_weight: float = Field(0.0, ge=0, description="AC-GAN auxiliary classifier weight")
+    minibatch_std: bool = Field(
+        False, description="discriminator sees each batch's spread (counters mode collapse)"
+    )
+    mode_seeking: float = Field(
+        0.0, ge=0, description="MSGAN weight: rewards images that differ when z differs"
+    )
     diffaugment: str = Field("", description="comma list of color,translation,cutout")
 
     @model_validator(mode="after")
@@ -217,16 +223,26 @@ class SynthesisVariant(Variant):
     def generator_loss(self, batch: Batch) -> LossOutput:
         p = self.params
         labels = batch["label"]
-        fake_logits, fake_classes = self.discriminator(self.augment(self.sample(labels)), labels)
+        if p.mode_seeking > 0:  # two halves with the same labels and different noise
+            half = labels[: len(labels) // 2]
+            labels = torch.cat([half, half])
+        z = torch.randn(len(labels), p.latent_dim, device=labels.device)
+        fake = self.generator(z, labels)
+        fake_logits, fake_classes = self.discriminator(self.augment(fake), labels)
         real_logits = None
         if p.loss in losses.RELATIVISTIC:
             real_logits, _ = self.discriminator(self.augment(batch["image"]), labels)
         adversarial = losses.generator_loss(p.loss, fake_logits, real_logits)
         aux = self._aux(fake_classes, labels)
+        loss = adversarial + aux
         logs = {"g_adv": adversarial.item()}
         if p.aux_weight > 0:
             logs["g_aux"] = aux.item()
-        return LossOutput(adversarial + aux, logs)
+        if p.mode_seeking > 0:
+            penalty = losses.mode_seeking(*fake.chunk(2), *z.chunk(2))
+            loss = loss + p.mode_seeking * penalty
+            logs["mode_seeking"] = penalty.item()
+        return LossOutput(loss, logs)
 
     def export_module(self, generator: nn.Module) -> nn.Module:
         return SynthesisExport(generator)

@@ -18,19 +18,11 @@ from augment.classifier import ClassifierConfig, evaluate, save_classifier, trai
 from augment.config import parse
 from augment.data.images import load_images
 from augment.data.manifest import Manifest
-from augment.errors import ConfigError, DataError
+from augment.errors import DataError
 from augment.io import atomic_path, sha256_file
-from pipelines._common import PARAMS, load_params, run, section
+from pipelines._common import PARAMS, load_params, read_seed, run, section
 
 log = logging.getLogger("pipelines.classifier")
-
-
-def seed_param(params: dict[str, Any]) -> int:
-    """params.yaml ``seed`` as an int (ConfigError otherwise)."""
-    seed = section(params, "seed")
-    if not isinstance(seed, int) or isinstance(seed, bool):
-        raise ConfigError(f"params.yaml seed: expected an integer, got {seed!r}")
-    return seed
 
 
 def main(argv: list[str]) -> None:
@@ -43,7 +35,7 @@ def main(argv: list[str]) -> None:
     args = parser.parse_args(argv)
 
     params = load_params(args.params)
-    seed = seed_param(params)
+    seed = read_seed(params)
     config = parse(ClassifierConfig, section(params, "classifier"), "params.yaml classifier")
     manifest = Manifest.read(args.manifest)
     classes = list(manifest.classes)

@@ -1,7 +1,8 @@
 """DVC stage ``prepare``: load the source, split it, make the train split long-tailed.
 
-Outputs ``data/prepared/`` (manifest.csv + images/), ``reports/prepare/class_counts.*``
-and ``metrics/prepare.json``. Run from the project root: ``python -m pipelines.prepare``.
+Outputs ``data/prepared/`` (manifest.csv + images/), ``reports/prepare/class_counts.*``,
+``reports/prepare/bad_images.csv`` (images skipped with ``skip_bad``, and why) and
+``metrics/prepare.json``. Run from the project root: ``python -m pipelines.prepare``.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ import argparse
 import json
 import logging
 from pathlib import Path
+
+import pandas as pd
 
 from augment.config import parse
 from augment.data.prepare import (
@@ -42,6 +45,8 @@ def main(argv: list[str]) -> None:
     log.info("loaded %s: %d images of %d classes", raw.name, len(raw.labels), len(raw.classes))
     manifest = prepare_dataset(raw, config, args.out, seed)
     table = write_count_report(manifest, args.reports, f"{raw.name}: prepared class counts")
+    with atomic_path(args.reports / "bad_images.csv") as tmp:  # listed, never silent
+        pd.DataFrame(raw.bad, columns=["path", "reason"]).to_csv(tmp, index=False)
     metrics = prepare_metrics(manifest, len(raw.bad))
     with atomic_path(args.metrics) as tmp:
         tmp.write_text(json.dumps(metrics, indent=2) + "\n")

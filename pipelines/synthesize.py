@@ -23,8 +23,7 @@ from augment.errors import ConfigError, ModelError
 from augment.io import atomic_path
 from augment.runtime import Generator
 from augment.synthesize import SynthesisConfig, SynthesisResult, synthesize
-from pipelines._common import PARAMS, load_params, run, section
-from pipelines.classifier import seed_param
+from pipelines._common import PARAMS, load_params, read_seed, run, section
 
 log = logging.getLogger("pipelines.synthesize")
 VARIANT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
@@ -97,7 +96,7 @@ def main(argv: list[str]) -> None:
         raise ConfigError(f"invalid variant name {variant!r} (letters, digits, '.', '_', '-')")
 
     params = load_params(args.params)
-    seed = seed_param(params)
+    seed = read_seed(params)
     config = parse(SynthesisConfig, section(params, "synthesize"), "params.yaml synthesize")
     model_path = args.models / f"{variant}.onnx"
     if not model_path.is_file():

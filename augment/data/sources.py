@@ -168,6 +168,9 @@ class CsvSource(StrictModel):
 
     kind: Literal["csv"] = "csv"
     path: str
+    classes: list[str] | None = Field(
+        None, description="the class list, in order; a label outside it is an error"
+    )
     channels: Literal[1, 3] | None = None
     size: int | None = Field(None, ge=1)
     skip_bad: bool = False
@@ -465,6 +468,7 @@ def load_csv(config: CsvSource) -> RawDataset:
     manifest = Manifest(
         frame[keep] if "path" in keep and "label" in keep else frame,
         path.parent,
+        classes=config.classes,
         origin=str(path),
         row_numbers=np.arange(len(frame)) + 2,
     )

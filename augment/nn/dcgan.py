@@ -11,6 +11,7 @@ image size (28 = 7*2^2, 32 = 4*2^3, 64 = 4*2^4, 8 = 4*2^1). Conditioning:
 
 from __future__ import annotations
 
+import math
 from typing import Literal, NamedTuple
 
 import torch
@@ -18,6 +19,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import spectral_norm
+
+from augment.variant import SynthesisParams, SynthesisVariant
 
 Norm = Literal["batch", "layer", "none"]
 Conditioning = Literal["concat", "projection", "none"]
@@ -102,6 +105,25 @@ class ConditionalGenerator(nn.Module):
         return self.upsample(h.view(-1, self.top, self.base, self.base))
 
 
+class MinibatchStd(nn.Module):
+    """Append the mean standard deviation over groups of samples as one more channel.
+
+    [N, C, H, W] -> [N, C+1, H, W] (Karras et al., 2018): a collapsed generator makes
+    batches with no spread, which the discriminator can then see and punish.
+    """
+
+    def __init__(self, group: int = 4) -> None:
+        super().__init__()
+        self.group = group
+
+    def forward(self, x: Tensor) -> Tensor:
+        n, c, h, w = x.shape
+        g = math.gcd(n, self.group)  # the largest group size that divides the batch
+        spread = x.view(g, -1, c, h, w).std(dim=0, unbiased=False)  # [N/g, C, H, W]
+        spread = spread.mean(dim=(1, 2, 3)).view(-1, 1, 1, 1).repeat(g, 1, h, w)  # [N,1,H,W]
+        return torch.cat([x, spread], dim=1)
+
+
 class DiscriminatorOutput(NamedTuple):
     logits: Tensor  # f32[N]: real/fake logit or critic value
     class_logits: Tensor | None  # f32[N,K] from the auxiliary classifier (AC-GAN), else None
@@ -120,6 +142,7 @@ class ConditionalDiscriminator(nn.Module):
         norm: Norm = "batch",
         use_spectral_norm: bool = False,
         auxiliary_classifier: bool = False,
+        minibatch_std: bool = False,
     ) -> None:
         super().__init__()
         base, doublings = spatial_plan(image_size)
@@ -134,6 +157,9 @@ class ConditionalDiscriminator(nn.Module):
                 layers.append(norm_layer(norm, c))
             layers.append(nn.LeakyReLU(0.2, inplace=True))
             c_in, c = c, c * 2
+        if minibatch_std:  # [N, c_in, base, base] -> [N, c_in + 1, base, base]
+            layers.append(MinibatchStd())
+            c_in += 1
         self.features = nn.Sequential(*layers, nn.Flatten())  # -> [N, c_in*base*base]
         feature_dim = c_in * base * base
         self.adversarial = sn(nn.Linear(feature_dim, 1))
@@ -154,3 +180,27 @@ class ConditionalDiscriminator(nn.Module):
             logits = logits + (self.projection(label) * h).sum(dim=1)
         classes = self.classifier(h) if self.classifier is not None else None
         return DiscriminatorOutput(logits, classes)
+
+
+class ConditionalDCGAN(SynthesisVariant):
+    """A synthesis variant on these networks; subclasses set ``name`` and ``Params``."""
+
+    params: SynthesisParams
+
+    def build_generator(self) -> nn.Module:
+        p, d = self.params, self.data
+        return ConditionalGenerator(p.latent_dim, d.num_classes, d.channels, d.image_size, p.width)
+
+    def build_discriminator(self) -> nn.Module:
+        p, d = self.params, self.data
+        return ConditionalDiscriminator(
+            d.num_classes,
+            d.channels,
+            d.image_size,
+            p.width,
+            conditioning=p.conditioning,
+            norm=p.d_norm,
+            use_spectral_norm=p.spectral_norm,
+            auxiliary_classifier=p.aux_weight > 0,
+            minibatch_std=p.minibatch_std,
+        )

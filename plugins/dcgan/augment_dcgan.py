@@ -7,34 +7,9 @@ the paper that introduced it.
 
 from __future__ import annotations
 
-from torch import nn
-
 from augment.hookspecs import hookimpl
-from augment.nn.dcgan import ConditionalDiscriminator, ConditionalGenerator
-from augment.variant import SynthesisParams, SynthesisVariant
-
-
-class ConditionalDCGAN(SynthesisVariant):
-    """Shared networks of the family; subclasses set ``name`` and ``Params`` defaults."""
-
-    params: SynthesisParams
-
-    def build_generator(self) -> nn.Module:
-        p, d = self.params, self.data
-        return ConditionalGenerator(p.latent_dim, d.num_classes, d.channels, d.image_size, p.width)
-
-    def build_discriminator(self) -> nn.Module:
-        p, d = self.params, self.data
-        return ConditionalDiscriminator(
-            d.num_classes,
-            d.channels,
-            d.image_size,
-            p.width,
-            conditioning=p.conditioning,
-            norm=p.d_norm,
-            use_spectral_norm=p.spectral_norm,
-            auxiliary_classifier=p.aux_weight > 0,
-        )
+from augment.nn.dcgan import ConditionalDCGAN
+from augment.variant import SynthesisParams
 
 
 class CGAN(ConditionalDCGAN):
@@ -114,4 +89,4 @@ def augment_register_variants(register) -> None:  # noqa: ANN001 - pluggy passes
         register(variant)
 
 
-__all__ = ["ConditionalDCGAN", "VARIANTS", "augment_register_variants"]
+__all__ = ["VARIANTS", "augment_register_variants"]
