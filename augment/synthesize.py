@@ -1,7 +1,7 @@
 """Balance a long-tailed dataset with images from an exported conditional generator.
 
-1. :func:`plan` turns the real train counts and a policy (``balance``, ``target:N``,
-   ``ratio:R``) into an exact number of synthetic images per class.
+1. :func:`augment.planning.plan` turns the real train counts and a policy (``balance``,
+   ``target:N``, ``ratio:R``) into an exact number of synthetic images per class.
 2. :func:`synthesize` generates them in batches (memory stays flat in the number of
    images), optionally keeps only samples a judge classifier recognises with probability
    >= ``threshold``, writes PNGs and an augmented manifest (every real row + one row per
@@ -19,13 +19,11 @@ import heapq
 import json
 import logging
 import math
-import re
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 from pydantic import Field, field_validator
@@ -38,83 +36,16 @@ from augment.data.manifest import Manifest
 from augment.data.prepare import write_count_report
 from augment.errors import ConfigError, DataError, ModelError
 from augment.io import atomic_path
+from augment.planning import parse_policy, plan
 from augment.runtime import Generator, to_uint8
 from augment.seeding import derive_seed
 
 log = logging.getLogger(__name__)
 
-POLICY_FORMS = "'balance', 'target:N' (integer N >= 0) or 'ratio:R' (number R >= 0)"
 MIN_ACCEPTANCE = 0.05  # the acceptance estimate never drops below this when sizing rounds
 
 #: A judge: the classifier and its class names (as :func:`augment.classifier.load_classifier`).
 Judge = tuple[Classifier, Sequence[str]]
-
-
-# -- planning ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Policy:
-    """How many synthetic images each class gets (see :func:`plan`)."""
-
-    kind: Literal["balance", "target", "ratio"]
-    target: int | None = None
-    ratio: Decimal | None = None
-
-    def __str__(self) -> str:
-        if self.kind == "target":
-            return f"target:{self.target}"
-        if self.kind == "ratio":
-            return f"ratio:{self.ratio}"
-        return "balance"
-
-
-def parse_policy(text: str) -> Policy:
-    """Parse ``balance``, ``target:N`` or ``ratio:R``; anything else is a ConfigError."""
-    value = str(text).strip()
-    if value == "balance":
-        return Policy("balance")
-    kind, _, arg = value.partition(":")
-    if kind == "target" and re.fullmatch(r"\d+", arg.strip()):
-        return Policy("target", target=int(arg))
-    if kind == "ratio" and arg.strip():
-        try:
-            ratio = Decimal(arg.strip())
-        except InvalidOperation:
-            ratio = None
-        if ratio is not None and ratio.is_finite() and ratio >= 0:
-            return Policy("ratio", ratio=ratio)
-    raise ConfigError(f"invalid synthesis policy {text!r} (valid: {POLICY_FORMS})")
-
-
-def plan(counts: Mapping[str, int], policy: Policy | str) -> dict[str, int]:
-    """Synthetic images per class for real train ``counts`` under ``policy``.
-
-    ``balance`` tops every class up to the largest count; ``target:N`` up to N (0 for
-    classes already at or above N); ``ratio:R`` adds round-half-up(R * count). A class
-    with no real train image is a DataError: the generator never learned it.
-    """
-    if isinstance(policy, str):
-        policy = parse_policy(policy)
-    for name, count in counts.items():
-        if int(count) <= 0:
-            raise DataError(
-                f"class {name!r} has no real train images (empty class): the generator "
-                "was never trained on it, so it cannot be synthesized"
-            )
-    if not counts:
-        raise DataError("no classes to synthesize (the manifest has no real train images)")
-    if policy.kind == "balance":
-        top = max(int(c) for c in counts.values())
-        return {name: top - int(c) for name, c in counts.items()}
-    if policy.kind == "target":
-        assert policy.target is not None
-        return {name: max(policy.target - int(c), 0) for name, c in counts.items()}
-    assert policy.ratio is not None
-    return {
-        name: int((policy.ratio * int(c)).to_integral_value(rounding=ROUND_HALF_UP))
-        for name, c in counts.items()
-    }
 
 
 # -- configuration -------------------------------------------------------------------------

@@ -34,16 +34,10 @@ from augment.data.images import to_tensor, write_png
 from augment.data.manifest import Manifest
 from augment.errors import ConfigError, DataError, ModelError
 from augment.export import export_onnx
+from augment.planning import Policy, parse_policy, plan
 from augment.registry import Registry
 from augment.runtime import Generator, to_uint8
-from augment.synthesize import (
-    Policy,
-    SynthesisConfig,
-    parse_policy,
-    plan,
-    round_seed,
-    synthesize,
-)
+from augment.synthesize import SynthesisConfig, round_seed, synthesize
 from augment.variant import DataSpec
 
 CLASSES = ("0", "1", "2", "3", "4")
