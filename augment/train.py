@@ -197,6 +197,15 @@ class Trainer:
         }
 
     def save(self) -> None:
+        """Checkpoint atomically; weights that are no longer finite are never saved."""
+        modules = [self.generator, self.discriminator] if self.discriminator else [self.generator]
+        for module in modules:
+            for name, weight in module.named_parameters():
+                if not torch.isfinite(weight).all():
+                    raise TrainingDiverged(
+                        f"{self.variant.name}: weight {name} is NaN/inf at step {self.step}; "
+                        f"the last good checkpoint ({self.outputs.checkpoint}) is kept"
+                    )
         with atomic_path(self.outputs.checkpoint) as tmp:
             torch.save(self.state(), tmp)
 

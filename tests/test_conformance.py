@@ -113,6 +113,19 @@ def test_divergence_stops_naming_the_step_and_keeps_the_checkpoint(registry, mni
     assert (tmp_path / "checkpoint.pt").read_bytes() == before
 
 
+def test_non_finite_weights_are_never_checkpointed(registry, mnist_small, tmp_path):
+    from augment.train import Trainer
+
+    images, labels = mnist_small
+    variant = registry.create("cgan", {}, SPEC)
+    trainer = Trainer(variant, images, labels, TINY, outputs(tmp_path), 0, "")
+    with torch.no_grad():
+        variant.discriminator.adversarial.weight[0, 0] = float("nan")
+    with pytest.raises(TrainingDiverged, match="weight adversarial.weight is NaN/inf at step 0"):
+        trainer.save()
+    assert not (tmp_path / "checkpoint.pt").exists()
+
+
 def test_foreign_checkpoint_is_a_clear_error(tmp_path):
     path = tmp_path / "evil.pt"
     torch.save({"weights": torch.zeros(2)}, path)
