@@ -66,3 +66,17 @@ def test_errors_are_one_line_and_leave_no_output(model, tmp_path):
     (tmp_path / "junk.onnx").write_bytes(b"\x00junk")
     junk = augment("inspect", tmp_path / "junk.onnx")
     assert junk.returncode == 2 and "junk.onnx: not a readable ONNX file" in junk.stderr
+
+
+def test_generator_pickles_without_its_session(model):
+    import pickle
+
+    import numpy as np
+
+    from augment.runtime import Generator
+
+    generator = Generator(model, task="synthesize")
+    before = generator.generate([0, 2, 1], seed=5)  # opens the session
+    clone = pickle.loads(pickle.dumps(generator))
+    assert clone._session is None  # each process opens its own
+    np.testing.assert_array_equal(clone.generate([0, 2, 1], seed=5), before)
