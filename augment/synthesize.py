@@ -570,7 +570,7 @@ def sample_grid(
     for row, images in enumerate(samples.values()):
         for col, image in enumerate(images[:columns]):
             tiles[row * columns + col] = image
-    return image_grid(tiles, nrow=columns)
+    return image_grid(tiles, nrow=columns, row_labels=list(samples) or None)
 
 
 @contextlib.contextmanager

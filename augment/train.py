@@ -293,7 +293,8 @@ class Trainer:
         generator.train(was_training)
         path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(path) as tmp:
-            write_png(tmp, image_grid(to_uint8(images), nrow=n))
+            labels = self.variant.data.classes if "label" in inputs else None
+            write_png(tmp, image_grid(to_uint8(images), nrow=n, row_labels=labels))
 
     def remove_stale_samples(self) -> None:
         """Grids of a previous run past the step this run starts from no longer apply."""

@@ -430,6 +430,15 @@ def test_tensor_round_trip_and_grid(digits: RawDataset) -> None:
     assert grid.shape == (2 * 9 + 1, 3 * 9 + 1, 1)
     assert np.array_equal(grid[10:18, 1:9], batch[3])  # second row, first column
 
+    labelled = image_grid(np.repeat(batch, 3, axis=3), nrow=3, pad=1, row_labels=["a", "Bag"])
+    strip = labelled.shape[1] - grid.shape[1]
+    assert labelled.shape[0] == grid.shape[0] and labelled.shape[2] == 3 and strip > 0
+    assert np.array_equal(labelled[:, strip:, 0], grid[..., 0])  # tiles untouched
+    text = labelled[:, :strip, 0] > 0
+    assert text[:10].any() and text[10:].any()  # one label drawn beside each row
+    with pytest.raises(ValueError, match="1 row labels for 2 rows"):
+        image_grid(batch, nrow=3, row_labels=["a"])
+
 
 # -- folder and csv sources -----------------------------------------------------------------
 

@@ -11,12 +11,13 @@ import os
 import struct
 import warnings
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont
 from tqdm import tqdm
 
 from augment.errors import DataError
@@ -241,11 +242,14 @@ def to_uint8(images: torch.Tensor | np.ndarray) -> np.ndarray:
     return np.clip(np.rint(scaled), 0, 255).astype(np.uint8).transpose(0, 2, 3, 1).copy()
 
 
-def image_grid(images: np.ndarray, nrow: int, pad: int = 2) -> np.ndarray:
+def image_grid(
+    images: np.ndarray, nrow: int, pad: int = 2, row_labels: Sequence[str] | None = None
+) -> np.ndarray:
     """Tile uint8 ``N x H x W x C`` images into one ``H x W x C`` mosaic.
 
     ``nrow`` images per row (as torchvision's ``make_grid``), rows filled left to right,
-    ``pad`` black pixels between and around the tiles.
+    ``pad`` black pixels between and around the tiles. ``row_labels`` (one per row) are
+    written in a strip on the left, e.g. the class of each row.
     """
     if images.ndim != 4:
         raise ValueError(f"image_grid expects N x H x W x C, got shape {images.shape}")
@@ -259,4 +263,23 @@ def image_grid(images: np.ndarray, nrow: int, pad: int = 2) -> np.ndarray:
         top = pad + (i // cols) * (height + pad)
         left = pad + (i % cols) * (width + pad)
         grid[top : top + height, left : left + width] = image
-    return grid
+    if row_labels is None:
+        return grid
+    if len(row_labels) != rows:
+        raise ValueError(f"image_grid: {len(row_labels)} row labels for {rows} rows")
+    return np.concatenate([_label_strip(row_labels, height + pad, pad, grid.shape), grid], 1)
+
+
+def _label_strip(
+    labels: Sequence[str], row_height: int, pad: int, shape: tuple[int, ...]
+) -> np.ndarray:
+    """White text on black, one label centred on each row of a grid of ``shape``."""
+    font = ImageFont.load_default()  # ships with Pillow: nothing to download
+    boxes = [font.getbbox(str(text)) for text in labels]
+    width = max(right for _, _, right, _ in boxes) + 3 * pad
+    strip = Image.new("L", (width, shape[0]), 0)
+    draw = ImageDraw.Draw(strip)
+    for row, (text, (_, top, _, bottom)) in enumerate(zip(labels, boxes, strict=True)):
+        y = pad + row * row_height + (row_height - pad - (bottom - top)) // 2 - top
+        draw.text((pad, y), str(text), fill=255, font=font)
+    return np.repeat(np.asarray(strip)[..., None], shape[2], axis=2)
