@@ -157,11 +157,15 @@ class Trainer:
         seed_everything(derive_seed(seed, "train", variant.name))
         self.generator = variant.generator.to(self.device)
         self.discriminator = (
-            variant.discriminator.to(self.device) if variant.discriminator else None
+            variant.discriminator.to(self.device) if variant.discriminator is not None else None
         )
         p = variant.params
         self.opt_g = make_optimizer(p, self.generator, p.lr_g)
-        self.opt_d = make_optimizer(p, self.discriminator, p.lr_d) if self.discriminator else None
+        self.opt_d = (
+            make_optimizer(p, self.discriminator, p.lr_d)
+            if self.discriminator is not None
+            else None
+        )
         self.ema = EMA(self.generator, p.ema_decay) if p.ema_decay > 0 else None
         self.images = to_tensor(images).to(self.device)
         self.labels = torch.as_tensor(labels, dtype=torch.long, device=self.device)
@@ -187,7 +191,9 @@ class Trainer:
             "step": self.step,
             "batches_drawn": self.stream.drawn,
             "generator": self.generator.state_dict(),
-            "discriminator": self.discriminator.state_dict() if self.discriminator else {},
+            "discriminator": (
+                self.discriminator.state_dict() if self.discriminator is not None else {}
+            ),
             "ema": self.ema.state_dict() if self.ema else {},
             "opt_g": self.opt_g.state_dict(),
             "opt_d": self.opt_d.state_dict() if self.opt_d else {},
@@ -198,7 +204,7 @@ class Trainer:
 
     def save(self) -> None:
         """Checkpoint atomically; weights that are no longer finite are never saved."""
-        modules = [self.generator, self.discriminator] if self.discriminator else [self.generator]
+        modules = [m for m in (self.generator, self.discriminator) if m is not None]
         for module in modules:
             for name, weight in module.named_parameters():
                 if not torch.isfinite(weight).all():
@@ -218,7 +224,7 @@ class Trainer:
             log.warning("%s: trained with other params or data; starting afresh", path)
             return False
         self.generator.load_state_dict(state["generator"])
-        if self.discriminator:
+        if self.discriminator is not None:
             self.discriminator.load_state_dict(state["discriminator"])
             self.opt_d.load_state_dict(state["opt_d"])
         if self.ema:
@@ -317,7 +323,7 @@ class Trainer:
             )
         self.remove_stale_samples()
         self.generator.train()
-        if self.discriminator:
+        if self.discriminator is not None:
             self.discriminator.train()
         pending: defaultdict[str, list[float]] = defaultdict(list)
         started = time.perf_counter()
