@@ -9,7 +9,8 @@ as exported) and reports:
 * ``judge_agreement``: how often the judge classifier (models/classifier.pt) predicts the
   class the image was generated for, and its mean probability for that class.
 
-Needs `dvc repro classifier` first (for data/prepared and models/classifier.pt).
+Needs `dvc repro classifier` first (for data/prepared and models/classifier.pt). With no
+``--recipe`` it runs the README's table (about 14 minutes on 2 cores); or pick some:
 
     python benchmarks/recipes.py --steps 1500 \
         --recipe cgan=cgan --recipe cgan+ms=cgan:'{"mode_seeking": 0.2}'
@@ -33,10 +34,13 @@ from augment.registry import Registry
 from augment.train import TrainConfig, TrainOutputs, fit
 from augment.variant import DataSpec
 
-DEFAULT_RECIPES = {
+DEFAULT_RECIPES = {  # the README's table
     "cgan": ("cgan", {}),
+    "sngan": ("sngan", {}),
+    "cgan+minibatch_std": ("cgan", {"minibatch_std": True}),
     "cgan+mode_seeking": ("cgan", {"mode_seeking": 0.2}),
     "acgan+mode_seeking": ("acgan", {"mode_seeking": 0.2}),
+    "sngan+mode_seeking": ("sngan", {"mode_seeking": 0.2}),
 }
 
 
