@@ -188,14 +188,19 @@ def train_classifier(
     config: ClassifierConfig | None = None,
     seed: int = 0,
     progress: bool = True,
+    steps: int | None = None,
 ) -> Classifier:
     """Train a judge on uint8 N x H x W x C ``images`` with class-index ``labels``.
 
     AdamW with a one-cycle learning-rate schedule; the long tail is handled by
-    ``config.balance``. The same seed gives the same weights on CPU. Returns the model in
+    ``config.balance``. ``steps`` fixes the number of optimizer steps (else
+    ``config.epochs`` passes over the images), so runs on datasets of different sizes get
+    the same compute. The same seed gives the same weights on CPU. Returns the model in
     eval mode.
     """
     config = config or ClassifierConfig()
+    if steps is not None and steps < 1:
+        raise ValueError(f"steps must be >= 1, got {steps}")
     check_images(images)
     y = torch.as_tensor(check_labels(labels, len(images), num_classes))
     device = resolve_device(config.device)
@@ -210,23 +215,26 @@ def train_classifier(
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=config.lr, weight_decay=config.weight_decay
     )
+    per_epoch = math.ceil(len(y) / config.batch_size)
+    total_steps = steps if steps is not None else config.epochs * per_epoch
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
-        optimizer,
-        max_lr=config.lr,
-        total_steps=config.epochs * math.ceil(len(y) / config.batch_size),
+        optimizer, max_lr=config.lr, total_steps=total_steps
     )
     max_shift = 2 if images.shape[1] >= 16 else 1  # 2 px would cover a quarter of 8x8
     bar = tqdm(
-        range(config.epochs),
+        total=total_steps,
         desc="train classifier",
-        unit="epoch",
+        unit="step",
         disable=not progress,
         dynamic_ncols=True,
     )
-    for _ in bar:
+    done = 0
+    while done < total_steps:
         total, seen = 0.0, 0
         order = epoch_order(y, counts, config.balance, rng)
         for start in range(0, len(order), config.batch_size):
+            if done == total_steps:
+                break
             idx = order[start : start + config.batch_size]
             xb, yb = x[idx.to(device)], y[idx].to(device)
             if config.augment:
@@ -238,7 +246,10 @@ def train_classifier(
                 optimizer.step()
                 total, seen = total + float(loss.detach()) * len(idx), seen + len(idx)
             scheduler.step()
+            done += 1
+            bar.update()
         bar.set_postfix(loss=f"{total / max(seen, 1):.4f}")
+    bar.close()
     return model.eval()
 
 

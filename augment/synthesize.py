@@ -23,7 +23,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from pydantic import Field, field_validator
@@ -293,6 +293,28 @@ class SampleWriter:
         self.bar.update(len(images))
 
 
+class ImageSink(Protocol):
+    """Where :func:`synthesize_class` puts accepted images (files or memory)."""
+
+    def write(self, images: np.ndarray, seed: int) -> None: ...
+
+
+class ArraySink:
+    """Keeps one class's images in memory: the in-memory twin of :class:`SampleWriter`."""
+
+    def __init__(self, tile: tuple[int, int, int], bar: tqdm) -> None:
+        self.tile, self.bar = tile, bar
+        self.chunks: list[np.ndarray] = []
+
+    def write(self, images: np.ndarray, seed: int) -> None:
+        self.chunks.append(images)
+        self.bar.update(len(images))
+
+    def array(self) -> np.ndarray:
+        """Every image written, u8 N x H x W x C."""
+        return np.concatenate(self.chunks) if self.chunks else np.zeros((0, *self.tile), np.uint8)
+
+
 @dataclass
 class ClassJob:
     """Everything needed to synthesize one class."""
@@ -306,7 +328,7 @@ class ClassJob:
 def synthesize_class(
     job: ClassJob,
     generator: Generator,
-    writer: SampleWriter,
+    writer: ImageSink,
     config: SynthesisConfig,
     seed: int,
     judge: Classifier | None,
@@ -328,7 +350,7 @@ def synthesize_class(
 def filter_class(
     job: ClassJob,
     generator: Generator,
-    writer: SampleWriter,
+    writer: ImageSink,
     config: SynthesisConfig,
     seed: int,
     judge: Classifier,
@@ -419,7 +441,7 @@ def _remember_rejected(
 def _fill(
     job: ClassJob,
     generator: Generator,
-    writer: SampleWriter,
+    writer: ImageSink,
     config: SynthesisConfig,
     seed: int,
     heap: list[tuple[float, int, int]],
@@ -469,14 +491,7 @@ def synthesize(
     check_input(generator, real)
     before = {str(c): int(v) for c, v in real.counts("train", source="real").items()}
     quotas = plan(before, config.policy)
-    judge_model: Classifier | None = None
-    judge_index: dict[str, int] = {}
-    if config.filter.enabled and judge is not None:
-        info = generator.info
-        judge_index = judge_labels(judge, real.classes, info.channels, info.image_size)
-        judge_model = judge[0]
-    elif config.filter.enabled:
-        log.info("no judge classifier given: the quality filter is off")
+    judge_model, judge_index = filter_judge(generator, real, config, judge)
     filtering = judge_model is not None
     domains = class_domains(real)
     stats: dict[str, ClassStats] = {}
@@ -509,6 +524,58 @@ def synthesize(
             write_reports(rep_tmp, augmented, result, samples, generator, config.grid_per_class)
     log.info("wrote %d synthetic images to %s in %.1f s", len(rows), out_dir, seconds)
     return result
+
+
+def synthesize_arrays(
+    generator: Generator,
+    real: Manifest,
+    config: SynthesisConfig,
+    seed: int,
+    judge: Judge | None = None,
+    quotas: dict[str, int] | None = None,
+    progress: bool = True,
+) -> dict[str, np.ndarray]:
+    """Like :func:`synthesize`, but returns the images (class name -> u8 N x H x W x C).
+
+    ``quotas`` (class name -> count) replaces the policy's plan. The same seed, config and
+    judge give exactly the images :func:`synthesize` writes.
+    """
+    check_input(generator, real)
+    if quotas is None:
+        before = {str(c): int(v) for c, v in real.counts("train", source="real").items()}
+        quotas = plan(before, config.policy)
+    judge_model, judge_index = filter_judge(generator, real, config, judge)
+    info = generator.info
+    tile = (info.image_size, info.image_size, info.channels)
+    arrays: dict[str, np.ndarray] = {}
+    with tqdm(
+        total=sum(quotas.get(c, 0) for c in real.classes),
+        desc=f"synthesize {info.variant} (in memory)",
+        unit="img",
+        disable=not progress,
+        dynamic_ncols=True,
+    ) as bar:
+        for name in real.classes:
+            sink = ArraySink(tile, bar)
+            job = ClassJob(
+                name, generator.class_index(name), quotas.get(name, 0), judge_index.get(name)
+            )
+            synthesize_class(job, generator, sink, config, seed, judge_model)
+            arrays[name] = sink.array()
+    return arrays
+
+
+def filter_judge(
+    generator: Generator, real: Manifest, config: SynthesisConfig, judge: Judge | None
+) -> tuple[Classifier | None, dict[str, int]]:
+    """The judge model and its output index per class, or (None, {}) when not filtering."""
+    if not config.filter.enabled:
+        return None, {}
+    if judge is None:
+        log.info("no judge classifier given: the quality filter is off")
+        return None, {}
+    info = generator.info
+    return judge[0], judge_labels(judge, real.classes, info.channels, info.image_size)
 
 
 def check_input(generator: Generator, real: Manifest) -> None:

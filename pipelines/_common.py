@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import logging
 import sys
 from collections.abc import Callable
@@ -41,6 +42,23 @@ def read_seed(params: dict[str, Any]) -> int:
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise ConfigError(f"params.yaml seed: expected an integer, got {seed!r}")
     return seed
+
+
+def stage_args(
+    argv: list[str], module: str, doc: str | None, positional: tuple[str, ...] = (), **paths: str
+) -> argparse.Namespace:
+    """A stage's argv: ``positional`` names, ``--params`` and one ``--<name>`` per path.
+
+    The path options only relocate inputs and outputs (tests do); their defaults are the
+    paths dvc.yaml declares.
+    """
+    parser = argparse.ArgumentParser(prog=f"python -m {module}", description=doc)
+    for name in positional:
+        parser.add_argument(name)
+    parser.add_argument("--params", type=Path, default=PARAMS)
+    for name, default in paths.items():
+        parser.add_argument(f"--{name}", type=Path, default=Path(default))
+    return parser.parse_args(argv)
 
 
 def run(main: Callable[[list[str]], None]) -> None:

@@ -7,11 +7,9 @@ seconds). Run from the project root: ``python -m pipelines.classifier``.
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import time
-from pathlib import Path
 from typing import Any
 
 from augment.classifier import ClassifierConfig, evaluate, save_classifier, train_classifier
@@ -20,19 +18,21 @@ from augment.data.images import load_images
 from augment.data.manifest import Manifest
 from augment.errors import DataError
 from augment.io import atomic_path, sha256_file
-from pipelines._common import PARAMS, load_params, read_seed, run, section
+from pipelines._common import load_params, read_seed, run, section, stage_args
 
 log = logging.getLogger("pipelines.classifier")
 
 
 def main(argv: list[str]) -> None:
     """Run the stage (options only relocate inputs/outputs, e.g. for tests)."""
-    parser = argparse.ArgumentParser(prog="python -m pipelines.classifier", description=__doc__)
-    parser.add_argument("--params", type=Path, default=PARAMS)
-    parser.add_argument("--manifest", type=Path, default=Path("data/prepared/manifest.csv"))
-    parser.add_argument("--model", type=Path, default=Path("models/classifier.pt"))
-    parser.add_argument("--metrics", type=Path, default=Path("metrics/classifier.json"))
-    args = parser.parse_args(argv)
+    args = stage_args(
+        argv,
+        "pipelines.classifier",
+        __doc__,
+        manifest="data/prepared/manifest.csv",
+        model="models/classifier.pt",
+        metrics="metrics/classifier.json",
+    )
 
     params = load_params(args.params)
     seed = read_seed(params)

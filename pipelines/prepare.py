@@ -7,10 +7,8 @@ Outputs ``data/prepared/`` (manifest.csv + images/), ``reports/prepare/class_cou
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
-from pathlib import Path
 
 import pandas as pd
 
@@ -23,19 +21,21 @@ from augment.data.prepare import (
     write_count_report,
 )
 from augment.io import atomic_path
-from pipelines._common import PARAMS, load_params, read_seed, run, section
+from pipelines._common import load_params, read_seed, run, section, stage_args
 
 log = logging.getLogger("pipelines.prepare")
 
 
 def main(argv: list[str]) -> None:
     """Run the stage (options only relocate inputs/outputs, e.g. for tests)."""
-    parser = argparse.ArgumentParser(prog="python -m pipelines.prepare", description=__doc__)
-    parser.add_argument("--params", type=Path, default=PARAMS)
-    parser.add_argument("--out", type=Path, default=Path("data/prepared"))
-    parser.add_argument("--reports", type=Path, default=Path("reports/prepare"))
-    parser.add_argument("--metrics", type=Path, default=Path("metrics/prepare.json"))
-    args = parser.parse_args(argv)
+    args = stage_args(
+        argv,
+        "pipelines.prepare",
+        __doc__,
+        out="data/prepared",
+        reports="reports/prepare",
+        metrics="metrics/prepare.json",
+    )
 
     params = load_params(args.params)
     seed = read_seed(params)

@@ -9,11 +9,9 @@ Run from the project root: ``python -m pipelines.synthesize <variant>``.
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import re
-from pathlib import Path
 from typing import Any
 
 from augment.classifier import load_classifier
@@ -23,7 +21,7 @@ from augment.errors import ConfigError, ModelError
 from augment.io import atomic_path
 from augment.runtime import Generator
 from augment.synthesize import SynthesisConfig, SynthesisResult, synthesize
-from pipelines._common import PARAMS, load_params, read_seed, run, section
+from pipelines._common import load_params, read_seed, run, section, stage_args
 
 log = logging.getLogger("pipelines.synthesize")
 VARIANT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
@@ -81,16 +79,18 @@ def log_table(result: SynthesisResult) -> None:
 
 def main(argv: list[str]) -> None:
     """Run the stage (options only relocate inputs/outputs, e.g. for tests)."""
-    parser = argparse.ArgumentParser(prog="python -m pipelines.synthesize", description=__doc__)
-    parser.add_argument("variant")
-    parser.add_argument("--params", type=Path, default=PARAMS)
-    parser.add_argument("--manifest", type=Path, default=Path("data/prepared/manifest.csv"))
-    parser.add_argument("--models", type=Path, default=Path("models/onnx"))
-    parser.add_argument("--classifier", type=Path, default=Path("models/classifier.pt"))
-    parser.add_argument("--out", type=Path, default=Path("data/augmented"))
-    parser.add_argument("--reports", type=Path, default=Path("reports/synthesize"))
-    parser.add_argument("--metrics", type=Path, default=Path("metrics/synthesize"))
-    args = parser.parse_args(argv)
+    args = stage_args(
+        argv,
+        "pipelines.synthesize",
+        __doc__,
+        positional=("variant",),
+        manifest="data/prepared/manifest.csv",
+        models="models/onnx",
+        classifier="models/classifier.pt",
+        out="data/augmented",
+        reports="reports/synthesize",
+        metrics="metrics/synthesize",
+    )
     variant = args.variant
     if not VARIANT_NAME.fullmatch(variant):
         raise ConfigError(f"invalid variant name {variant!r} (letters, digits, '.', '_', '-')")

@@ -16,6 +16,7 @@ from PIL import Image
 from augment.config import parse
 from augment.data import (
     FASHION_MNIST_CLASSES,
+    FULL_MANIFEST,
     CsvSource,
     FolderSource,
     IdxSource,
@@ -215,7 +216,12 @@ def test_prepare_digits_deterministic(tmp_path: Path, digits: RawDataset) -> Non
     assert all(p.is_file() for p in paths)
     assert paths[0] == tmp_path / "a" / "images" / "train" / "0" / "0.png"
     assert read_image(paths[0]).shape == (12, 12, 1)
-    assert len(second) == len(first) == len(list((tmp_path / "a" / "images").rglob("*.png")))
+    full = Manifest.read(tmp_path / "a" / FULL_MANIFEST)  # the untouched train split
+    assert full.counts("train").tolist() == [20] * 10
+    assert full.counts("test").tolist() == first.counts("test").tolist()
+    assert set(first.frame["path"]) <= set(full.frame["path"])
+    assert len(second) == len(first)
+    assert len(full) == len(list((tmp_path / "a" / "images").rglob("*.png")))
     assert not list(tmp_path.glob(".*"))  # no temporary folders left behind
 
 

@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-import sys
+import json
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
-import yaml
 
 from augment.data.manifest import Manifest
 from augment.io import sha256_file
 from augment.runtime import Generator
+from augment.workspace import edit_params, new_project
+from augment.workspace import run_dvc as dvc
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY: dict[str, Any] = {
@@ -29,42 +27,45 @@ TINY: dict[str, Any] = {
         "sample_every": 3,
         "log_every": 2,
     },
+    "evaluate": {"epochs": 1, "quality": {"max_per_class": 30, "diversity_pairs": 10}},
 }
 pytestmark = pytest.mark.slow
-
-
-def merge(base: dict, override: dict) -> dict:
-    out = dict(base)
-    for key, value in override.items():
-        out[key] = merge(base[key], value) if isinstance(value, dict) and key in base else value
-    return out
-
-
-def edit_params(project: Path, override: dict) -> None:
-    path = project / "params.yaml"
-    path.write_text(yaml.safe_dump(merge(yaml.safe_load(path.read_text()), override)))
-
-
-def dvc(project: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    return subprocess.run(["dvc", *args], cwd=project, env=env, capture_output=True, text=True)
 
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory) -> Path:
     """A fresh git + DVC project holding this repo's pipeline, run once with tiny params."""
-    dst = tmp_path_factory.mktemp("project")
-    ignore = shutil.ignore_patterns("__pycache__", "*.egg-info", ".pytest_cache")
-    for name in ("augment", "plugins", "pipelines"):
-        shutil.copytree(ROOT / name, dst / name, ignore=ignore)
-    for name in ("dvc.yaml", "params.yaml", ".dvcignore"):
-        shutil.copy(ROOT / name, dst / name)
-    subprocess.run(["git", "init", "-q"], cwd=dst, check=True)
-    assert dvc(dst, "init", "-q").returncode == 0
-    edit_params(dst, TINY)
+    dst = new_project(ROOT, tmp_path_factory.mktemp("project"), TINY)
     result = dvc(dst, "repro")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return dst
+
+
+def test_repro_evaluates_every_condition(project):
+    metrics = json.loads((project / "metrics/evaluate.json").read_text())
+    conditions = metrics["conditions"]
+    expected = {"baseline", "oversample", "reweight", "full"} | {
+        f"{c}@{v}" for c in ("gan", "gan+filter", "synthetic-only") for v in TINY["variants"]
+    }
+    assert set(conditions) == expected
+    prepared = Manifest.read(project / "data/prepared/manifest.csv")
+    real = prepared.counts("train")
+    assert conditions["baseline"]["train_images"] == real.sum()
+    assert conditions["oversample"]["train_images"] == real.max() * len(real)
+    assert conditions["full"]["train_images"] == 40 * len(real)  # limit_per_class
+    for entry in conditions.values():
+        assert 0 <= entry["balanced_accuracy"]["mean"] <= 1
+        assert set(entry["per_class_recall"]) == set(prepared.classes)
+    gaps = conditions["baseline"]["gap_closed"], conditions["full"]["gap_closed"]
+    assert gaps in ((0.0, 1.0), (None, None))  # None when full does not beat baseline
+    assert set(metrics["quality"]) == set(TINY["variants"])
+    assert set(metrics["verdict"]) == set(TINY["variants"])
+    report = project / "reports/evaluate"
+    text = (report / "report.md").read_text()
+    assert "gan+filter@acgan" in text and "](../synthesize/cgan/samples.png)" in text
+    assert (report / "per_class_recall.png").stat().st_size > 0
+    runs = pd.read_csv(report / "runs.csv")
+    assert len(runs) == len(expected)
 
 
 def test_repro_balances_every_class_with_synthetic_images(project):

@@ -37,7 +37,7 @@ from augment.export import export_onnx
 from augment.planning import Policy, parse_policy, plan
 from augment.registry import Registry
 from augment.runtime import Generator, to_uint8
-from augment.synthesize import SynthesisConfig, round_seed, synthesize
+from augment.synthesize import SynthesisConfig, round_seed, synthesize, synthesize_arrays
 from augment.variant import DataSpec
 
 CLASSES = ("0", "1", "2", "3", "4")
@@ -357,6 +357,38 @@ def test_quality_filter_meets_quotas(
     for name, row in acceptance["classes"].items():
         assert row["accepted"] == result.accepted[name]
         assert row["filled_below_threshold"] == result.filled_below_threshold[name]
+
+
+@pytest.mark.parametrize("filtered", [False, True])
+def test_in_memory_synthesis_equals_the_written_images(
+    prepared: Path, model_path: Path, judge: tuple, tmp_path: Path, filtered: bool
+) -> None:
+    real = Manifest.read(prepared)
+    generator = Generator(model_path, task="synthesize")
+    config = SynthesisConfig(
+        policy="target:30", batch_size=8, filter={"enabled": filtered, "threshold": 0.5}
+    )
+    synthesize(generator, real, config, tmp_path / "out", seed=3, judge=judge, progress=False)
+    written = Manifest.read(tmp_path / "out" / "manifest.csv").subset(source="synthetic")
+    arrays = synthesize_arrays(generator, real, config, seed=3, judge=judge, progress=False)
+    for name in CLASSES:
+        rows = written.frame[written.frame["label"] == name]
+        files = [np.asarray(Image.open(written.root / rel)) for rel in rows["path"]]
+        expected = np.stack(files)[..., None] if files else np.zeros((0, 8, 8, 1), np.uint8)
+        np.testing.assert_array_equal(arrays[name], expected)
+    # unfiltered quotas of the same seed are prefixes of each other (the same noise stream)
+    longer = synthesize_arrays(
+        generator,
+        real,
+        no_filter(batch_size=8),
+        3,
+        quotas={c: 40 for c in CLASSES},
+        progress=False,
+    )
+    shorter = synthesize_arrays(generator, real, no_filter(batch_size=8), 3, progress=False)
+    for name in CLASSES:
+        assert len(longer[name]) == 40
+        np.testing.assert_array_equal(longer[name][: len(shorter[name])], shorter[name])
 
 
 def test_quality_filter_fills_a_shortfall_and_says_so(

@@ -21,6 +21,7 @@ from augment.data.manifest import (
     read_csv_frame,
 )
 from augment.data.prepare import (
+    FULL_MANIFEST,
     LongTailConfig,
     PrepareConfig,
     class_count_table,
@@ -56,6 +57,7 @@ from augment.data.sources import (
 
 __all__ = [
     "COLUMNS",
+    "FULL_MANIFEST",
     "SOURCES",
     "SPLITS",
     "MAX_PIXELS",

@@ -34,6 +34,7 @@ from augment.seeding import derive_seed
 log = logging.getLogger(__name__)
 
 COUNT_COLUMNS = ("train_real", "train_synthetic", "val", "test")
+FULL_MANIFEST = "full.csv"  # the untouched train split, next to manifest.csv
 
 
 class LongTailConfig(StrictModel):
@@ -70,6 +71,11 @@ class PrepareConfig(StrictModel):
         None, ge=1, description="cap per class and split before the long tail (tiny runs)"
     )
     skip_bad: bool = False
+    keep_full: bool = Field(
+        True,
+        description="also write the train images the long tail drops and list the untouched "
+        "train split in full.csv (the evaluate stage's 'full' ceiling)",
+    )
 
     @model_validator(mode="after")
     def _fractions(self) -> PrepareConfig:
@@ -229,7 +235,11 @@ def subsample_long_tail(
 def prepare_dataset(raw: RawDataset, config: PrepareConfig, out_dir: Path, seed: int) -> Manifest:
     """Split, subsample and write ``out_dir/images/<split>/<class index>/<n>.png`` and
     ``out_dir/manifest.csv``. The folder is built aside and replaces ``out_dir`` only on
-    success; the same seed gives byte-identical files."""
+    success; the same seed gives byte-identical files.
+
+    With ``keep_full``, the train images the long tail drops go to ``images/held_out/`` and
+    ``out_dir/full.csv`` lists the untouched train split (plus the same val and test rows).
+    """
     out_dir = Path(out_dir)
     classes = _present_classes(raw)
     split = split_indices(raw.labels, raw.split, config.val_fraction, config.test_fraction, seed)
@@ -242,10 +252,18 @@ def prepare_dataset(raw: RawDataset, config: PrepareConfig, out_dir: Path, seed:
 
     manifest_classes = natural_sorted(classes)
     plan = _file_plan(raw.labels, split, selected, manifest_classes)
+    dropped = kept[~tail] if config.keep_full else kept[:0]
+    held_out = [
+        (index, label, "train", path.replace("images/train/", "images/held_out/", 1))
+        for index, label, _, path in _file_plan(raw.labels, split, dropped, manifest_classes)
+    ]
     with atomic_path(out_dir, is_dir=True) as tmp:
         os.chmod(tmp, 0o755)
         rows = _write_images(raw, plan, tmp, config)
         Manifest.from_rows(rows, tmp).write(tmp / "manifest.csv")
+        if held_out:
+            full = _write_images(raw, held_out, tmp, config) + rows
+            Manifest.from_rows(full, tmp).write(tmp / FULL_MANIFEST)
     return Manifest.read(out_dir / "manifest.csv")
 
 

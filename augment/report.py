@@ -1,0 +1,194 @@
+"""The evaluate stage's human-readable report: Markdown tables, a recall plot, CSV files."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from augment.io import atomic_path
+
+
+def _pct(value: float | None, std: float | None = None) -> str:
+    if value is None:
+        return "–"
+    return f"{100 * value:.1f}" if not std else f"{100 * value:.1f} ± {100 * std:.1f}"
+
+
+def _num(value: float | None, digits: int = 2) -> str:
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def recall_frame(summary: dict[str, dict[str, Any]], classes: Sequence[str]) -> pd.DataFrame:
+    """Mean per-class recall: one row per class, one column per condition."""
+    data = {key: [e["per_class_recall"][c] for c in classes] for key, e in summary.items()}
+    return pd.DataFrame(data, index=pd.Index(list(classes), name="class"), dtype=float)
+
+
+def plot_recall(
+    frame: pd.DataFrame, train_counts: Sequence[int], path: str | os.PathLike[str]
+) -> None:
+    """Per-class test recall of every condition, classes ordered head to tail."""
+    from matplotlib.figure import Figure
+
+    order = np.argsort(-np.asarray(train_counts), kind="stable")
+    names = [f"{frame.index[i]}\n({train_counts[i]})" for i in order]
+    figure = Figure(figsize=(max(7.0, 0.75 * len(names) + 3), 4.8), dpi=100)
+    axes = figure.add_subplot()
+    x = np.arange(len(names))
+    for column in frame.columns:
+        style = "--" if column in ("full", "baseline") else "-"
+        axes.plot(x, frame[column].to_numpy()[order], style, marker="o", ms=4, label=column)
+    axes.set_xticks(x, names, fontsize=8)
+    axes.set_xlabel("class (real train images), head to tail")
+    axes.set_ylabel("test recall")
+    axes.set_ylim(0, 1.02)
+    axes.grid(alpha=0.3)
+    axes.set_title("Per-class recall on the balanced test split")
+    axes.legend(fontsize=8, loc="lower left", ncol=2)
+    figure.tight_layout()
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, format="png", metadata={"Software": None})
+
+
+def downstream_table(summary: dict[str, dict[str, Any]]) -> str:
+    header = [
+        "condition",
+        "train images",
+        "balanced acc. %",
+        "macro-F1 %",
+        "G-mean %",
+        "gap closed",
+    ]
+    rows = []
+    for key, e in summary.items():
+        rows.append(
+            [
+                f"`{key}`",
+                str(e["train_images"]),
+                _pct(e["balanced_accuracy"]["mean"], e["balanced_accuracy"]["std"]),
+                _pct(e["macro_f1"]["mean"], e["macro_f1"]["std"]),
+                _pct(e["gmean"]["mean"], e["gmean"]["std"]),
+                "–" if e["gap_closed"] is None else f"{100 * e['gap_closed']:.0f}%",
+            ]
+        )
+    return _table(header, rows)
+
+
+QUALITY_COLUMNS = (
+    ("fd", "FD", 2),
+    ("fd_floor", "FD floor", 2),
+    ("fd_blurred", "FD blurred", 2),
+    ("fd_over_floor", "FD / floor", 2),
+    ("precision", "precision", 3),
+    ("recall", "recall", 3),
+    ("diversity_ratio", "diversity / real", 2),
+    ("nn_ratio", "NN dist. / test's", 2),
+    ("copy_fraction", "copy fraction", 3),
+)
+
+
+def quality_table(rows: dict[str, dict[str, Any]], first: str) -> str:
+    header = [first, *(title for _, title, _ in QUALITY_COLUMNS)]
+    body = [
+        [f"`{name}`", *(_num(values.get(key), digits) for key, _, digits in QUALITY_COLUMNS)]
+        for name, values in rows.items()
+    ]
+    return _table(header, body)
+
+
+def verdict_lines(verdicts: dict[str, dict[str, Any]], runs: int) -> list[str]:
+    lines = []
+    for variant, v in verdicts.items():
+        noise = "one run: no noise estimate" if runs < 2 else f"noise ± {100 * v['noise']:.1f}"
+        versus = (
+            f"`{v['best']}` vs `{v['rival']}`: {100 * v['delta']:+.1f} points of "
+            f"balanced accuracy ({noise})."
+        )
+        if v["helps"]:
+            lines.append(f"- **{variant}: synthetic data helps.** {versus}")
+        else:
+            lines.append(
+                f"- **{variant}: synthetic data does not beat the classic fixes.** {versus}"
+            )
+    return lines
+
+
+def write_report(
+    folder: Path,
+    *,
+    summary: dict[str, dict[str, Any]],
+    quality: dict[str, dict[str, Any]],
+    verdicts: dict[str, dict[str, Any]],
+    classes: Sequence[str],
+    train_counts: Sequence[int],
+    context: dict[str, Any],
+    images: dict[str, str],
+) -> None:
+    """report.md, per_class_recall.{png,csv} and quality_per_class.csv into ``folder``.
+
+    ``context`` holds the run's facts (steps, seeds, test images); ``images`` maps a
+    caption to a path relative to ``folder`` (sample grids of earlier stages).
+    """
+    frame = recall_frame(summary, classes)
+    frame.to_csv(folder / "per_class_recall.csv", lineterminator="\n", float_format="%.6f")
+    plot_recall(frame, train_counts, folder / "per_class_recall.png")
+    rows = [
+        {"variant": variant, "class": name, **values}
+        for variant, q in quality.items()
+        for name, values in q["classes"].items()
+    ]
+    pd.DataFrame(rows).to_csv(
+        folder / "quality_per_class.csv", index=False, lineterminator="\n", float_format="%.6f"
+    )
+
+    parts = [
+        "# Does synthetic data help?",
+        "",
+        f"Downstream classifier: {context['steps']} optimizer steps per run, "
+        f"{context['seeds']} run(s) per condition, scored on {context['test_images']} "
+        "balanced real test images. Mean ± std over runs; *gap closed* is the fraction of "
+        "the baseline-to-full gap in balanced accuracy.",
+        "",
+        *(verdict_lines(verdicts, context["seeds"]) or ["- No GAN condition ran."]),
+        "",
+        "## Downstream classifier",
+        "",
+        downstream_table(summary),
+        "",
+        "![per-class recall](per_class_recall.png)",
+        "",
+    ]
+    if quality:
+        parts += [
+            "## GAN quality",
+            "",
+            "Fréchet distance (FD) in the penultimate features of our own classifier "
+            "(not Inception FID), against the test split; the *floor* is real train vs "
+            "test, *blurred* a Gaussian-blurred train set. Class mixes are re-weighted to "
+            "the test split's. Diversity: 1 - mean MS-SSIM of same-class pairs, relative "
+            "to the real train images. NN distance: median pixel distance of a synthetic "
+            "image to its nearest train image over that of a test image (< 1: closer to "
+            "the train set than fresh real data; copy fraction: share closer than 95% of "
+            "test images, about 0.05 without memorization).",
+            "",
+            quality_table({v: q["overall"] for v, q in quality.items()}, "variant"),
+            "",
+        ]
+        for variant, q in quality.items():
+            parts += [f"### {variant}, per class", "", quality_table(q["classes"], "class"), ""]
+    if images:
+        parts += ["## Samples", ""]
+        for caption, path in images.items():
+            parts += [f"**{caption}**", "", f"![{caption}]({path})", ""]
+    (folder / "report.md").write_text("\n".join(parts))

@@ -1,0 +1,254 @@
+"""DVC stage ``evaluate``: does the synthetic data help the downstream classifier?
+
+Trains the same classifier under every condition of params.yaml ``evaluate.conditions``
+(see :mod:`augment.evaluate`) for every variant of ``variants``, scores it on the real test
+split, and measures each generator's quality. Reads ``data/prepared/`` (manifest.csv and,
+for ``full``, full.csv), ``models/onnx/<variant>.onnx``, ``data/augmented/<variant>/`` (the
+synthesize stage's images) and ``models/classifier.pt`` (the judge, for the filtered or
+unfiltered set the synthesize stage did not write). Writes ``metrics/evaluate.json``,
+``reports/evaluate/`` (report.md, per_class_recall.{png,csv}, quality_per_class.csv,
+runs.csv). Run from the project root: ``python -m pipelines.evaluate``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import time
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from augment.classifier import load_classifier
+from augment.config import parse
+from augment.data.images import load_images
+from augment.data.manifest import Manifest
+from augment.data.prepare import FULL_MANIFEST
+from augment.errors import ConfigError, DataError, ModelError
+from augment.evaluate import (
+    FEATURE_CONDITION,
+    GAN_CONDITIONS,
+    EvaluateConfig,
+    Images,
+    TrainingSet,
+    feature_network,
+    gan_sets,
+    quality,
+    real_sets,
+    run_downstream,
+    training_steps,
+    verdicts,
+)
+from augment.io import atomic_path
+from augment.report import write_report
+from augment.runtime import Generator
+from augment.synthesize import SynthesisConfig, synthesize_arrays
+from pipelines._common import load_params, read_seed, run, section, stage_args
+from pipelines.synthesize import VARIANT_NAME
+
+log = logging.getLogger("pipelines.evaluate")
+
+
+def read_variants(params: dict[str, Any]) -> list[str]:
+    """params.yaml ``variants``: a list of variant names."""
+    variants = section(params, "variants")
+    if not isinstance(variants, list) or not all(isinstance(v, str) for v in variants):
+        raise ConfigError("params.yaml variants: expected a list of variant names")
+    for name in variants:
+        if not VARIANT_NAME.fullmatch(name):
+            raise ConfigError(f"params.yaml variants: invalid variant name {name!r}")
+    return variants
+
+
+def load(manifest: Manifest, classes: tuple[str, ...], what: str) -> Images:
+    """A manifest's images with labels indexed by ``classes`` (DataError if it has others)."""
+    extra = sorted(set(manifest.classes) - set(classes))
+    if extra:
+        raise DataError(f"{what}: unknown class(es) {', '.join(map(repr, extra))}")
+    loaded = load_images(manifest, progress=False)
+    remap = np.array([classes.index(c) for c in manifest.classes], np.int64)
+    return Images(loaded.images, remap[loaded.labels])
+
+
+def synthetic_sets(
+    variant: str,
+    real: Manifest,
+    classes: tuple[str, ...],
+    n_max: int,
+    args: argparse.Namespace,
+    synthesis: SynthesisConfig,
+    seed: int,
+) -> dict[str, Images]:
+    """The variant's ``gan``, ``gan+filter`` and ``synthetic-only`` synthetic images.
+
+    The set the synthesize stage wrote is read from disk; the other one is generated
+    here with the filter flipped (same seeds, so its unfiltered images are those the
+    stage would write). ``synthetic-only`` has ``n_max`` unfiltered images per class; the
+    unfiltered balancing images are their first ``deficit`` per class (the same noise).
+    """
+    model_path = args.models / f"{variant}.onnx"
+    if not model_path.is_file():
+        raise ModelError(f"{model_path}: no exported model for variant {variant!r}")
+    generator = Generator(model_path, task="synthesize")
+    augmented_path = args.augmented / variant / "manifest.csv"
+    if not augmented_path.is_file():
+        raise DataError(f"{augmented_path}: not found (run the synthesize stage first)")
+    augmented = Manifest.read(augmented_path)
+    on_disk = load(augmented.subset(source="synthetic"), classes, str(augmented_path))
+
+    counts = real.counts("train", source="real")
+    balanced = {str(c): n_max for c in classes}
+    unfiltered = synthesis.model_copy(
+        update={"filter": synthesis.filter.model_copy(update={"enabled": False})}
+    )
+    cas = synthesize_arrays(generator, real, unfiltered, seed, quotas=balanced, progress=False)
+    deficits = [cas[c][: max(0, n_max - int(counts[c]))] for c in classes]
+    sets = {"synthetic-only": Images.from_classes([cas[c] for c in classes])}
+    if synthesis.filter.enabled:
+        sets["gan+filter"] = on_disk
+        sets["gan"] = Images.from_classes(deficits)
+    else:
+        sets["gan"] = on_disk
+        judge = load_classifier(args.classifier)
+        filtered = synthesis.model_copy(
+            update={"filter": synthesis.filter.model_copy(update={"enabled": True})}
+        )
+        arrays = synthesize_arrays(generator, real, filtered, seed, judge=judge, progress=False)
+        sets["gan+filter"] = Images.from_classes([arrays[c] for c in classes])
+    return sets
+
+
+def main(argv: list[str]) -> None:
+    """Run the stage (options only relocate inputs/outputs, e.g. for tests)."""
+    args = stage_args(
+        argv,
+        "pipelines.evaluate",
+        __doc__,
+        prepared="data/prepared",
+        models="models/onnx",
+        classifier="models/classifier.pt",
+        augmented="data/augmented",
+        reports="reports",
+        metrics="metrics/evaluate.json",
+    )
+
+    params = load_params(args.params)
+    seed = read_seed(params)
+    config = parse(EvaluateConfig, section(params, "evaluate"), "params.yaml evaluate")
+    synthesis = parse(SynthesisConfig, section(params, "synthesize"), "params.yaml synthesize")
+    wants_gan = any(c in GAN_CONDITIONS for c in config.conditions) or config.quality.enabled
+    variants = read_variants(params) if wants_gan else []
+    started = time.perf_counter()
+
+    manifest = Manifest.read(args.prepared / "manifest.csv")
+    classes = manifest.classes
+    real = load(manifest.subset(split="train", source="real"), classes, "train split")
+    test = load(manifest.subset(split="test"), classes, "test split")
+    if len(test) == 0:
+        raise DataError(f"{args.prepared / 'manifest.csv'}: no test images to evaluate on")
+    full_path = args.prepared / FULL_MANIFEST
+    full = None
+    if "full" in config.conditions and full_path.is_file():
+        full = load(Manifest.read(full_path).subset(split="train"), classes, str(full_path))
+    num_classes = len(classes)
+    steps = training_steps(real, num_classes, config)
+    n_max = int(real.counts(num_classes).max())
+
+    sets: list[TrainingSet] = real_sets(real, full, config.conditions, num_classes, seed)
+    synthetic: dict[str, dict[str, Images]] = {}
+    for variant in variants:
+        synthetic[variant] = synthetic_sets(
+            variant, manifest, classes, n_max, args, synthesis, seed
+        )
+        sets += gan_sets(real, variant, synthetic[variant], config.conditions)
+    log.info(
+        "%d training sets x %d run(s), %d steps each, tested on %d images",
+        len(sets),
+        config.seeds,
+        steps,
+        len(test),
+    )
+    downstream = run_downstream(sets, test, classes, steps, config, seed)
+    summary = downstream.summary()
+
+    scores: dict[str, Any] = {}
+    if config.quality.enabled and variants:
+        model = downstream.feature_model
+        if model is None:
+            model = feature_network(real, num_classes, steps, config, seed)
+        for variant in variants:
+            log.info("%s: quality metrics", variant)
+            scores[variant] = quality(
+                model,
+                real,
+                test,
+                synthetic[variant]["synthetic-only"],
+                classes,
+                config.quality,
+                seed,
+            )
+    found = verdicts(summary)
+    for variant, v in found.items():
+        level = logging.INFO if v["helps"] else logging.WARNING
+        log.log(
+            level,
+            "%s: %s vs %s: %+.2f points of balanced accuracy (noise %.2f)%s",
+            variant,
+            v["best"],
+            v["rival"],
+            100 * v["delta"],
+            100 * v["noise"],
+            "" if v["helps"] else ": synthetic data did not beat the classic fixes",
+        )
+
+    seconds = time.perf_counter() - started
+    context = {
+        "steps": steps,
+        "seeds": config.seeds,
+        "test_images": len(test),
+        "train_images": len(real),
+        "feature_network": f"{FEATURE_CONDITION}, run 0",
+        "seconds": round(seconds, 1),
+    }
+    metrics = {
+        **context,
+        "verdict": found,
+        "conditions": summary,
+        "quality": {v: q["overall"] for v, q in scores.items()},
+    }
+    report_dir = args.reports / "evaluate"
+    images = {}
+    for variant in variants:
+        for caption, rel in (
+            (f"{variant}: synthesized (synthesize stage)", f"synthesize/{variant}/samples.png"),
+            (f"{variant}: training samples, final", f"train/{variant}/final.png"),
+        ):
+            if (args.reports / rel).is_file():
+                images[caption] = os.path.relpath(args.reports / rel, report_dir)
+    with atomic_path(report_dir, is_dir=True) as tmp:
+        write_report(
+            tmp,
+            summary=summary,
+            quality=scores,
+            verdicts=found,
+            classes=classes,
+            train_counts=real.counts(num_classes).tolist(),
+            context=context,
+            images=images,
+        )
+        runs = [
+            {"condition": key, **{k: v for k, v in r.items() if not k.startswith("per_class")}}
+            for key, rs in downstream.runs.items()
+            for r in rs
+        ]
+        pd.DataFrame(runs).to_csv(tmp / "runs.csv", index=False, lineterminator="\n")
+    with atomic_path(args.metrics) as tmp:
+        tmp.write_text(json.dumps(metrics, indent=2) + "\n")
+    log.info("wrote %s and %s in %.0f s", args.metrics, report_dir, seconds)
+
+
+if __name__ == "__main__":
+    run(main)
