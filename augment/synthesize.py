@@ -488,30 +488,18 @@ def synthesize(
     names) is given.
     """
     started = time.perf_counter()
-    check_input(generator, real)
-    before = {str(c): int(v) for c, v in real.counts("train", source="real").items()}
-    quotas = plan(before, config.policy)
-    judge_model, judge_index = filter_judge(generator, real, config, judge)
-    filtering = judge_model is not None
+    jobs, judge_model = class_jobs(generator, real, config, judge)
+    before = real_train_counts(real)
     domains = class_domains(real)
     stats: dict[str, ClassStats] = {}
     samples: dict[str, list[np.ndarray]] = {}
     rows: list[dict[str, str]] = []
     with atomic_path(out_dir, is_dir=True) as out_tmp, _atomic_dir_or_none(report_dir) as rep_tmp:
-        bar = tqdm(
-            total=sum(quotas.values()),
-            desc=f"synthesize {generator.info.variant}",
-            unit="img",
-            disable=not progress,
-            dynamic_ncols=True,
-        )
-        with bar:
-            for index, name in enumerate(real.classes):
+        with progress_bar(jobs, f"synthesize {generator.info.variant}", progress) as bar:
+            for index, job in enumerate(jobs):
+                name = job.name
                 writer = SampleWriter(
                     out_tmp, name, index, domains[name], generator, config.grid_per_class, bar
-                )
-                job = ClassJob(
-                    name, generator.class_index(name), quotas[name], judge_index.get(name)
                 )
                 stats[name] = synthesize_class(job, generator, writer, config, seed, judge_model)
                 rows += writer.rows
@@ -519,7 +507,7 @@ def synthesize(
         augmented = Manifest.concat([real, Manifest.from_rows(rows, out_tmp)], out_tmp)
         augmented.write(out_tmp / "manifest.csv")
         seconds = time.perf_counter() - started
-        result = make_result(before, stats, filtering, seconds, config)
+        result = make_result(before, stats, judge_model is not None, seconds, config)
         if rep_tmp is not None:
             write_reports(rep_tmp, augmented, result, samples, generator, config.grid_per_class)
     log.info("wrote %d synthetic images to %s in %.1f s", len(rows), out_dir, seconds)
@@ -540,29 +528,54 @@ def synthesize_arrays(
     ``quotas`` (class name -> count) replaces the policy's plan. The same seed, config and
     judge give exactly the images :func:`synthesize` writes.
     """
-    check_input(generator, real)
-    if quotas is None:
-        before = {str(c): int(v) for c, v in real.counts("train", source="real").items()}
-        quotas = plan(before, config.policy)
-    judge_model, judge_index = filter_judge(generator, real, config, judge)
+    jobs, judge_model = class_jobs(generator, real, config, judge, quotas)
     info = generator.info
     tile = (info.image_size, info.image_size, info.channels)
     arrays: dict[str, np.ndarray] = {}
-    with tqdm(
-        total=sum(quotas.get(c, 0) for c in real.classes),
-        desc=f"synthesize {info.variant} (in memory)",
+    with progress_bar(jobs, f"synthesize {info.variant} (in memory)", progress) as bar:
+        for job in jobs:
+            sink = ArraySink(tile, bar)
+            synthesize_class(job, generator, sink, config, seed, judge_model)
+            arrays[job.name] = sink.array()
+    return arrays
+
+
+def real_train_counts(real: Manifest) -> dict[str, int]:
+    """Real train images per class (class name -> count)."""
+    return {str(c): int(v) for c, v in real.counts("train", source="real").items()}
+
+
+def class_jobs(
+    generator: Generator,
+    real: Manifest,
+    config: SynthesisConfig,
+    judge: Judge | None,
+    quotas: dict[str, int] | None = None,
+) -> tuple[list[ClassJob], Classifier | None]:
+    """Check the inputs; one job per class of ``real`` and the judge (None: no filter).
+
+    Each job's quota comes from ``quotas``, else from the policy's plan.
+    """
+    check_input(generator, real)
+    if quotas is None:
+        quotas = plan(real_train_counts(real), config.policy)
+    judge_model, judge_index = filter_judge(generator, real, config, judge)
+    jobs = [
+        ClassJob(name, generator.class_index(name), quotas.get(name, 0), judge_index.get(name))
+        for name in real.classes
+    ]
+    return jobs, judge_model
+
+
+def progress_bar(jobs: Sequence[ClassJob], desc: str, progress: bool) -> tqdm:
+    """A bar over every image the jobs will write."""
+    return tqdm(
+        total=sum(job.quota for job in jobs),
+        desc=desc,
         unit="img",
         disable=not progress,
         dynamic_ncols=True,
-    ) as bar:
-        for name in real.classes:
-            sink = ArraySink(tile, bar)
-            job = ClassJob(
-                name, generator.class_index(name), quotas.get(name, 0), judge_index.get(name)
-            )
-            synthesize_class(job, generator, sink, config, seed, judge_model)
-            arrays[name] = sink.array()
-    return arrays
+    )
 
 
 def filter_judge(
