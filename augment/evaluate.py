@@ -226,7 +226,6 @@ class Downstream:
     """Scores of every run of every condition, and the feature network."""
 
     classes: list[str]
-    steps: int
     runs: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     sets: dict[str, TrainingSet] = field(default_factory=dict)
     feature_model: Classifier | None = None
@@ -245,13 +244,8 @@ class Downstream:
             for score in SCORES:
                 values = np.array([r[score] for r in runs], np.float64)
                 entry[score] = {"mean": float(values.mean()), "std": float(values.std())}
-            recalls = np.array(
-                [[np.nan if v is None else v for v in r["per_class_recall"]] for r in runs]
-            )
             entry["per_class_recall"] = {
-                c: _nan_to_none(
-                    np.nanmean(recalls[:, k]) if not np.isnan(recalls[:, k]).all() else np.nan
-                )
+                c: _mean_or_none([r["per_class_recall"][k] for r in runs])
                 for k, c in enumerate(self.classes)
             }
             out[key] = entry
@@ -266,8 +260,10 @@ class Downstream:
         return out
 
 
-def _nan_to_none(value: float) -> float | None:
-    return None if np.isnan(value) else float(value)
+def _mean_or_none(values: Sequence[float | None]) -> float | None:
+    """The mean of the values that are not None (None if there are none)."""
+    present = [v for v in values if v is not None]
+    return float(np.mean(present)) if present else None
 
 
 def run_downstream(
@@ -280,7 +276,7 @@ def run_downstream(
     progress: bool = True,
 ) -> Downstream:
     """Train and score ``config.seeds`` classifiers per set; keep the feature network."""
-    result = Downstream(list(classes), steps)
+    result = Downstream(list(classes))
     for ts in sets:
         result.sets[ts.key] = ts
         result.runs[ts.key] = []
@@ -386,21 +382,11 @@ def quality(
     test = capped(test, config.max_per_class, seed, "test")
     synthetic = capped(synthetic, config.max_per_class, seed, "synthetic")
     blur = Images(blurred(train.images, config.blur_sigma), train.labels)
+    sets = {"train": train, "test": test, "synthetic": synthetic, "blur": blur}
     feats = {
-        name: extract_features(model, data.images).astype(np.float64)
-        for name, data in (
-            ("train", train),
-            ("test", test),
-            ("synthetic", synthetic),
-            ("blur", blur),
-        )
+        name: extract_features(model, data.images).astype(np.float64) for name, data in sets.items()
     }
-    labels = {
-        "train": train.labels,
-        "test": test.labels,
-        "synthetic": synthetic.labels,
-        "blur": blur.labels,
-    }
+    labels = {name: data.labels for name, data in sets.items()}
 
     def distance(name: str, mask: dict[str, np.ndarray] | None = None) -> float | None:
         x, y = feats[name], labels[name]

@@ -81,6 +81,11 @@ class SynthesisConfig(StrictModel):
             raise ValueError(str(exc)) from None
         return value
 
+    def with_filter(self, enabled: bool) -> SynthesisConfig:
+        """The same config with the quality filter switched on or off."""
+        switched = self.filter.model_copy(update={"enabled": enabled})
+        return self.model_copy(update={"filter": switched})
+
 
 # -- results -------------------------------------------------------------------------------
 

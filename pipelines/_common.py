@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -14,6 +15,7 @@ import yaml
 from augment.errors import AugmentError, ConfigError
 
 PARAMS = Path("params.yaml")
+VARIANT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")  # also a file name in every stage
 
 
 def load_params(path: Path = PARAMS) -> dict[str, Any]:
@@ -42,6 +44,14 @@ def read_seed(params: dict[str, Any]) -> int:
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise ConfigError(f"params.yaml seed: expected an integer, got {seed!r}")
     return seed
+
+
+def check_variant_name(name: str, where: str) -> None:
+    """ConfigError unless ``name`` can name a variant's files (letters, digits, '.', '_', '-')."""
+    if not VARIANT_NAME.fullmatch(name):
+        raise ConfigError(
+            f"{where}: invalid variant name {name!r} (letters, digits, '.', '_', '-')"
+        )
 
 
 def stage_args(

@@ -46,8 +46,14 @@ from augment.io import atomic_path
 from augment.report import write_report
 from augment.runtime import Generator
 from augment.synthesize import SynthesisConfig, synthesize_arrays
-from pipelines._common import load_params, read_seed, run, section, stage_args
-from pipelines.synthesize import VARIANT_NAME
+from pipelines._common import (
+    check_variant_name,
+    load_params,
+    read_seed,
+    run,
+    section,
+    stage_args,
+)
 
 log = logging.getLogger("pipelines.evaluate")
 
@@ -58,8 +64,7 @@ def read_variants(params: dict[str, Any]) -> list[str]:
     if not isinstance(variants, list) or not all(isinstance(v, str) for v in variants):
         raise ConfigError("params.yaml variants: expected a list of variant names")
     for name in variants:
-        if not VARIANT_NAME.fullmatch(name):
-            raise ConfigError(f"params.yaml variants: invalid variant name {name!r}")
+        check_variant_name(name, "params.yaml variants")
     return variants
 
 
@@ -101,9 +106,7 @@ def synthetic_sets(
 
     counts = real.counts("train", source="real")
     balanced = {str(c): n_max for c in classes}
-    unfiltered = synthesis.model_copy(
-        update={"filter": synthesis.filter.model_copy(update={"enabled": False})}
-    )
+    unfiltered = synthesis.with_filter(False)
     cas = synthesize_arrays(generator, real, unfiltered, seed, quotas=balanced, progress=False)
     deficits = [cas[c][: max(0, n_max - int(counts[c]))] for c in classes]
     sets = {"synthetic-only": Images.from_classes([cas[c] for c in classes])}
@@ -113,9 +116,7 @@ def synthetic_sets(
     else:
         sets["gan"] = on_disk
         judge = load_classifier(args.classifier)
-        filtered = synthesis.model_copy(
-            update={"filter": synthesis.filter.model_copy(update={"enabled": True})}
-        )
+        filtered = synthesis.with_filter(True)
         arrays = synthesize_arrays(generator, real, filtered, seed, judge=judge, progress=False)
         sets["gan+filter"] = Images.from_classes([arrays[c] for c in classes])
     return sets

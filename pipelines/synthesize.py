@@ -11,20 +11,18 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from typing import Any
 
 from augment.classifier import load_classifier
 from augment.config import parse
 from augment.data.manifest import Manifest
-from augment.errors import ConfigError, ModelError
+from augment.errors import ModelError
 from augment.io import atomic_path
 from augment.runtime import Generator
 from augment.synthesize import SynthesisConfig, SynthesisResult, synthesize
-from pipelines._common import load_params, read_seed, run, section, stage_args
+from pipelines._common import check_variant_name, load_params, read_seed, run, section, stage_args
 
 log = logging.getLogger("pipelines.synthesize")
-VARIANT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
 def stage_metrics(variant: str, result: SynthesisResult) -> dict[str, Any]:
@@ -92,8 +90,7 @@ def main(argv: list[str]) -> None:
         metrics="metrics/synthesize",
     )
     variant = args.variant
-    if not VARIANT_NAME.fullmatch(variant):
-        raise ConfigError(f"invalid variant name {variant!r} (letters, digits, '.', '_', '-')")
+    check_variant_name(variant, "python -m pipelines.synthesize")
 
     params = load_params(args.params)
     seed = read_seed(params)
