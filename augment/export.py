@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import logging
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import onnx
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 import augment
 from augment.errors import ExportError
@@ -71,11 +72,26 @@ def export_onnx(
 ) -> ExportResult:
     """Export ``generator`` through ``variant.export_module`` to ``path`` (atomically)."""
     module = variant.export_module(generator).cpu().eval()
-    inputs = variant.example_inputs(4, seed=0)
+    info = model_info(variant, manifest_sha256)
+    return write_onnx(module, variant.example_inputs, info, path, atol)
+
+
+def write_onnx(
+    module: nn.Module,
+    example_inputs: Callable[[int, int], dict[str, Tensor]],
+    info: ModelInfo,
+    path: str | Path,
+    atol: float = 1e-4,
+) -> ExportResult:
+    """Trace ``module`` to ONNX at ``path`` with ``info`` as metadata, checked against torch.
+
+    ``example_inputs(batch_size, seed)`` gives the named inputs of the task's contract.
+    Nothing is written unless onnxruntime reproduces torch within ``atol``.
+    """
+    inputs = example_inputs(4, 0)
     names = list(inputs)
     # ONNX names must be unique: image-to-image models read `image` and write `output`.
     output_names = ["output" if OUTPUT in names else OUTPUT]
-    info = model_info(variant, manifest_sha256)
     with atomic_path(path) as tmp:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notes
@@ -86,40 +102,46 @@ def export_onnx(
                     str(tmp),
                     input_names=names,
                     output_names=output_names,
-                    dynamic_axes=dynamic_axes(variant.task, names),
+                    dynamic_axes=dynamic_axes(info.task, names),
                     opset_version=OPSET,
                     dynamo=False,
                 )
             except Exception as exc:
-                raise ExportError(f"{variant.name}: ONNX export failed ({exc})") from exc
+                raise ExportError(f"{info.variant}: ONNX export failed ({exc})") from exc
         model = onnx.load(str(tmp))
         del model.metadata_props[:]
         for key, value in info.to_props().items():
             model.metadata_props.add(key=key, value=value)
         onnx.save(model, str(tmp))
-        worst = check_parity(variant, module, tmp, atol)
-    log.info("exported %s to %s (parity %.2g)", variant.name, path, worst)
+        worst = check_parity(info.variant, module, example_inputs, tmp, atol)
+    log.info("exported %s to %s (parity %.2g)", info.variant, path, worst)
     return ExportResult(info, worst)
 
 
-def check_parity(variant: Variant, module: nn.Module, path: Path, atol: float) -> float:
+def check_parity(
+    name: str,
+    module: nn.Module,
+    example_inputs: Callable[[int, int], dict[str, Tensor]],
+    path: Path,
+    atol: float,
+) -> float:
     """Max |onnxruntime - torch| over fixed inputs at batch 1 and 5; ExportError above atol."""
     import onnxruntime as ort
 
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     worst = 0.0
     for batch in (1, 5):
-        inputs = variant.example_inputs(batch, seed=batch)
+        inputs = example_inputs(batch, batch)
         with torch.no_grad():
             expected = module(*inputs.values()).numpy()
         actual = session.run(None, {k: v.numpy() for k, v in inputs.items()})[0]
         if actual.shape != expected.shape:
             raise ExportError(
-                f"{variant.name}: onnxruntime output shape {actual.shape} != torch {expected.shape}"
+                f"{name}: onnxruntime output shape {actual.shape} != torch {expected.shape}"
             )
         worst = max(worst, float(np.abs(actual - expected).max()))
     if not worst <= atol:
         raise ExportError(
-            f"{variant.name}: onnxruntime differs from torch by {worst:.3g} (> atol {atol:g})"
+            f"{name}: onnxruntime differs from torch by {worst:.3g} (> atol {atol:g})"
         )
     return worst

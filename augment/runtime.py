@@ -1,8 +1,9 @@
 """Run exported generators with onnxruntime alone (no torch needed downstream).
 
 ``Generator(path)`` reads the metadata the exporter wrote, checks it, and creates its
-onnxruntime session lazily on first use. It pickles without its session, so it can be
-handed to DataLoader workers, each of which opens its own.
+onnxruntime session lazily on first use. It pickles without its session, and a process
+forked after the session was opened opens its own, so it can be handed to DataLoader
+workers (fork or spawn) safely.
 """
 
 from __future__ import annotations
@@ -109,13 +110,15 @@ class Generator:
         if not self.path.is_file():
             raise ModelError(f"{self.path}: model file not found")
         self.device, self.threads = device, threads
-        self.info = ModelInfo.from_props(_read_props(self.path), self.path)
+        props, self.input_names = _read_model(self.path)
+        self.info = ModelInfo.from_props(props, self.path)
         if task is not None and self.info.task != task:
             raise ModelError(
                 f"{self.path}: is a {self.info.task!r} model ({self.info.variant}), "
                 f"but a {task!r} model is needed"
             )
         self._session: Any = None
+        self._session_pid = 0
         self._sha256: str | None = None
 
     @property
@@ -126,7 +129,8 @@ class Generator:
 
     @property
     def session(self) -> Any:
-        if self._session is None:
+        """The onnxruntime session of this process (opened on first use)."""
+        if self._session is None or self._session_pid != os.getpid():
             import onnxruntime as ort
 
             options = ort.SessionOptions()
@@ -139,6 +143,7 @@ class Generator:
                 )
             except Exception as exc:  # onnxruntime raises its own untyped errors
                 raise ModelError(f"{self.path}: onnxruntime cannot load it ({exc})") from None
+            self._session_pid = os.getpid()
         return self._session
 
     def __getstate__(self) -> dict[str, Any]:
@@ -159,12 +164,24 @@ class Generator:
             return classes.index(label)
         raise ModelError(f"{self.path}: unknown class {label!r} (classes: {', '.join(classes)})")
 
+    @property
+    def multi_domain(self) -> bool:
+        """Whether the model takes a target ``domain`` input (StarGAN-style translators)."""
+        return "domain" in self.input_names
+
+    def domain_index(self, domain: str | int) -> int:
+        """Index of a domain given by name or index; ModelError naming the known domains."""
+        domains = self.info.domains
+        if isinstance(domain, (int, np.integer)) and 0 <= int(domain) < len(domains):
+            return int(domain)
+        if isinstance(domain, str) and domain in domains:
+            return domains.index(domain)
+        known = ", ".join(domains) or "none"
+        raise ModelError(f"{self.path}: unknown domain {domain!r} (domains: {known})")
+
     def generate(self, labels: Any, seed: int, batch_size: int = 256) -> np.ndarray:
         """Images f32[N,C,H,W] in [-1,1] for class indices ``labels``; same seed, same output."""
-        if self.info.task != "synthesize":
-            raise ModelError(
-                f"{self.path}: generate() needs a synthesize model, not {self.info.task}"
-            )
+        self._require("synthesize")
         labels = np.asarray(
             [self.class_index(int(x)) for x in np.asarray(labels).ravel()], np.int64
         )
@@ -177,18 +194,83 @@ class Generator:
             out[start:stop] = self.run(z=z[start:stop], label=labels[start:stop])
         return out
 
+    def translate(
+        self, images: np.ndarray, domain: str | int | None = None, batch_size: int = 64
+    ) -> np.ndarray:
+        """Images f32[N,C,H,W] in [-1,1] translated into ``domain`` (same shape).
 
-def _read_props(path: Path) -> dict[str, str]:
+        Multi-domain models need ``domain``; a one-direction model translates into the
+        last of its ``domains`` (its target), and ``domain``, if given, must name it.
+        """
+        self._require("translate")
+        extra: dict[str, np.ndarray] = {}
+        if self.multi_domain:
+            if domain is None:
+                raise ModelError(
+                    f"{self.path}: a target domain is needed (domains: "
+                    f"{', '.join(self.info.domains)})"
+                )
+            extra["domain"] = np.array([self.domain_index(domain)], np.int64)
+        elif domain is not None and self.domain_index(domain) != len(self.info.domains) - 1:
+            raise ModelError(
+                f"{self.path}: translates {' -> '.join(self.info.domains)} only, "
+                f"not into {domain!r}"
+            )
+        return self._image_to_image(images, batch_size, extra)
+
+    def upscale(self, images: np.ndarray, batch_size: int = 16) -> np.ndarray:
+        """Images f32[N,C,h,w] in [-1,1] upscaled to f32[N,C,h*scale,w*scale]."""
+        self._require("upscale")
+        return self._image_to_image(images, batch_size, {})
+
+    def _require(self, task: str) -> None:
+        if self.info.task != task:
+            raise ModelError(f"{self.path}: is a {self.info.task!r} model, not {task!r}")
+
+    def _image_to_image(
+        self, images: np.ndarray, batch_size: int, extra: dict[str, np.ndarray]
+    ) -> np.ndarray:
+        """Run the model over ``images`` in batches; ``extra`` inputs are repeated per image."""
+        images = np.asarray(images, np.float32)
+        if images.ndim != 4 or images.shape[1] != self.info.channels:
+            raise ModelError(
+                f"{self.path}: takes images of {self.info.channels} channel(s) "
+                f"(N x {self.info.channels} x H x W), got shape {tuple(images.shape)}"
+            )
+        outputs = []
+        for start in range(0, len(images), batch_size):
+            batch = images[start : start + batch_size]
+            inputs = {k: np.repeat(v, len(batch), axis=0) for k, v in extra.items()}
+            try:
+                outputs.append(self.run(image=batch, **inputs))
+            except ModelError:
+                raise
+            except Exception as exc:  # onnxruntime's untyped errors, e.g. an odd image size
+                detail = str(exc).strip().splitlines()[0] if str(exc).strip() else "error"
+                raise ModelError(
+                    f"{self.path}: cannot run on images of shape {tuple(batch.shape)} ({detail})"
+                ) from None
+        return np.concatenate(outputs) if outputs else images.copy()
+
+
+def _read_model(path: Path) -> tuple[dict[str, str], tuple[str, ...]]:
+    """The metadata props and graph input names of an ONNX file."""
     import onnx
 
     try:
         model = onnx.load(str(path), load_external_data=False)
     except Exception as exc:  # protobuf's DecodeError and friends
         raise ModelError(f"{path}: not a readable ONNX file ({exc.__class__.__name__})") from None
-    return {p.key: p.value for p in model.metadata_props}
+    props = {p.key: p.value for p in model.metadata_props}
+    return props, tuple(i.name for i in model.graph.input)
 
 
 def to_uint8(images: np.ndarray) -> np.ndarray:
     """f32[N,C,H,W] in [-1,1] -> u8[N,H,W,C] (rounded, clipped)."""
     scaled = np.clip((images + 1.0) * 127.5 + 0.5, 0, 255).astype(np.uint8)
     return np.ascontiguousarray(scaled.transpose(0, 2, 3, 1))
+
+
+def from_uint8(images: np.ndarray) -> np.ndarray:
+    """u8[N,H,W,C] -> f32[N,C,H,W] in [-1,1] (the inverse of :func:`to_uint8`)."""
+    return np.ascontiguousarray(images.transpose(0, 3, 1, 2), np.float32) / 127.5 - 1.0

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
 
+import augment
+from augment.export import export_onnx, write_onnx
 from augment.registry import Registry
+from augment.runtime import ModelInfo
+from augment.variant import DataSpec
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -34,3 +41,78 @@ def mnist_small() -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(0)
     keep = rng.permutation(len(labels))[:64]
     return images[keep].reshape(-1, 28, 28, 1).astype(np.uint8), labels[keep].astype(np.int64)
+
+
+# -- tiny exported generators with known outputs (the ONNX contracts of DESIGN.md) ------
+
+
+class Invert(nn.Module):
+    """translate, one direction: plain -> inverted (image -> -image)."""
+
+    def forward(self, image: Tensor) -> Tensor:
+        return -image
+
+
+class InvertByDomain(nn.Module):
+    """translate, multi-domain: domain 0 ('plain') keeps the image, 1 ('inverted') inverts."""
+
+    def forward(self, image: Tensor, domain: Tensor) -> Tensor:
+        return image * (1.0 - 2.0 * domain.to(image.dtype)).view(-1, 1, 1, 1)
+
+
+class NearestUpscale(nn.Module):
+    """upscale x2 by pixel repetition."""
+
+    def forward(self, image: Tensor) -> Tensor:
+        return F.interpolate(image, scale_factor=2.0, mode="nearest")
+
+
+def export_tiny(module: nn.Module, path: Path, task: str, **info: object) -> Path:
+    """Export ``module`` under ``task``'s contract with gan-augment metadata."""
+    meta = {
+        "task": task,
+        "variant": f"tiny-{type(module).__name__.lower()}",
+        "classes": (),
+        "domains": ("plain", "inverted"),
+        "image_size": 8,
+        "channels": 1,
+        "scale": 1,
+        "latent_dim": 0,
+        "normalization": "[-1,1]",
+        "package_version": augment.__version__,
+        "manifest_sha256": "",
+    }
+    multi = isinstance(module, InvertByDomain)
+
+    def inputs(batch: int, seed: int) -> dict[str, Tensor]:
+        rng = torch.Generator().manual_seed(seed)
+        image = torch.rand(batch, int(meta["channels"]), 8, 8, generator=rng) * 2 - 1
+        domain = torch.arange(batch, dtype=torch.int64) % 2
+        return {"image": image, "domain": domain} if multi else {"image": image}
+
+    meta.update(info)
+    write_onnx(module.eval(), inputs, ModelInfo(**meta), path)  # type: ignore[arg-type]
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """ONNX files: 'synthesize' (random cgan, 8x8 gray, classes a-e), 'translate',
+    'translate_rgb', 'stargan' (multi-domain) and 'upscale' (x2 nearest)."""
+    root = tmp_path_factory.mktemp("tiny-models")
+    torch.manual_seed(0)
+    variant = Registry.from_plugins().create(
+        "cgan", {"latent_dim": 8, "width": 16}, DataSpec(8, 1, ("a", "b", "c", "d", "e"))
+    )
+    export_onnx(variant, variant.generator.eval(), root / "synthesize.onnx")
+    return {
+        "synthesize": root / "synthesize.onnx",
+        "translate": export_tiny(Invert(), root / "translate.onnx", "translate"),
+        "translate_rgb": export_tiny(
+            Invert(), root / "translate_rgb.onnx", "translate", channels=3
+        ),
+        "stargan": export_tiny(InvertByDomain(), root / "stargan.onnx", "translate"),
+        "upscale": export_tiny(
+            NearestUpscale(), root / "upscale.onnx", "upscale", scale=2, domains=()
+        ),
+    }

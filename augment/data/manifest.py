@@ -254,9 +254,14 @@ class Manifest:
             mask &= (self.frame["split"] == split).to_numpy()
         if source is not None:
             mask &= (self.frame["source"] == source).to_numpy()
-        rows = None if self._row_numbers is None else self._row_numbers[mask]
+        return self.take(np.flatnonzero(mask))
+
+    def take(self, positions: Sequence[int] | np.ndarray) -> Manifest:
+        """The rows at ``positions`` (same root, class list and row names in errors)."""
+        positions = np.asarray(positions, np.int64)
+        rows = None if self._row_numbers is None else self._row_numbers[positions]
         return Manifest(
-            self.frame[mask],
+            self.frame.iloc[positions],
             self.root,
             classes=self._classes,
             origin=self.origin,

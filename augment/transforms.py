@@ -1,0 +1,344 @@
+"""albumentations transforms backed by exported generators (onnxruntime; no torch needed).
+
+    import albumentations as A
+    from augment.transforms import GANSynthesize
+
+    compose = A.Compose([GANSynthesize("models/onnx/sngan.onnx", p=0.5), A.HorizontalFlip()])
+    out = compose(image=image, class_label=3)   # the class reaches the GAN under `class_label`
+
+* :class:`GANSynthesize` replaces the image with a synthetic sample of the same class.
+* :class:`GANTranslate` translates the image into a target domain.
+* :class:`GANUpscale` upscales the image and scales masks, bounding boxes and keypoints.
+
+All three keep the input's dtype (uint8, or float in [0, 1]) and layout (HxW or HxWxC),
+serialize with ``A.to_dict`` / ``A.save`` (the model's path and sha256 are recorded; a
+changed file is an error when loading), draw their randomness from albumentations' own
+generators (so ``Compose(seed=...)`` reproduces outputs), and are safe in DataLoader
+workers: each process opens its own onnxruntime session on first use.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from albumentations.augmentations.geometric import functional as fgeometric
+from albumentations.core.transforms_interface import (
+    BaseTransformInitSchema,
+    DualTransform,
+    ImageOnlyTransform,
+)
+from pydantic import Field
+
+from augment.errors import DataError, ModelError
+from augment.runtime import Generator, from_uint8, to_uint8
+
+Device = Literal["auto", "cpu", "cuda"]
+#: The keyword under which the class label reaches :class:`GANSynthesize`.
+LABEL_KEY = "class_label"
+
+
+def balancing_probabilities(counts: Mapping[str, int]) -> dict[str, float]:
+    """Per-class replacement probabilities ``1 - n_c / n_max`` (for ``GANSynthesize.class_p``).
+
+    Used with a class-balanced sampler, every real image is then seen about as often as
+    an image of the largest class, and synthetic samples fill the rest of each class.
+    """
+    largest = max(counts.values(), default=0)
+    if largest <= 0:
+        raise DataError("balancing_probabilities: no class has any image")
+    return {name: 1.0 - n / largest for name, n in counts.items()}
+
+
+class ModelSchema(BaseTransformInitSchema):
+    """Init arguments shared by the generator-backed transforms."""
+
+    model: Path
+    sha256: str | None = None
+    threads: int = Field(1, ge=0)
+    device: Device = "auto"
+
+
+def open_model(
+    transform: str, model: Path, task: str, sha256: str | None, threads: int, device: Device
+) -> Generator:
+    """The generator at ``model``, checked to be a ``task`` model with the recorded ``sha256``."""
+    generator = Generator(model, task=task, device=device, threads=threads)
+    if sha256 is not None and generator.sha256 != sha256:
+        raise ModelError(
+            f"{model}: sha256 {generator.sha256[:12]}... differs from the {sha256[:12]}... "
+            f"{transform} was created with (the model file changed)"
+        )
+    return generator
+
+
+class GeneratorTransform:
+    """What the three transforms share: the model, its checks, and image conversion."""
+
+    generator: Generator
+
+    def _attach(
+        self, model: Path, task: str, sha256: str | None, threads: int, device: Device
+    ) -> None:
+        name = type(self).__name__
+        self.generator = open_model(name, model, task, sha256, threads, device)
+        self.model, self.sha256 = str(model), self.generator.sha256
+        self.threads, self.device = threads, device
+
+    def _model_input(self, image: np.ndarray) -> np.ndarray:
+        """``image`` (HxW or HxWxC; uint8 or float in [0,1]) as f32[1,C,H,W] in [-1,1]."""
+        channels = 1 if image.ndim == 2 else image.shape[2]
+        if channels != self.generator.info.channels:
+            raise DataError(
+                f"{type(self).__name__}: image has {channels} channel(s), but "
+                f"{self.model} takes {self.generator.info.channels}"
+            )
+        hwc = image.reshape(*image.shape[:2], channels)
+        if image.dtype == np.uint8:
+            return from_uint8(hwc[None])
+        return np.ascontiguousarray(hwc.transpose(2, 0, 1)[None], np.float32) * 2.0 - 1.0
+
+    @staticmethod
+    def _like(output: np.ndarray, image: np.ndarray) -> np.ndarray:
+        """Model output f32[1,C,H,W] in [-1,1] in the dtype and layout of ``image``."""
+        if image.dtype == np.uint8:
+            out = to_uint8(output)[0]
+        else:
+            out = np.clip((output[0].transpose(1, 2, 0) + 1.0) / 2.0, 0.0, 1.0)
+            out = out.astype(image.dtype)
+        return out[..., 0] if image.ndim == 2 else out
+
+
+@dataclass
+class SampleBank:
+    """Pre-generated samples of one class, each handed out ``reuse`` times in turn."""
+
+    images: np.ndarray  # u8[n, H, W, C]
+    left: int  # draws before a refill
+
+    def draw(self, reuse: int) -> np.ndarray:
+        n = len(self.images)
+        index = (n * reuse - self.left) % n
+        self.left -= 1
+        return self.images[index]
+
+
+class GANSynthesize(GeneratorTransform, ImageOnlyTransform):
+    """Replace the image with a synthetic sample of its class (the class comes with the call).
+
+    Args:
+        model: a ``synthesize`` ONNX file exported by gan-augment.
+        class_p: per-class probability (class name or index -> p) of replacing an image,
+            applied after ``p``; classes not listed are never replaced. ``None``: every
+            class with probability ``p``. See :func:`balancing_probabilities`.
+        label_key: the keyword the class label (index or name) is passed under.
+        buffer_size: samples generated per class in one onnxruntime call.
+        reuse: how many times each generated sample is handed out (more: cheaper, less
+            diverse; the transforms after this one still vary each use).
+        sha256: the model file's expected sha256 (recorded by ``to_dict``; None: any).
+        threads: onnxruntime threads per process (1 suits DataLoader workers; 0: all).
+        device: ``auto`` (CUDA when available), ``cpu`` or ``cuda``.
+
+    The sample takes the input's size, channel count (gray <-> RGB) and dtype.
+    """
+
+    class InitSchema(ModelSchema):
+        class_p: dict[str | int, float] | None = None
+        label_key: str = LABEL_KEY
+        buffer_size: int = Field(64, ge=1)
+        reuse: int = Field(1, ge=1)
+
+    def __init__(
+        self,
+        model: str | os.PathLike[str],
+        class_p: Mapping[str | int, float] | None = None,
+        label_key: str = LABEL_KEY,
+        buffer_size: int = 64,
+        reuse: int = 1,
+        sha256: str | None = None,
+        threads: int = 1,
+        device: Device = "auto",
+        p: float = 0.5,
+    ) -> None:
+        super().__init__(p=p)
+        self._attach(Path(model), "synthesize", sha256, threads, device)
+        self.label_key, self.buffer_size, self.reuse = label_key, buffer_size, reuse
+        self.class_p = None if class_p is None else self._class_probabilities(class_p)
+        self._banks: dict[int, SampleBank] = {}
+
+    def _class_probabilities(self, class_p: Mapping[str | int, float]) -> dict[str, float]:
+        classes = self.generator.info.classes
+        named: dict[str, float] = {}
+        for label, prob in class_p.items():
+            key = int(label) if isinstance(label, str) and label.isdigit() else label
+            name = label if label in classes else classes[self.generator.class_index(key)]
+            if not 0.0 <= float(prob) <= 1.0:
+                raise DataError(f"GANSynthesize: class_p[{label!r}] = {prob} is not in [0, 1]")
+            named[str(name)] = float(prob)
+        return named
+
+    def get_transform_init_args_names(self) -> tuple[str, ...]:
+        return (
+            "model",
+            "class_p",
+            "label_key",
+            "buffer_size",
+            "reuse",
+            "sha256",
+            "threads",
+            "device",
+        )
+
+    def set_random_seed(self, seed: int | None) -> None:
+        super().set_random_seed(seed)
+        self._banks = {}  # a reseeded transform starts from fresh samples
+
+    def set_random_state(self, random_generator: Any, py_random: Any) -> None:
+        super().set_random_state(random_generator, py_random)
+        self._banks = {}
+
+    def get_params_dependent_on_data(
+        self, params: dict[str, Any], data: dict[str, Any]
+    ) -> dict[str, Any]:
+        if self.label_key not in data:
+            raise DataError(
+                f"GANSynthesize needs the class label: call it as "
+                f"transform(image=..., {self.label_key}=<class index or name>)"
+            )
+        label = self._class_of(data[self.label_key])
+        if self.class_p is not None:
+            name = self.generator.info.classes[label]
+            if not self.random_generator.random() < self.class_p.get(name, 0.0):
+                return {"sample": None}
+        return {"sample": self._draw(label)}
+
+    def _class_of(self, label: Any) -> int:
+        if isinstance(label, np.ndarray) and label.size == 1:
+            label = label.item()
+        if not isinstance(label, (str, int, np.integer)) or isinstance(label, bool):
+            raise DataError(f"GANSynthesize: class label {label!r} is not an index or a name")
+        return self.generator.class_index(label if isinstance(label, str) else int(label))
+
+    def _draw(self, label: int) -> np.ndarray:
+        bank = self._banks.get(label)
+        if bank is None or bank.left == 0:
+            seed = int(self.random_generator.integers(2**63 - 1))
+            labels = np.full(self.buffer_size, label, np.int64)
+            images = to_uint8(self.generator.generate(labels, seed, self.buffer_size))
+            bank = self._banks[label] = SampleBank(images, self.buffer_size * self.reuse)
+        return bank.draw(self.reuse)
+
+    def apply(self, img: np.ndarray, sample: np.ndarray | None = None, **params: Any) -> np.ndarray:
+        if sample is None:
+            return img
+        return match_image(sample, img)
+
+
+class GANTranslate(GeneratorTransform, ImageOnlyTransform):
+    """Translate the image into ``domain`` with a ``translate`` model.
+
+    A multi-domain model (StarGAN-style) needs ``domain`` (a name or index of its
+    domains); a one-direction model translates into its target domain. The image keeps
+    its size, dtype and layout; its channel count must be the model's.
+    """
+
+    class InitSchema(ModelSchema):
+        domain: str | int | None = None
+
+    def __init__(
+        self,
+        model: str | os.PathLike[str],
+        domain: str | int | None = None,
+        sha256: str | None = None,
+        threads: int = 1,
+        device: Device = "auto",
+        p: float = 0.5,
+    ) -> None:
+        super().__init__(p=p)
+        self._attach(Path(model), "translate", sha256, threads, device)
+        if self.generator.multi_domain and domain is None:
+            raise ModelError(
+                f"{model}: GANTranslate needs domain= (domains: "
+                f"{', '.join(self.generator.info.domains)})"
+            )
+        if domain is not None:
+            self.generator.domain_index(domain)  # an unknown domain fails here, not later
+        self.domain = domain
+
+    def get_transform_init_args_names(self) -> tuple[str, ...]:
+        return ("model", "domain", "sha256", "threads", "device")
+
+    def apply(self, img: np.ndarray, **params: Any) -> np.ndarray:
+        output = self.generator.translate(self._model_input(img), self.domain)
+        return self._like(output, img)
+
+
+class GANUpscale(GeneratorTransform, DualTransform):
+    """Upscale the image by the model's scale; masks, boxes and keypoints follow.
+
+    Masks are resized with ``mask_interpolation`` (nearest by default, which keeps
+    class ids); bounding boxes are scale-invariant in albumentations' normalized
+    coordinates; keypoints (and their scale) are multiplied by the factor.
+    """
+
+    class InitSchema(ModelSchema):
+        mask_interpolation: int = 0  # cv2.INTER_NEAREST
+
+    def __init__(
+        self,
+        model: str | os.PathLike[str],
+        mask_interpolation: int = 0,
+        sha256: str | None = None,
+        threads: int = 1,
+        device: Device = "auto",
+        p: float = 1.0,
+    ) -> None:
+        super().__init__(p=p)
+        self._attach(Path(model), "upscale", sha256, threads, device)
+        self.mask_interpolation = mask_interpolation
+        self.scale = self.generator.info.scale
+
+    def get_transform_init_args_names(self) -> tuple[str, ...]:
+        return ("model", "mask_interpolation", "sha256", "threads", "device")
+
+    def apply(self, img: np.ndarray, **params: Any) -> np.ndarray:
+        return self._like(self.generator.upscale(self._model_input(img)), img)
+
+    def apply_to_mask(self, mask: np.ndarray, **params: Any) -> np.ndarray:
+        height, width = mask.shape[:2]
+        shape = (height * self.scale, width * self.scale)
+        return fgeometric.resize(mask, shape, interpolation=self.mask_interpolation)
+
+    def apply_to_bboxes(self, bboxes: np.ndarray, **params: Any) -> np.ndarray:
+        return bboxes  # normalized coordinates do not change under uniform scaling
+
+    def apply_to_keypoints(self, keypoints: np.ndarray, **params: Any) -> np.ndarray:
+        return fgeometric.keypoints_scale(keypoints, self.scale, self.scale)
+
+
+def match_image(sample: np.ndarray, like: np.ndarray) -> np.ndarray:
+    """u8[H,W,C] ``sample`` resized and converted to the size, channels and dtype of ``like``."""
+    import cv2
+
+    channels = 1 if like.ndim == 2 else like.shape[2]
+    if channels not in (1, 3):
+        raise DataError(f"GANSynthesize: image has {channels} channels; it makes 1 or 3")
+    height, width = like.shape[:2]
+    out = sample
+    if out.shape[:2] != (height, width):
+        shrink = height < out.shape[0] or width < out.shape[1]
+        interpolation = cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
+        out = cv2.resize(out, (width, height), interpolation=interpolation)
+        out = out.reshape(height, width, -1)
+    if out.shape[2] != channels:
+        if channels == 3:
+            out = np.repeat(out, 3, axis=2)
+        else:
+            out = cv2.cvtColor(out, cv2.COLOR_RGB2GRAY)[..., None]
+    if like.dtype != np.uint8:
+        out = (out / 255.0).astype(like.dtype)
+    return out[..., 0] if like.ndim == 2 else out
