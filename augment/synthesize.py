@@ -15,6 +15,7 @@ position ``i`` of that round is ``generator.generate([k] * (i + 1), seed)[i]``.
 from __future__ import annotations
 
 import contextlib
+import csv
 import heapq
 import json
 import logging
@@ -26,6 +27,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
+import pandas as pd
 from pydantic import Field, field_validator
 from tqdm.auto import tqdm
 
@@ -33,7 +35,7 @@ from augment.classifier import Classifier, predict_proba
 from augment.config import StrictModel
 from augment.data.images import image_grid, read_image, write_png
 from augment.data.manifest import Manifest
-from augment.data.prepare import write_count_report
+from augment.data.prepare import class_count_table, write_count_report
 from augment.errors import ConfigError, DataError, ModelError
 from augment.io import atomic_path
 from augment.planning import parse_policy, plan
@@ -257,7 +259,7 @@ def round_chunks(
 
 
 class SampleWriter:
-    """Writes one class's PNGs and manifest rows; keeps the first few for the sample grid."""
+    """Writes one class's PNGs and appends their manifest rows; keeps a few for the grid."""
 
     def __init__(
         self,
@@ -268,20 +270,22 @@ class SampleWriter:
         generator: Generator,
         grid: int,
         bar: tqdm,
+        manifest: csv.DictWriter,
     ) -> None:
         self.folder = Path("synthetic") / str(index)
         self.root, self.name, self.domain, self.grid, self.bar = root, name, domain, grid, bar
         self.variant, self.sha256 = generator.info.variant, generator.sha256
-        self.rows: list[dict[str, str]] = []
+        self.manifest = manifest
+        self.count = 0
         self.samples: list[np.ndarray] = []
 
     def write(self, images: np.ndarray, seed: int) -> None:
-        if len(images) and not self.rows:
+        if len(images) and not self.count:
             (self.root / self.folder).mkdir(parents=True, exist_ok=True)
         for image in images:
-            rel = (self.folder / f"{len(self.rows):06d}.png").as_posix()
+            rel = (self.folder / f"{self.count:06d}.png").as_posix()
             write_png(self.root / rel, image, atomic=False)
-            self.rows.append(
+            self.manifest.writerow(
                 {
                     "path": rel,
                     "label": self.name,
@@ -293,6 +297,7 @@ class SampleWriter:
                     "seed": str(seed),
                 }
             )
+            self.count += 1
             if len(self.samples) < self.grid:
                 self.samples.append(image)
         self.bar.update(len(images))
@@ -489,8 +494,9 @@ def synthesize(
     one ``synthetic`` train row per image) and ``out_dir/synthetic/<class_index>/*.png``;
     with ``report_dir``, also class_counts.{csv,json,png}, acceptance.json and samples.png
     there. Both folders are written atomically: on any error earlier outputs stay intact.
-    The quality filter runs when ``config.filter.enabled`` and a ``judge`` (model, class
-    names) is given.
+    Rows are appended to the manifest as images are written, so memory does not grow
+    with the number of images. The quality filter runs when ``config.filter.enabled``
+    and a ``judge`` (model, class names) is given.
     """
     started = time.perf_counter()
     jobs, judge_model = class_jobs(generator, real, config, judge)
@@ -498,24 +504,31 @@ def synthesize(
     domains = class_domains(real)
     stats: dict[str, ClassStats] = {}
     samples: dict[str, list[np.ndarray]] = {}
-    rows: list[dict[str, str]] = []
     with atomic_path(out_dir, is_dir=True) as out_tmp, _atomic_dir_or_none(report_dir) as rep_tmp:
-        with progress_bar(jobs, f"synthesize {generator.info.variant}", progress) as bar:
+        manifest_path = out_tmp / "manifest.csv"
+        Manifest.concat([real], out_tmp).write(manifest_path)  # real rows, then appended
+        with (
+            manifest_path.open("a", encoding="utf-8", newline="") as stream,
+            progress_bar(jobs, f"synthesize {generator.info.variant}", progress) as bar,
+        ):
+            rows = csv.DictWriter(stream, list(real.frame.columns), restval="", lineterminator="\n")
             for index, job in enumerate(jobs):
                 name = job.name
                 writer = SampleWriter(
-                    out_tmp, name, index, domains[name], generator, config.grid_per_class, bar
+                    out_tmp, name, index, domains[name], generator, config.grid_per_class, bar, rows
                 )
                 stats[name] = synthesize_class(job, generator, writer, config, seed, judge_model)
-                rows += writer.rows
                 samples[name] = writer.samples
-        augmented = Manifest.concat([real, Manifest.from_rows(rows, out_tmp)], out_tmp)
-        augmented.write(out_tmp / "manifest.csv")
         seconds = time.perf_counter() - started
         result = make_result(before, stats, judge_model is not None, seconds, config)
         if rep_tmp is not None:
-            write_reports(rep_tmp, augmented, result, samples, generator, config.grid_per_class)
-    log.info("wrote %d synthetic images to %s in %.1f s", len(rows), out_dir, seconds)
+            counts = class_count_table(real)
+            counts["train_synthetic"] = pd.Series(result.plan).reindex(counts.index).fillna(0)
+            counts = counts.astype(np.int64)
+            write_reports(rep_tmp, counts, result, samples, generator, config.grid_per_class)
+    log.info(
+        "wrote %d synthetic images to %s in %.1f s", sum(result.plan.values()), out_dir, seconds
+    )
     return result
 
 
@@ -633,14 +646,14 @@ def make_result(
 
 def write_reports(
     folder: Path,
-    augmented: Manifest,
+    counts: pd.DataFrame,
     result: SynthesisResult,
     samples: dict[str, list[np.ndarray]],
     generator: Generator,
     columns: int,
 ) -> None:
     """class_counts.{csv,json,png}, acceptance.json and samples.png into ``folder``."""
-    write_count_report(augmented, folder, f"{generator.info.variant}: augmented class counts")
+    write_count_report(counts, folder, f"{generator.info.variant}: augmented class counts")
     (folder / "acceptance.json").write_text(json.dumps(result.acceptance(), indent=2) + "\n")
     info = generator.info
     tile = (info.image_size, info.image_size, info.channels)

@@ -138,7 +138,9 @@ class GANSynthesize(GeneratorTransform, ImageOnlyTransform):
         label_key: the keyword the class label (index or name) is passed under.
         buffer_size: samples generated per class in one onnxruntime call.
         reuse: how many times each generated sample is handed out (more: cheaper, less
-            diverse; the transforms after this one still vary each use).
+            diverse; the transforms after this one still vary each use). The default 2
+            keeps the transform within twice the cost of a flip + brightness/contrast
+            Compose on 28x28 images (benchmarks/inference.py); 1 for fresh samples only.
         sha256: the model file's expected sha256 (recorded by ``to_dict``; None: any).
         threads: onnxruntime threads per process (1 suits DataLoader workers; 0: all).
         device: ``auto`` (CUDA when available), ``cpu`` or ``cuda``.
@@ -150,7 +152,7 @@ class GANSynthesize(GeneratorTransform, ImageOnlyTransform):
         class_p: dict[str | int, float] | None = None
         label_key: str = LABEL_KEY
         buffer_size: int = Field(64, ge=1)
-        reuse: int = Field(1, ge=1)
+        reuse: int = Field(2, ge=1)
 
     def __init__(
         self,
@@ -158,7 +160,7 @@ class GANSynthesize(GeneratorTransform, ImageOnlyTransform):
         class_p: Mapping[str | int, float] | None = None,
         label_key: str = LABEL_KEY,
         buffer_size: int = 64,
-        reuse: int = 1,
+        reuse: int = 2,
         sha256: str | None = None,
         threads: int = 1,
         device: Device = "auto",

@@ -380,12 +380,15 @@ def plot_class_counts(table: pd.DataFrame, path: str | os.PathLike[str], title: 
 
 
 def write_count_report(
-    manifest: Manifest, out_dir: str | os.PathLike[str], title: str
+    counts: Manifest | pd.DataFrame, out_dir: str | os.PathLike[str], title: str
 ) -> pd.DataFrame:
-    """Write class_counts.csv, class_counts.json and class_counts.png into ``out_dir``."""
+    """Write class_counts.csv, class_counts.json and class_counts.png into ``out_dir``.
+
+    ``counts`` is a manifest or its :func:`class_count_table`.
+    """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    table = class_count_table(manifest)
+    table = class_count_table(counts) if isinstance(counts, Manifest) else counts
     with atomic_path(out_dir / "class_counts.csv") as tmp:
         table.to_csv(tmp, lineterminator="\n")
     report = {
