@@ -157,12 +157,7 @@ class Generator:
 
     def class_index(self, label: str | int) -> int:
         """Index of a class given by name or index; ModelError naming the known classes."""
-        classes = self.info.classes
-        if isinstance(label, (int, np.integer)) and 0 <= int(label) < len(classes):
-            return int(label)
-        if isinstance(label, str) and label in classes:
-            return classes.index(label)
-        raise ModelError(f"{self.path}: unknown class {label!r} (classes: {', '.join(classes)})")
+        return self._index(label, self.info.classes, "class", "classes")
 
     @property
     def multi_domain(self) -> bool:
@@ -171,13 +166,15 @@ class Generator:
 
     def domain_index(self, domain: str | int) -> int:
         """Index of a domain given by name or index; ModelError naming the known domains."""
-        domains = self.info.domains
-        if isinstance(domain, (int, np.integer)) and 0 <= int(domain) < len(domains):
-            return int(domain)
-        if isinstance(domain, str) and domain in domains:
-            return domains.index(domain)
-        known = ", ".join(domains) or "none"
-        raise ModelError(f"{self.path}: unknown domain {domain!r} (domains: {known})")
+        return self._index(domain, self.info.domains, "domain", "domains")
+
+    def _index(self, key: str | int, names: tuple[str, ...], what: str, plural: str) -> int:
+        if isinstance(key, (int, np.integer)) and 0 <= int(key) < len(names):
+            return int(key)
+        if isinstance(key, str) and key in names:
+            return names.index(key)
+        known = ", ".join(names) or "none"
+        raise ModelError(f"{self.path}: unknown {what} {key!r} ({plural}: {known})")
 
     def generate(self, labels: Any, seed: int, batch_size: int = 256) -> np.ndarray:
         """Images f32[N,C,H,W] in [-1,1] for class indices ``labels``; same seed, same output."""
