@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from augment.errors import ModelError
+from augment.errors import ConfigError, ModelError
 from augment.io import sha256_file
 
 METADATA_KEYS = (
@@ -215,10 +215,31 @@ class Generator:
             )
         return self._image_to_image(images, batch_size, extra)
 
-    def upscale(self, images: np.ndarray, batch_size: int = 16) -> np.ndarray:
-        """Images f32[N,C,h,w] in [-1,1] upscaled to f32[N,C,h*scale,w*scale]."""
+    def upscale(
+        self, images: np.ndarray, batch_size: int = 16, tile: int | None = 256, overlap: int = 16
+    ) -> np.ndarray:
+        """Images f32[N,C,h,w] in [-1,1] upscaled to f32[N,C,h*scale,w*scale].
+
+        Images larger than ``tile`` (low-resolution pixels) are upscaled in overlapping
+        tiles, so memory is bounded whatever the image size. Each tile's outer ``overlap``
+        pixels are discarded: with ``overlap`` at least the model's receptive radius the
+        result equals the untiled one. ``tile=None`` never tiles.
+        """
         self._require("upscale")
-        return self._image_to_image(images, batch_size, {})
+        images = np.asarray(images, np.float32)
+        if tile is not None and (overlap < 0 or tile <= 2 * overlap):
+            raise ConfigError(f"tile ({tile}) must be larger than twice the overlap ({overlap})")
+        if tile is None or images.ndim != 4 or max(images.shape[2:]) <= tile:
+            return self._image_to_image(images, batch_size, {})
+        n, c, h, w = images.shape
+        s = self.info.scale
+        out = np.empty((n, c, h * s, w * s), np.float32)
+        for y_core, y_window in tile_spans(h, tile, overlap):
+            for x_core, x_window in tile_spans(w, tile, overlap):
+                window = self._image_to_image(images[:, :, y_window, x_window], batch_size, {})
+                inside = _scaled(y_core, s, y_window.start), _scaled(x_core, s, x_window.start)
+                out[:, :, _scaled(y_core, s), _scaled(x_core, s)] = window[(..., *inside)]
+        return out
 
     def _require(self, task: str) -> None:
         if self.info.task != task:
@@ -271,3 +292,23 @@ def to_uint8(images: np.ndarray) -> np.ndarray:
 def from_uint8(images: np.ndarray) -> np.ndarray:
     """u8[N,H,W,C] -> f32[N,C,H,W] in [-1,1] (the inverse of :func:`to_uint8`)."""
     return np.ascontiguousarray(images.transpose(0, 3, 1, 2), np.float32) / 127.5 - 1.0
+
+
+def tile_spans(length: int, tile: int, overlap: int) -> list[tuple[slice, slice]]:
+    """``(core, window)`` slices along one axis of length ``length``.
+
+    The cores partition ``[0, length)``; each window is its core widened by ``overlap``
+    on both sides (clipped to the image), at most ``tile`` long.
+    """
+    step = tile - 2 * overlap
+    spans = []
+    for start in range(0, length, step):
+        stop = min(start + step, length)
+        window = slice(max(0, start - overlap), min(length, stop + overlap))
+        spans.append((slice(start, stop), window))
+    return spans
+
+
+def _scaled(span: slice, scale: int, origin: int = 0) -> slice:
+    """``span`` moved to start at ``origin`` and multiplied by ``scale``."""
+    return slice((span.start - origin) * scale, (span.stop - origin) * scale)

@@ -34,7 +34,7 @@ from albumentations.core.transforms_interface import (
 )
 from pydantic import Field
 
-from augment.errors import DataError, ModelError
+from augment.errors import ConfigError, DataError, ModelError
 from augment.runtime import Generator, from_uint8, to_uint8
 
 Device = Literal["auto", "cpu", "cuda"]
@@ -282,18 +282,24 @@ class GANTranslate(GeneratorTransform, ImageOnlyTransform):
 class GANUpscale(GeneratorTransform, DualTransform):
     """Upscale the image by the model's scale; masks, boxes and keypoints follow.
 
-    Masks are resized with ``mask_interpolation`` (nearest by default, which keeps
+    Images larger than ``tile`` pixels are upscaled in tiles overlapping by ``overlap``
+    (memory stays bounded; no seams while ``overlap`` covers the model's receptive
+    radius). Masks are resized with ``mask_interpolation`` (nearest by default, which keeps
     class ids); bounding boxes are scale-invariant in albumentations' normalized
     coordinates; keypoints (and their scale) are multiplied by the factor.
     """
 
     class InitSchema(ModelSchema):
         mask_interpolation: int = 0  # cv2.INTER_NEAREST
+        tile: int | None = Field(256, ge=2)
+        overlap: int = Field(16, ge=0)
 
     def __init__(
         self,
         model: str | os.PathLike[str],
         mask_interpolation: int = 0,
+        tile: int | None = 256,
+        overlap: int = 16,
         sha256: str | None = None,
         threads: int = 1,
         device: Device = "auto",
@@ -301,14 +307,17 @@ class GANUpscale(GeneratorTransform, DualTransform):
     ) -> None:
         super().__init__(p=p)
         self._attach(Path(model), "upscale", sha256, threads, device)
-        self.mask_interpolation = mask_interpolation
+        if tile is not None and tile <= 2 * overlap:
+            raise ConfigError(f"GANUpscale: tile ({tile}) must exceed twice overlap ({overlap})")
+        self.mask_interpolation, self.tile, self.overlap = mask_interpolation, tile, overlap
         self.scale = self.generator.info.scale
 
     def get_transform_init_args_names(self) -> tuple[str, ...]:
-        return ("model", "mask_interpolation", "sha256", "threads", "device")
+        return ("model", "mask_interpolation", "tile", "overlap", "sha256", "threads", "device")
 
     def apply(self, img: np.ndarray, **params: Any) -> np.ndarray:
-        return self._like(self.generator.upscale(self._model_input(img)), img)
+        upscaled = self.generator.upscale(self._model_input(img), 1, self.tile, self.overlap)
+        return self._like(upscaled, img)
 
     def apply_to_mask(self, mask: np.ndarray, **params: Any) -> np.ndarray:
         height, width = mask.shape[:2]

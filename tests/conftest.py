@@ -67,6 +67,21 @@ class NearestUpscale(nn.Module):
         return F.interpolate(image, scale_factor=2.0, mode="nearest")
 
 
+class ConvUpscale(nn.Module):
+    """upscale x2 with a receptive radius of 3 low-resolution pixels (random weights)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.body = nn.Sequential(
+            nn.Conv2d(1, 8, 5, padding=2), nn.ReLU(), nn.Conv2d(8, 4, 3, padding=1)
+        )
+        self.shuffle = nn.PixelShuffle(2)  # [N, 4, h, w] -> [N, 1, 2h, 2w]
+
+    def forward(self, image: Tensor) -> Tensor:
+        return torch.tanh(self.shuffle(self.body(image)))
+
+
 def export_tiny(module: nn.Module, path: Path, task: str, **info: object) -> Path:
     """Export ``module`` under ``task``'s contract with gan-augment metadata."""
     meta = {
@@ -98,7 +113,7 @@ def export_tiny(module: nn.Module, path: Path, task: str, **info: object) -> Pat
 @pytest.fixture(scope="session")
 def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """ONNX files: 'synthesize' (random cgan, 8x8 gray, classes a-e), 'translate',
-    'translate_rgb', 'stargan' (multi-domain) and 'upscale' (x2 nearest)."""
+    'translate_rgb', 'stargan' (multi-domain), 'upscale' (x2 nearest) and 'conv_upscale'."""
     root = tmp_path_factory.mktemp("tiny-models")
     torch.manual_seed(0)
     variant = Registry.from_plugins().create(
@@ -114,5 +129,8 @@ def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "stargan": export_tiny(InvertByDomain(), root / "stargan.onnx", "translate"),
         "upscale": export_tiny(
             NearestUpscale(), root / "upscale.onnx", "upscale", scale=2, domains=()
+        ),
+        "conv_upscale": export_tiny(
+            ConvUpscale(), root / "conv_upscale.onnx", "upscale", scale=2, domains=()
         ),
     }

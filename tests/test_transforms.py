@@ -10,7 +10,7 @@ import albumentations as A
 import numpy as np
 import pytest
 
-from augment.errors import DataError, ModelError
+from augment.errors import ConfigError, DataError, ModelError
 from augment.transforms import GANSynthesize, GANTranslate, GANUpscale, balancing_probabilities
 
 CLASSES = ("a", "b", "c", "d", "e")
@@ -281,3 +281,47 @@ def test_in_a_dataloader_with_two_workers(
     replaced = len(real) - kept
     assert 4 <= replaced <= 28  # about half of 32 replaced with p=0.5
     assert gan.generator._session is None  # sessions opened in the workers only
+
+
+# -- tiled upscaling --------------------------------------------------------------------------
+
+
+def test_tile_spans_partition_the_axis() -> None:
+    from augment.runtime import tile_spans
+
+    for length, tile, overlap in ((40, 16, 4), (16, 16, 4), (7, 16, 4), (33, 10, 0)):
+        spans = tile_spans(length, tile, overlap)
+        covered = np.concatenate([np.arange(length)[core] for core, _ in spans])
+        np.testing.assert_array_equal(covered, np.arange(length))
+        for core, window in spans:
+            assert window.stop - window.start <= tile
+            assert window.start == max(0, core.start - overlap)
+            assert window.stop == min(length, core.stop + overlap)
+
+
+def test_tiled_upscale_equals_untiled(tiny_models: dict[str, Path]) -> None:
+    """A model with receptive radius 3: overlap 4 shows no seams, overlap 0 does."""
+    from augment.runtime import Generator, from_uint8
+
+    model = Generator(tiny_models["conv_upscale"])
+    image = from_uint8(gray(40, 52, seed=3)[None])
+    whole = model.upscale(image, tile=None)
+    assert whole.shape == (1, 1, 80, 104)
+    tiled = model.upscale(image, tile=16, overlap=4)  # 4 x 5 tiles
+    np.testing.assert_allclose(tiled, whole, atol=1e-5)
+    seams = model.upscale(image, tile=16, overlap=0)
+    assert np.abs(seams - whole).max() > 1e-2
+    with pytest.raises(ConfigError, match=r"tile \(8\) must be larger than twice the overlap"):
+        model.upscale(image, tile=8, overlap=4)
+
+
+def test_gan_upscale_tiles_large_images(tiny_models: dict[str, Path]) -> None:
+    image = gray(40, 52, seed=4)
+    whole = GANUpscale(tiny_models["conv_upscale"], tile=None)(image=image)["image"]
+    tiled = GANUpscale(tiny_models["conv_upscale"], tile=20, overlap=4)(image=image)["image"]
+    assert tiled.shape == (80, 104, 1)
+    assert np.abs(tiled.astype(int) - whole.astype(int)).max() <= 1  # uint8 rounding only
+    saved = A.to_dict(GANUpscale(tiny_models["conv_upscale"], tile=20, overlap=4))
+    assert saved["transform"]["tile"] == 20 and saved["transform"]["overlap"] == 4
+    with pytest.raises(ConfigError, match="must exceed twice overlap"):
+        GANUpscale(tiny_models["conv_upscale"], tile=8, overlap=4)
