@@ -50,7 +50,12 @@ def main(argv: list[str]) -> None:
     seed = read_seed(params)
     config = parse(TrainConfig, section(params, "train"), "params.yaml train")
     registry = Registry.from_plugins()
-    registry.get(name)  # unknown variant: fail before reading any image
+    entry = registry.get(name)  # unknown variant: fail before reading any image
+    if entry.task != "synthesize":
+        raise ConfigError(
+            f"params.yaml variants: {name!r} is not a synthesize variant (task {entry.task}); "
+            "the upscale and translate stages are not in the pipeline yet"
+        )
     manifest = Manifest.read(PREPARED)
     train = load_images(manifest.subset(split="train", source="real"))
     _, size, _, channels = train.images.shape

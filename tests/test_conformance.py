@@ -18,6 +18,7 @@ from augment.variant import DataSpec
 
 CLASSES = tuple("0123456789")
 SPEC = DataSpec(image_size=28, channels=1, classes=CLASSES)
+SPECS = {"upscale": DataSpec(image_size=28, channels=1, classes=CLASSES, scale=2)}
 TINY = TrainConfig(steps=2, batch_size=16, checkpoint_every=1, sample_every=1, log_every=1)
 
 
@@ -39,7 +40,8 @@ def variant_names() -> list[str]:
 @pytest.mark.parametrize("name", variant_names())
 def test_variant_trains_checkpoints_and_exports(name, registry, mnist_small, tmp_path):
     images, labels = mnist_small
-    variant = registry.create(name, {}, SPEC)
+    spec = SPECS.get(registry.get(name).task, SPEC)
+    variant = registry.create(name, {}, spec)
     result = fit(variant, images, labels, TINY, outputs(tmp_path), seed=0, progress=False)
 
     assert result.steps == 2
@@ -64,6 +66,12 @@ def test_variant_trains_checkpoints_and_exports(name, registry, mnist_small, tmp
         out = model.generate([0, 3, 9, 9, 1], seed=7, batch_size=2)
         assert out.shape == (5, 1, 28, 28) and out.min() >= -1 and out.max() <= 1
         np.testing.assert_array_equal(out, model.generate([0, 3, 9, 9, 1], seed=7))
+    if variant.task == "upscale":
+        assert info.scale == 2
+        for h, w in ((14, 14), (10, 12)):  # height and width are dynamic
+            image = np.random.default_rng(h).uniform(-1, 1, (3, 1, h, w)).astype(np.float32)
+            out = model.upscale(image)
+            assert out.shape == (3, 1, 2 * h, 2 * w) and out.min() >= -1 and out.max() <= 1
 
 
 def test_resume_equals_uninterrupted_run(registry, mnist_small, tmp_path):

@@ -121,6 +121,12 @@ def test_bad_params_fail_clearly_and_keep_outputs(project):
         result = dvc(project, "repro", "train@cgan")
         assert result.returncode != 0
         assert "params.yaml recipes.cgan.lr: unknown key" in result.stderr + result.stdout
+
+        (project / "params.yaml").write_text(params)
+        edit_params(project, {"variants": ["srresnet"], "recipes": {"srresnet": {}}})
+        result = dvc(project, "repro", "train@srresnet")
+        assert result.returncode != 0
+        assert "'srresnet' is not a synthesize variant (task upscale)" in result.stderr
     finally:
         (project / "params.yaml").write_text(params)
     assert onnx.read_bytes() == before
