@@ -117,6 +117,21 @@ class Variant(ABC):
         return {}
 
 
+class ClampedExport(nn.Module):
+    """The generator as exported: its output clamped to the contract's [-1, 1].
+
+    synthesize: (z f32[N,latent], label i64[N]) -> image; upscale: image f32[N,C,h,w] ->
+    f32[N,C,h*s,w*s]; translate: image (+ domain i64[N]) -> image.
+    """
+
+    def __init__(self, generator: nn.Module) -> None:
+        super().__init__()
+        self.generator = generator
+
+    def forward(self, *inputs: Tensor) -> Tensor:
+        return self.generator(*inputs).clamp(-1.0, 1.0)
+
+
 class SynthesisParams(Params):
     """Knobs of the class-conditional image synthesis family (cGAN ... SN-GAN, AC-GAN)."""
 
@@ -146,17 +161,6 @@ class SynthesisParams(Params):
         if self.d_norm == "batch" and self.gradient_penalty > 0:
             raise ValueError("gradient_penalty needs d_norm 'layer' or 'none' (not batch)")
         return self
-
-
-class SynthesisExport(nn.Module):
-    """ONNX contract of the synthesize task: (z f32[N,latent], label i64[N]) -> image [-1,1]."""
-
-    def __init__(self, generator: nn.Module) -> None:
-        super().__init__()
-        self.generator = generator
-
-    def forward(self, z: Tensor, label: Tensor) -> Tensor:
-        return self.generator(z, label).clamp(-1.0, 1.0)
 
 
 class SynthesisVariant(Variant):
@@ -247,7 +251,7 @@ class SynthesisVariant(Variant):
         return LossOutput(loss, logs)
 
     def export_module(self, generator: nn.Module) -> nn.Module:
-        return SynthesisExport(generator)
+        return ClampedExport(generator)
 
     def example_inputs(self, batch_size: int, seed: int = 0) -> dict[str, Tensor]:
         rng = torch.Generator().manual_seed(seed)
@@ -297,17 +301,6 @@ class UpscaleParams(Params):
         if self.interpolation > 0 and self.pretrain_steps == 0:
             raise ValueError("interpolation > 0 needs pretrain_steps > 0 (the PSNR weights)")
         return self
-
-
-class UpscaleExport(nn.Module):
-    """ONNX contract of the upscale task: image f32[N,C,h,w] -> f32[N,C,h*s,w*s] in [-1,1]."""
-
-    def __init__(self, generator: nn.Module) -> None:
-        super().__init__()
-        self.generator = generator
-
-    def forward(self, image: Tensor) -> Tensor:
-        return self.generator(image).clamp(-1.0, 1.0)
 
 
 class UpscaleVariant(Variant):
@@ -411,7 +404,7 @@ class UpscaleVariant(Variant):
         return LossOutput(loss, logs)
 
     def export_module(self, generator: nn.Module) -> nn.Module:
-        return UpscaleExport(generator.interpolated(self.params.interpolation))
+        return ClampedExport(generator.interpolated(self.params.interpolation))
 
     def example_inputs(self, batch_size: int, seed: int = 0) -> dict[str, Tensor]:
         rng = torch.Generator().manual_seed(seed)
