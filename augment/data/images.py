@@ -228,8 +228,9 @@ def to_tensor(images: np.ndarray) -> torch.Tensor:
 
     if images.dtype != np.uint8 or images.ndim != 4:
         raise ValueError(f"to_tensor expects uint8 NHWC, got {images.dtype} {images.shape}")
-    tensor = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2)
-    return tensor.to(torch.float32).div_(127.5).sub_(1.0).contiguous()
+    array = np.ascontiguousarray(images, np.float32)  # a fresh, writable float copy
+    tensor = torch.from_numpy(array).permute(0, 3, 1, 2)
+    return tensor.div_(127.5).sub_(1.0).contiguous()
 
 
 def to_uint8(images: torch.Tensor | np.ndarray) -> np.ndarray:
