@@ -266,7 +266,7 @@ class Trainer:
     def train_step(self) -> dict[str, float]:
         logs: dict[str, float] = {}
         batch: Batch | None = None
-        if self.discriminator is not None:
+        if self.discriminator is not None and self.variant.trains_discriminator():
             self.discriminator.requires_grad_(True)
             for _ in range(self.variant.params.d_steps):
                 batch = self.batch()

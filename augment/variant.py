@@ -101,6 +101,10 @@ class Variant(ABC):
     def generator_loss(self, batch: Batch) -> LossOutput:
         """Loss of one generator step (the batch gives labels, real images where needed)."""
 
+    def trains_discriminator(self) -> bool:
+        """Whether this training step updates the discriminator (default: when there is one)."""
+        return self.discriminator is not None
+
     def after_discriminator_step(self) -> None:
         """Called after each discriminator update (weight clipping lives here)."""
 
@@ -358,9 +362,8 @@ class UpscaleVariant(Variant):
             lr = lr + p.noise * torch.randn_like(lr)
         return lr.clamp(-1.0, 1.0)
 
-    @property
-    def adversarial_phase(self) -> bool:
-        """After ``pretrain_steps`` generator steps, when there is a discriminator."""
+    def trains_discriminator(self) -> bool:
+        """The GAN phase: after ``pretrain_steps`` generator steps, when there is a critic."""
         steps = int(self.generator.steps)
         return self.discriminator is not None and steps >= self.params.pretrain_steps
 
@@ -371,17 +374,15 @@ class UpscaleVariant(Variant):
         real_logits = self.discriminator(real).logits
         fake_logits = self.discriminator(fake).logits
         loss = losses.discriminator_loss(self.params.loss, real_logits, fake_logits)
-        if not self.adversarial_phase:  # PSNR pre-training: the critic waits
-            loss = loss * 0.0
         logs = {"d_real": real_logits.mean().item(), "d_fake": fake_logits.mean().item()}
         return LossOutput(loss, logs)
 
     def generator_loss(self, batch: Batch) -> LossOutput:
         p = self.params
         generator = self.generator
-        if p.pretrain_steps and int(generator.steps) == p.pretrain_steps and not generator.taken:
+        if p.pretrain_steps and int(generator.steps) == p.pretrain_steps:
             generator.snapshot()  # the PSNR-phase weights, for network interpolation
-        adversarial_phase = self.adversarial_phase  # decided before counting this step
+        adversarial_phase = self.trains_discriminator()  # decided before counting this step
         generator.steps += 1
         hr = batch["image"]
         sr = generator(self.degrade(hr))
@@ -404,7 +405,9 @@ class UpscaleVariant(Variant):
         return LossOutput(loss, logs)
 
     def export_module(self, generator: nn.Module) -> nn.Module:
-        return ClampedExport(generator.interpolated(self.params.interpolation))
+        p = self.params
+        snapshot_taken = p.pretrain_steps and int(generator.steps) > p.pretrain_steps
+        return ClampedExport(generator.interpolated(p.interpolation if snapshot_taken else 0.0))
 
     def example_inputs(self, batch_size: int, seed: int = 0) -> dict[str, Tensor]:
         rng = torch.Generator().manual_seed(seed)

@@ -155,8 +155,7 @@ class WithSnapshot(nn.Module):
     def __init__(self, net: nn.Module) -> None:
         super().__init__()
         self.net = net
-        self.register_buffer("steps", torch.zeros((), dtype=torch.long))
-        self.register_buffer("taken", torch.zeros((), dtype=torch.bool))
+        self.register_buffer("steps", torch.zeros((), dtype=torch.long))  # generator steps
         for name, weight in net.named_parameters():
             self.register_buffer(_key(name), weight.detach().clone())
 
@@ -167,7 +166,6 @@ class WithSnapshot(nn.Module):
     def snapshot(self) -> None:
         for name, weight in self.net.named_parameters():
             getattr(self, _key(name)).copy_(weight)
-        self.taken.fill_(True)
 
     @torch.no_grad()
     def interpolated(self, alpha: float) -> nn.Module:
@@ -175,7 +173,7 @@ class WithSnapshot(nn.Module):
         import copy
 
         net = copy.deepcopy(self.net)
-        if not bool(self.taken) or alpha == 0:
+        if alpha == 0:
             return net
         for name, weight in net.named_parameters():
             weight.lerp_(getattr(self, _key(name)), alpha)
