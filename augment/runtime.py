@@ -227,8 +227,7 @@ class Generator:
         """
         self._require("upscale")
         images = np.asarray(images, np.float32)
-        if tile is not None and (overlap < 0 or tile <= 2 * overlap):
-            raise ConfigError(f"tile ({tile}) must be larger than twice the overlap ({overlap})")
+        check_tiling(tile, overlap)
         if tile is None or images.ndim != 4 or max(images.shape[2:]) <= tile:
             return self._image_to_image(images, batch_size, {})
         n, c, h, w = images.shape
@@ -292,6 +291,12 @@ def to_uint8(images: np.ndarray) -> np.ndarray:
 def from_uint8(images: np.ndarray) -> np.ndarray:
     """u8[N,H,W,C] -> f32[N,C,H,W] in [-1,1] (the inverse of :func:`to_uint8`)."""
     return np.ascontiguousarray(images.transpose(0, 3, 1, 2), np.float32) / 127.5 - 1.0
+
+
+def check_tiling(tile: int | None, overlap: int) -> None:
+    """ConfigError unless ``tile`` (None: no tiling) leaves room inside twice ``overlap``."""
+    if tile is not None and (overlap < 0 or tile <= 2 * overlap):
+        raise ConfigError(f"tile ({tile}) must be larger than twice the overlap ({overlap})")
 
 
 def tile_spans(length: int, tile: int, overlap: int) -> list[tuple[slice, slice]]:

@@ -34,8 +34,8 @@ from albumentations.core.transforms_interface import (
 )
 from pydantic import Field
 
-from augment.errors import ConfigError, DataError, ModelError
-from augment.runtime import Generator, from_uint8, to_uint8
+from augment.errors import DataError, ModelError
+from augment.runtime import Generator, check_tiling, from_uint8, to_uint8
 
 Device = Literal["auto", "cpu", "cuda"]
 #: The keyword under which the class label reaches :class:`GANSynthesize`.
@@ -63,19 +63,6 @@ class ModelSchema(BaseTransformInitSchema):
     device: Device = "auto"
 
 
-def open_model(
-    transform: str, model: Path, task: str, sha256: str | None, threads: int, device: Device
-) -> Generator:
-    """The generator at ``model``, checked to be a ``task`` model with the recorded ``sha256``."""
-    generator = Generator(model, task=task, device=device, threads=threads)
-    if sha256 is not None and generator.sha256 != sha256:
-        raise ModelError(
-            f"{model}: sha256 {generator.sha256[:12]}... differs from the {sha256[:12]}... "
-            f"{transform} was created with (the model file changed)"
-        )
-    return generator
-
-
 class GeneratorTransform:
     """What the three transforms share: the model, its checks, and image conversion."""
 
@@ -84,8 +71,13 @@ class GeneratorTransform:
     def _attach(
         self, model: Path, task: str, sha256: str | None, threads: int, device: Device
     ) -> None:
-        name = type(self).__name__
-        self.generator = open_model(name, model, task, sha256, threads, device)
+        """Open the ``task`` model at ``model``, checked against the recorded ``sha256``."""
+        self.generator = Generator(model, task=task, device=device, threads=threads)
+        if sha256 is not None and self.generator.sha256 != sha256:
+            raise ModelError(
+                f"{model}: sha256 {self.generator.sha256[:12]}... differs from the "
+                f"{sha256[:12]}... {type(self).__name__} was created with (the model file changed)"
+            )
         self.model, self.sha256 = str(model), self.generator.sha256
         self.threads, self.device = threads, device
 
@@ -307,8 +299,7 @@ class GANUpscale(GeneratorTransform, DualTransform):
     ) -> None:
         super().__init__(p=p)
         self._attach(Path(model), "upscale", sha256, threads, device)
-        if tile is not None and tile <= 2 * overlap:
-            raise ConfigError(f"GANUpscale: tile ({tile}) must exceed twice overlap ({overlap})")
+        check_tiling(tile, overlap)  # fail here, not at the first large image
         self.mask_interpolation, self.tile, self.overlap = mask_interpolation, tile, overlap
         self.scale = self.generator.info.scale
 

@@ -323,5 +323,5 @@ def test_gan_upscale_tiles_large_images(tiny_models: dict[str, Path]) -> None:
     assert np.abs(tiled.astype(int) - whole.astype(int)).max() <= 1  # uint8 rounding only
     saved = A.to_dict(GANUpscale(tiny_models["conv_upscale"], tile=20, overlap=4))
     assert saved["transform"]["tile"] == 20 and saved["transform"]["overlap"] == 4
-    with pytest.raises(ConfigError, match="must exceed twice overlap"):
+    with pytest.raises(ConfigError, match=r"tile \(8\) must be larger than twice the overlap"):
         GANUpscale(tiny_models["conv_upscale"], tile=8, overlap=4)
