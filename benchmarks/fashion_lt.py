@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from _results import write_results
 
 from augment.data.prepare import long_tail_counts
 from augment.data.sources import FASHION_MNIST_CLASSES, fashion_mnist_candidates
@@ -217,10 +218,7 @@ def main() -> None:
         f"{'CUDA' if torch.cuda.is_available() else 'CPU'}",
     }
     report = {"meta": meta, "targets": {r["ratio"]: targets(r) for r in runs}, "runs": runs}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
-    args.out.with_suffix(".md").write_text(markdown(runs, meta))
-    print(markdown(runs, meta))
+    write_results(args.out, report, markdown(runs, meta))
 
 
 if __name__ == "__main__":

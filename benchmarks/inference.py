@@ -38,6 +38,7 @@ from typing import Any
 import albumentations as A
 import numpy as np
 import torch
+from _results import write_results
 from threadpoolctl import threadpool_limits
 from torch.utils.data import DataLoader, Dataset
 from torch.utils.flop_counter import FlopCounterMode
@@ -388,10 +389,7 @@ def main() -> None:
             report["synthesis"] = bench_synthesis(model, args.synthesis_sizes, workdir)
     report["targets"] = verdicts(report)
     report["meta"]["seconds"] = round(time.perf_counter() - started, 1)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
-    args.out.with_suffix(".md").write_text(markdown(report))
-    print(markdown(report))
+    write_results(args.out, report, markdown(report))
 
 
 if __name__ == "__main__":

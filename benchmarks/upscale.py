@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from _results import write_results
 from torch.nn import functional as F
 
 from augment.classifier import ClassifierConfig, evaluate, train_classifier
@@ -295,10 +296,7 @@ def main() -> None:
         if "throughput" in args.parts and "photos" in args.parts:
             report["throughput"] = bench_throughput(workdir)
     report["meta"]["seconds"] = round(time.perf_counter() - started, 1)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
-    args.out.with_suffix(".md").write_text(markdown(report))
-    print(markdown(report))
+    write_results(args.out, report, markdown(report))
 
 
 if __name__ == "__main__":
