@@ -31,7 +31,7 @@ OUTPUT = "image"
 
 def model_info(variant: Variant, manifest_sha256: str) -> ModelInfo:
     """The metadata to embed for ``variant`` trained on a manifest with ``manifest_sha256``."""
-    d = variant.data
+    d, extra = variant.data, variant.metadata()
     return ModelInfo(
         task=variant.task,
         variant=variant.name,
@@ -39,8 +39,8 @@ def model_info(variant: Variant, manifest_sha256: str) -> ModelInfo:
         domains=d.domains,
         image_size=d.image_size,
         channels=d.channels,
-        scale=d.scale,
-        latent_dim=int(variant.metadata().get("latent_dim", 0)),
+        scale=int(extra.get("scale", 1)),
+        latent_dim=int(extra.get("latent_dim", 0)),
         normalization="[-1,1]",
         package_version=augment.__version__,
         manifest_sha256=manifest_sha256,

@@ -69,6 +69,9 @@ class FilterConfig(StrictModel):
 class SynthesisConfig(StrictModel):
     """params.yaml ``synthesize``."""
 
+    variants: list[str] = Field(
+        default_factory=list, description="synthesize@<variant> stages, compared by evaluate"
+    )
     policy: str = "balance"
     batch_size: int = Field(256, ge=1)
     filter: FilterConfig = FilterConfig()

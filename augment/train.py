@@ -137,6 +137,15 @@ def fingerprint(variant: Variant, data_sha256: str, config: TrainConfig, seed: i
     )
 
 
+def lr_factor(decay: str, start: float, progress: float) -> float:
+    """The learning-rate multiplier at ``progress`` (0..1) of a run: 1 until ``start``,
+    then falling to 0 linearly or along a half cosine (``decay`` "none" keeps 1)."""
+    if decay == "none" or progress <= start:
+        return 1.0
+    t = min(1.0, (progress - start) / (1.0 - start))
+    return 1.0 - t if decay == "linear" else 0.5 * (1.0 + math.cos(math.pi * t))
+
+
 class Trainer:
     """State of one run; ``fit`` is the public entry point."""
 
@@ -265,6 +274,11 @@ class Trainer:
 
     def train_step(self) -> dict[str, float]:
         logs: dict[str, float] = {}
+        p = self.variant.params
+        factor = lr_factor(p.lr_decay, p.decay_from, self.step / self.config.steps)
+        for optimizer, base in ((self.opt_g, p.lr_g), (self.opt_d, p.lr_d)):
+            for group in optimizer.param_groups if optimizer else ():
+                group["lr"] = base * factor
         batch: Batch | None = None
         if self.discriminator is not None and self.variant.trains_discriminator():
             self.discriminator.requires_grad_(True)
@@ -410,7 +424,6 @@ def restore_variant(
         channels=spec["channels"],
         classes=tuple(spec["classes"]),
         domains=tuple(spec["domains"]),
-        scale=spec["scale"],
     )
     variant = create(state["variant"], state["params"], data)
     variant.generator.load_state_dict(state["generator"])

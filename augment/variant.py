@@ -22,7 +22,7 @@ from typing import Any, ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from torch import Tensor, nn
 
 from augment import losses
@@ -43,7 +43,6 @@ class DataSpec:
     channels: int
     classes: tuple[str, ...] = ()
     domains: tuple[str, ...] = ()
-    scale: int = 1
 
     @property
     def num_classes(self) -> int:
@@ -67,6 +66,10 @@ class Params(StrictModel):
     betas: tuple[float, float] = (0.5, 0.999)
     d_steps: int = Field(1, ge=0, description="discriminator steps per generator step")
     ema_decay: float = Field(0.999, ge=0, lt=1, description="generator EMA decay; 0 disables EMA")
+    lr_decay: Literal["none", "linear", "cosine"] = Field(
+        "none", description="learning-rate decay to 0 over the run's steps, from decay_from"
+    )
+    decay_from: float = Field(0.0, ge=0, lt=1, description="fraction of the steps before decay")
 
 
 class Variant(ABC):
@@ -276,6 +279,7 @@ class UpscaleParams(Params):
     [-1, 1] scale).
     """
 
+    scale: int = Field(2, description="upscaling factor: a power of two (2, 4, 8)")
     lr_g: float = Field(1e-4, gt=0)
     lr_d: float = Field(1e-4, gt=0)
     betas: tuple[float, float] = (0.9, 0.999)
@@ -298,6 +302,13 @@ class UpscaleParams(Params):
     blur: float = Field(0.0, ge=0)
     noise: float = Field(0.0, ge=0)
 
+    @field_validator("scale")
+    @classmethod
+    def _power_of_two(cls, scale: int) -> int:
+        if scale < 2 or scale & (scale - 1):
+            raise ValueError("must be a power of two >= 2 (2, 4, 8)")
+        return scale
+
     @model_validator(mode="after")
     def _check(self) -> UpscaleParams:
         if self.feature > 0 and self.adversarial == 0:
@@ -308,7 +319,7 @@ class UpscaleParams(Params):
 
 
 class UpscaleVariant(Variant):
-    """Super-resolution by ``data.scale``: pixel loss, optionally adversarial + feature loss.
+    """Super-resolution by ``params.scale``: pixel loss, optionally adversarial + feature loss.
 
     The training images are the high-resolution targets; each batch is degraded on the fly
     (:meth:`degrade`) into the network's input. ``generator`` is a
@@ -321,23 +332,24 @@ class UpscaleVariant(Variant):
     params: UpscaleParams
 
     def __init__(self, params: Params, data: DataSpec) -> None:
-        from augment.nn.sr import check_scale
-
-        try:
-            check_scale(data.scale)
-        except ValueError as exc:
-            raise ConfigError(f"{self.name}: {exc}") from None
-        if data.image_size % data.scale:
-            raise ConfigError(
-                f"{self.name}: image size {data.image_size} is not a multiple of scale {data.scale}"
-            )
         super().__init__(params, data)
+        if data.image_size % self.scale:
+            raise ConfigError(
+                f"{self.name}: image size {data.image_size} is not a multiple of scale {self.scale}"
+            )
+
+    @property
+    def scale(self) -> int:
+        return self.params.scale
+
+    def metadata(self) -> dict[str, Any]:
+        return {"scale": self.scale}
 
     def build_generator(self) -> nn.Module:
         from augment.nn.sr import SRGenerator, WithSnapshot
 
         p, d = self.params, self.data
-        return WithSnapshot(SRGenerator(d.channels, d.scale, p.width, p.blocks, p.rrdb))
+        return WithSnapshot(SRGenerator(d.channels, p.scale, p.width, p.blocks, p.rrdb))
 
     def build_discriminator(self) -> nn.Module | None:
         from augment.nn.sr import SRDiscriminator
@@ -348,16 +360,12 @@ class UpscaleVariant(Variant):
 
     def degrade(self, hr: Tensor) -> Tensor:
         """Low-resolution inputs for high-resolution images (the documented degradation)."""
+        from augment.nn.sr import bicubic_downscale
+
         p = self.params
         if p.blur > 0:
             hr = gaussian_blur(hr, p.blur)
-        lr = F.interpolate(
-            hr,
-            scale_factor=1 / self.data.scale,
-            mode="bicubic",
-            antialias=True,
-            align_corners=False,
-        )
+        lr = bicubic_downscale(hr, self.scale)
         if p.noise > 0:
             lr = lr + p.noise * torch.randn_like(lr)
         return lr.clamp(-1.0, 1.0)
@@ -411,7 +419,7 @@ class UpscaleVariant(Variant):
 
     def example_inputs(self, batch_size: int, seed: int = 0) -> dict[str, Tensor]:
         rng = torch.Generator().manual_seed(seed)
-        size = self.data.image_size // self.data.scale
+        size = self.data.image_size // self.scale
         image = torch.rand(batch_size, self.data.channels, size, size, generator=rng) * 2 - 1
         return {"image": image}
 

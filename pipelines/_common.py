@@ -8,11 +8,14 @@ import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from augment.errors import AugmentError, ConfigError
+from augment.errors import AugmentError, ConfigError, ModelError
+
+if TYPE_CHECKING:
+    from augment.runtime import Generator
 
 PARAMS = Path("params.yaml")
 VARIANT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")  # also a file name in every stage
@@ -52,6 +55,33 @@ def check_variant_name(name: str, where: str) -> None:
         raise ConfigError(
             f"{where}: invalid variant name {name!r} (letters, digits, '.', '_', '-')"
         )
+
+
+def trained_variants(params: dict[str, Any], names: list[str], where: str) -> list[str]:
+    """``names`` (a stage's list) checked: valid names, each one of params.yaml ``variants``."""
+    trained = section(params, "variants")
+    if not isinstance(trained, list) or not all(isinstance(v, str) for v in trained):
+        raise ConfigError("params.yaml variants: expected a list of variant names")
+    for name in names:
+        check_variant_name(name, where)
+        if name not in trained:
+            raise ConfigError(
+                f"{where}: {name!r} is not in params.yaml variants (the ones dvc repro trains: "
+                f"{', '.join(trained) or 'none'})"
+            )
+    return names
+
+
+def require_model(models: Path, variant: str, task: str) -> Generator:
+    """The exported ``<models>/<variant>.onnx`` of ``task``, or a ModelError naming it."""
+    from augment.runtime import Generator
+
+    path = models / f"{variant}.onnx"
+    if not path.is_file():
+        raise ModelError(
+            f"{path}: no exported model for variant {variant!r} (train and export it first)"
+        )
+    return Generator(path, task=task)
 
 
 def stage_args(

@@ -1,13 +1,14 @@
 """DVC stage ``evaluate``: does the synthetic data help the downstream classifier?
 
 Trains the same classifier under every condition of params.yaml ``evaluate.conditions``
-(see :mod:`augment.evaluate`) for every variant of ``variants``, scores it on the real test
-split, and measures each generator's quality. Reads ``data/prepared/`` (manifest.csv and,
-for ``full``, full.csv), ``models/onnx/<variant>.onnx``, ``data/augmented/<variant>/`` (the
-synthesize stage's images) and ``models/classifier.pt`` (the judge, for the filtered or
-unfiltered set the synthesize stage did not write). Writes ``metrics/evaluate.json``,
-``reports/evaluate/`` (report.md, per_class_recall.{png,csv}, quality_per_class.csv,
-runs.csv). Run from the project root: ``python -m pipelines.evaluate``.
+(see :mod:`augment.evaluate`) for every variant of ``synthesize.variants``, scores it on
+the real test split, and measures each generator's quality. Reads ``data/prepared/``
+(manifest.csv and, for ``full``, full.csv), ``models/onnx/<variant>.onnx``,
+``data/augmented/<variant>/`` (the synthesize stage's images) and ``models/classifier.pt``
+(the judge, for the filtered or unfiltered set the synthesize stage did not write). Writes
+``metrics/evaluate.json``, ``reports/evaluate/`` (report.md, per_class_recall.{png,csv},
+quality_per_class.csv, runs.csv).
+Run from the project root: ``python -m pipelines.evaluate``.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from augment.config import parse
 from augment.data.images import load_images
 from augment.data.manifest import Manifest
 from augment.data.prepare import FULL_MANIFEST
-from augment.errors import ConfigError, DataError, ModelError
+from augment.errors import DataError, ModelError
 from augment.evaluate import (
     FEATURE_CONDITION,
     GAN_CONDITIONS,
@@ -47,25 +48,15 @@ from augment.report import write_report
 from augment.runtime import Generator
 from augment.synthesize import SynthesisConfig, synthesize_arrays
 from pipelines._common import (
-    check_variant_name,
     load_params,
     read_seed,
     run,
     section,
     stage_args,
+    trained_variants,
 )
 
 log = logging.getLogger("pipelines.evaluate")
-
-
-def read_variants(params: dict[str, Any]) -> list[str]:
-    """params.yaml ``variants``: a list of variant names."""
-    variants = section(params, "variants")
-    if not isinstance(variants, list) or not all(isinstance(v, str) for v in variants):
-        raise ConfigError("params.yaml variants: expected a list of variant names")
-    for name in variants:
-        check_variant_name(name, "params.yaml variants")
-    return variants
 
 
 def load(manifest: Manifest, classes: tuple[str, ...], what: str) -> Images:
@@ -141,7 +132,8 @@ def main(argv: list[str]) -> None:
     config = parse(EvaluateConfig, section(params, "evaluate"), "params.yaml evaluate")
     synthesis = parse(SynthesisConfig, section(params, "synthesize"), "params.yaml synthesize")
     wants_gan = any(c in GAN_CONDITIONS for c in config.conditions) or config.quality.enabled
-    variants = read_variants(params) if wants_gan else []
+    variants = synthesis.variants if wants_gan else []
+    trained_variants(params, variants, "params.yaml synthesize.variants")
     started = time.perf_counter()
 
     manifest = Manifest.read(args.prepared / "manifest.csv")

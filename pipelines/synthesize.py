@@ -16,11 +16,17 @@ from typing import Any
 from augment.classifier import load_classifier
 from augment.config import parse
 from augment.data.manifest import Manifest
-from augment.errors import ModelError
 from augment.io import atomic_path
-from augment.runtime import Generator
 from augment.synthesize import SynthesisConfig, SynthesisResult, synthesize
-from pipelines._common import check_variant_name, load_params, read_seed, run, section, stage_args
+from pipelines._common import (
+    check_variant_name,
+    load_params,
+    read_seed,
+    require_model,
+    run,
+    section,
+    stage_args,
+)
 
 log = logging.getLogger("pipelines.synthesize")
 
@@ -95,12 +101,7 @@ def main(argv: list[str]) -> None:
     params = load_params(args.params)
     seed = read_seed(params)
     config = parse(SynthesisConfig, section(params, "synthesize"), "params.yaml synthesize")
-    model_path = args.models / f"{variant}.onnx"
-    if not model_path.is_file():
-        raise ModelError(
-            f"{model_path}: no exported model for variant {variant!r} (train and export it first)"
-        )
-    generator = Generator(model_path, task="synthesize")
+    generator = require_model(args.models, variant, "synthesize")
     real = Manifest.read(args.manifest)
     judge = load_classifier(args.classifier) if config.filter.enabled else None
 

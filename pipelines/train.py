@@ -1,7 +1,11 @@
-"""DVC stage train@<variant>: train one GAN variant on the prepared real train split.
+"""DVC stage train@<variant>: train one variant on the prepared real train split.
+
+Synthesize variants learn the classes; upscale variants learn to restore the train images
+from their low-resolution copies (degraded on the fly).
 
 params.yaml: ``seed``, ``train`` (TrainConfig) and ``recipes.<name>`` (the variant's
-Params overrides). The list ``variants`` is read by dvc.yaml's matrix only.
+Params overrides; under its ``train`` key, overrides of ``train`` for this variant only).
+The list ``variants`` is read by dvc.yaml's matrix only.
 Writes models/train/<v>/checkpoint.pt (kept across runs, so a killed run resumes),
 reports/train/<v>/ (sample grids), plots/train/<v>/losses.csv and metrics/train/<v>.json.
 """
@@ -34,12 +38,17 @@ def outputs(variant: str) -> TrainOutputs:
     )
 
 
-def recipe(params: dict, name: str) -> dict:
-    """``recipes.<name>`` of params.yaml: the variant's Params overrides (may be absent)."""
+def recipe(params: dict, name: str) -> tuple[dict, dict]:
+    """``recipes.<name>`` of params.yaml: (the variant's Params overrides, its ``train``
+    overrides of the shared ``train`` section); either may be empty."""
     recipes = params.get("recipes") or {}
     if not isinstance(recipes, dict):
         raise ConfigError("params.yaml recipes: expected a mapping of variant name -> params")
-    return recipes.get(name) or {}
+    overrides = dict(recipes.get(name) or {})
+    train = overrides.pop("train", None) or {}
+    if not isinstance(train, dict):
+        raise ConfigError(f"params.yaml recipes.{name}.train: expected a mapping of train keys")
+    return overrides, train
 
 
 def main(argv: list[str]) -> None:
@@ -48,21 +57,24 @@ def main(argv: list[str]) -> None:
     name = argv[0]
     params = load_params()
     seed = read_seed(params)
-    config = parse(TrainConfig, section(params, "train"), "params.yaml train")
     registry = Registry.from_plugins()
     entry = registry.get(name)  # unknown variant: fail before reading any image
-    if entry.task != "synthesize":
+    overrides, train_overrides = recipe(params, name)
+    shared = section(params, "train")
+    config = parse(TrainConfig, shared, "params.yaml train")
+    if train_overrides:
+        where = f"params.yaml recipes.{name}.train"
+        config = parse(TrainConfig, {**(shared or {}), **train_overrides}, where)
+    if entry.task == "translate":
         raise ConfigError(
-            f"params.yaml variants: {name!r} is not a synthesize variant (task {entry.task}); "
-            "the upscale and translate stages are not in the pipeline yet"
+            f"params.yaml variants: {name!r} is a translate variant; "
+            "the translate stage is not in the pipeline yet"
         )
     manifest = Manifest.read(PREPARED)
     train = load_images(manifest.subset(split="train", source="real"))
     _, size, _, channels = train.images.shape
     spec = DataSpec(image_size=size, channels=channels, classes=manifest.classes)
-    variant = registry.create(
-        name, recipe(params, name), spec, where="params.yaml recipes", seed=seed
-    )
+    variant = registry.create(name, overrides, spec, where="params.yaml recipes", seed=seed)
     result = fit(
         variant,
         train.images,

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from augment.data.manifest import Manifest
@@ -80,3 +81,66 @@ def test_generator_pickles_without_its_session(model):
     clone = pickle.loads(pickle.dumps(generator))
     assert clone._session is None  # each process opens its own
     np.testing.assert_array_equal(clone.generate([0, 2, 1], seed=5), before)
+
+
+def write_images(folder: Path) -> dict[str, np.ndarray]:
+    """Gray PNGs of different sizes, one in a subfolder: relative path -> u8 H x W."""
+    from augment.data.images import write_png
+
+    rng = np.random.default_rng(0)
+    images = {"a.png": rng.integers(0, 256, (5, 7), np.uint8)}
+    images["sub/b.png"] = rng.integers(0, 256, (12, 4), np.uint8)
+    for name, image in images.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        write_png(folder / name, image[..., None])
+    return images
+
+
+def test_upscale_and_translate_a_folder(tiny_models, tmp_path):
+    from augment.data.images import read_image
+
+    images = write_images(tmp_path / "in")
+    result = augment("upscale", tiny_models["upscale"], tmp_path / "in", tmp_path / "up")
+    assert result.returncode == 0, result.stderr
+    for name, image in images.items():  # the tiny model is a x2 nearest upscaler
+        upscaled = read_image(tmp_path / "up" / name)[..., 0]
+        np.testing.assert_array_equal(upscaled, image.repeat(2, 0).repeat(2, 1))
+    result = augment(
+        "translate",
+        tiny_models["stargan"],
+        tmp_path / "in/a.png",
+        tmp_path / "tr",
+        "--domain",
+        "inverted",
+    )
+    assert result.returncode == 0, result.stderr
+    inverted = read_image(tmp_path / "tr/a.png")[..., 0].astype(int)
+    assert np.abs(inverted - (255 - images["a.png"].astype(int))).max() <= 1
+
+
+@pytest.mark.parametrize(
+    ("command", "model", "extra", "message"),
+    [
+        ("upscale", "upscale", ["--scale", "4"], "upscales x2, not x4"),
+        ("upscale", "translate", [], "is a 'translate' model"),
+        ("translate", "stargan", ["--domain", "sepia"], "unknown domain 'sepia'"),
+        ("upscale", "upscale", ["--tile", "8", "--overlap", "4"], "tile (8) must be larger"),
+    ],
+)
+def test_image_commands_fail_clearly(tiny_models, tmp_path, command, model, extra, message):
+    write_images(tmp_path / "in")
+    out = tmp_path / "out"
+    result = augment(command, tiny_models[model], tmp_path / "in", out, *extra)
+    assert result.returncode == 2 and not out.exists()
+    assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_corrupt_image_fails_the_folder_without_output(tiny_models, tmp_path):
+    write_images(tmp_path / "in")
+    (tmp_path / "in/sub/c.png").write_bytes(b"not a png")
+    out = tmp_path / "out"
+    result = augment("upscale", tiny_models["upscale"], tmp_path / "in", out)
+    assert result.returncode == 2 and not out.exists()
+    assert "sub/c.png: not a readable image" in result.stderr
+    empty = augment("upscale", tiny_models["upscale"], tmp_path / "nothing", out)
+    assert empty.returncode == 2 and "nothing: no such file or folder" in empty.stderr

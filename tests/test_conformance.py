@@ -18,7 +18,6 @@ from augment.variant import DataSpec
 
 CLASSES = tuple("0123456789")
 SPEC = DataSpec(image_size=28, channels=1, classes=CLASSES)
-SPECS = {"upscale": DataSpec(image_size=28, channels=1, classes=CLASSES, scale=2)}
 TINY = TrainConfig(steps=2, batch_size=16, checkpoint_every=1, sample_every=1, log_every=1)
 
 
@@ -40,8 +39,7 @@ def variant_names() -> list[str]:
 @pytest.mark.parametrize("name", variant_names())
 def test_variant_trains_checkpoints_and_exports(name, registry, mnist_small, tmp_path):
     images, labels = mnist_small
-    spec = SPECS.get(registry.get(name).task, SPEC)
-    variant = registry.create(name, {}, spec)
+    variant = registry.create(name, {}, SPEC)
     result = fit(variant, images, labels, TINY, outputs(tmp_path), seed=0, progress=False)
 
     assert result.steps == 2
@@ -142,3 +140,17 @@ def test_foreign_checkpoint_is_a_clear_error(tmp_path):
     path.write_bytes(b"not a zip at all")
     with pytest.raises(ModelError, match=str(path)):
         load_checkpoint(path)
+
+
+def test_learning_rate_decay(registry, mnist_small, tmp_path):
+    from augment.train import lr_factor
+
+    assert [lr_factor("linear", 0.5, t) for t in (0.0, 0.5, 0.75, 1.0)] == [1, 1, 0.5, 0]
+    assert lr_factor("cosine", 0.0, 0.5) == pytest.approx(0.5)
+    assert lr_factor("none", 0.0, 0.9) == 1.0
+    config = TrainConfig(steps=4, batch_size=16, checkpoint_every=4, sample_every=4, log_every=1)
+    train_tiny(registry, mnist_small, tmp_path, {"lr_decay": "linear", "lr_d": 1e-3}, config)
+    state = load_checkpoint(tmp_path / "checkpoint.pt")
+    # the last step (index 3 of 4) ran at 1 - 3/4 of the base rates
+    assert state["opt_g"]["param_groups"][0]["lr"] == pytest.approx(2e-4 * 0.25)
+    assert state["opt_d"]["param_groups"][0]["lr"] == pytest.approx(1e-3 * 0.25)

@@ -19,7 +19,16 @@ ROOT = Path(__file__).resolve().parents[1]
 TINY: dict[str, Any] = {
     "prepare": {"limit_per_class": 40, "long_tail": {"ratio": 4}},
     "classifier": {"epochs": 2},
-    "variants": ["cgan", "acgan"],
+    "variants": ["cgan", "acgan", "srresnet"],
+    "synthesize": {"variants": ["cgan", "acgan"]},
+    "upscale": {"variants": ["srresnet"], "splits": ["test", "val"]},
+    "recipes": {
+        "srresnet": {
+            "width": 8,
+            "blocks": 1,
+            "train": {"steps": 4, "batch_size": 8, "checkpoint_every": 2, "sample_every": 2},
+        }
+    },
     "train": {
         "steps": 6,
         "batch_size": 16,
@@ -29,6 +38,7 @@ TINY: dict[str, Any] = {
     },
     "evaluate": {"epochs": 1, "quality": {"max_per_class": 30, "diversity_pairs": 10}},
 }
+SYNTHESIZERS = TINY["synthesize"]["variants"]
 pytestmark = pytest.mark.slow
 
 
@@ -45,7 +55,7 @@ def test_repro_evaluates_every_condition(project):
     metrics = json.loads((project / "metrics/evaluate.json").read_text())
     conditions = metrics["conditions"]
     expected = {"baseline", "oversample", "reweight", "full"} | {
-        f"{c}@{v}" for c in ("gan", "gan+filter", "synthetic-only") for v in TINY["variants"]
+        f"{c}@{v}" for c in ("gan", "gan+filter", "synthetic-only") for v in SYNTHESIZERS
     }
     assert set(conditions) == expected
     prepared = Manifest.read(project / "data/prepared/manifest.csv")
@@ -58,8 +68,8 @@ def test_repro_evaluates_every_condition(project):
         assert set(entry["per_class_recall"]) == set(prepared.classes)
     gaps = conditions["baseline"]["gap_closed"], conditions["full"]["gap_closed"]
     assert gaps in ((0.0, 1.0), (None, None))  # None when full does not beat baseline
-    assert set(metrics["quality"]) == set(TINY["variants"])
-    assert set(metrics["verdict"]) == set(TINY["variants"])
+    assert set(metrics["quality"]) == set(SYNTHESIZERS)
+    assert set(metrics["verdict"]) == set(SYNTHESIZERS)
     report = project / "reports/evaluate"
     text = (report / "report.md").read_text()
     assert "gan+filter@acgan" in text and "](../synthesize/cgan/samples.png)" in text
@@ -72,7 +82,7 @@ def test_repro_balances_every_class_with_synthetic_images(project):
     prepared = Manifest.read(project / "data/prepared/manifest.csv")
     real = prepared.counts("train")
     assert real.max() / real.min() == pytest.approx(4, rel=0.15)  # long-tailed
-    for variant in TINY["variants"]:
+    for variant in SYNTHESIZERS:
         augmented = Manifest.read(project / f"data/augmented/{variant}/manifest.csv")
         total = augmented.counts("train")
         assert (total == real.max()).all(), total.to_dict()
@@ -89,7 +99,7 @@ def test_repro_balances_every_class_with_synthetic_images(project):
 
 
 def test_repro_exports_models_with_metadata_and_reports(project):
-    for variant in TINY["variants"]:
+    for variant in SYNTHESIZERS:
         model = Generator(project / f"models/onnx/{variant}.onnx", task="synthesize")
         assert model.info.variant == variant
         assert model.info.manifest_sha256 == sha256_file(project / "data/prepared/manifest.csv")
@@ -99,6 +109,26 @@ def test_repro_exports_models_with_metadata_and_reports(project):
             assert (project / f"metrics/{stage}/{variant}.json").is_file()
     assert (project / "reports/prepare/class_counts.png").is_file()
     assert (project / "models/classifier.pt").is_file()
+
+
+def test_repro_upscales_low_resolution_copies_and_judges_them(project):
+    metrics = json.loads((project / "metrics/upscale/srresnet.json").read_text())
+    assert metrics["scale"] == 2 and metrics["high_resolution"] == [28, 28]
+    prepared = Manifest.read(project / "data/prepared/manifest.csv")
+    for split in ("test", "val"):
+        part = metrics["splits"][split]
+        assert part["images"] == len(prepared.subset(split=split))
+        assert set(part["quality"]) == {"nearest", "bicubic", "srresnet"}
+        assert set(part["accuracy"]) == {"original", "nearest", "bicubic", "srresnet"}
+        assert all(0 <= v <= 1 for v in part["accuracy"].values())
+    upscaled = Manifest.read(project / "data/upscaled/srresnet/manifest.csv")
+    assert len(upscaled) == len(prepared.subset(split="test")) + len(prepared.subset(split="val"))
+    assert all(path.is_file() for path in upscaled.absolute_paths())
+    model = Generator(project / "models/onnx/srresnet.onnx", task="upscale")
+    assert set(upscaled.frame.model_sha256) == {model.sha256}
+    report = project / "reports/upscale/srresnet"
+    assert "| bicubic |" in (report / "report.md").read_text()
+    assert (report / "side_by_side.png").stat().st_size > 0
 
 
 def test_second_repro_has_nothing_to_do(project):
@@ -123,10 +153,10 @@ def test_bad_params_fail_clearly_and_keep_outputs(project):
         assert "params.yaml recipes.cgan.lr: unknown key" in result.stderr + result.stdout
 
         (project / "params.yaml").write_text(params)
-        edit_params(project, {"variants": ["srresnet"], "recipes": {"srresnet": {}}})
+        edit_params(project, {"recipes": {"srresnet": {"train": {"stepz": 3}}}})
         result = dvc(project, "repro", "train@srresnet")
         assert result.returncode != 0
-        assert "'srresnet' is not a synthesize variant (task upscale)" in result.stderr
+        assert "params.yaml recipes.srresnet.train.stepz: unknown key" in result.stderr
     finally:
         (project / "params.yaml").write_text(params)
     assert onnx.read_bytes() == before

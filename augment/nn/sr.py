@@ -24,6 +24,13 @@ def check_scale(scale: int) -> int:
     return stages
 
 
+def bicubic_downscale(images: Tensor, scale: int) -> Tensor:
+    """f32[N,C,H,W] -> f32[N,C,H/s,W/s]: anti-aliased bicubic (the degradation's core)."""
+    return F.interpolate(
+        images, scale_factor=1 / scale, mode="bicubic", antialias=True, align_corners=False
+    ).clamp(-1.0, 1.0)
+
+
 class Upsampler(nn.Sequential):
     """[N, w, h, w] -> [N, w, h*scale, w*scale] by conv + pixel shuffle x2 stages."""
 

@@ -1,0 +1,84 @@
+"""DVC stage ``upscale@<variant>``: upscale low-resolution copies of the prepared splits.
+
+Reads ``models/onnx/<variant>.onnx`` (an upscale model), ``data/prepared/manifest.csv``
+and the judge ``models/classifier.pt``; writes ``data/upscaled/<variant>/`` (lowres/,
+upscaled/ and manifest.csv), ``reports/upscale/<variant>/`` (report.md,
+side_by_side.png) and ``metrics/upscale/<variant>.json``: PSNR/SSIM and the judge's
+accuracy on the originals, nearest, bicubic and the model's output.
+Run from the project root: ``python -m pipelines.upscale <variant>``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict
+
+from augment.classifier import load_classifier
+from augment.config import parse
+from augment.data.images import load_images
+from augment.data.manifest import Manifest
+from augment.io import atomic_path
+from augment.upscale import UpscaleConfig, report_markdown, upscale_dataset
+from pipelines._common import (
+    check_variant_name,
+    load_params,
+    require_model,
+    run,
+    section,
+    stage_args,
+)
+
+log = logging.getLogger("pipelines.upscale")
+
+
+def main(argv: list[str]) -> None:
+    """Run the stage (options only relocate inputs/outputs, e.g. for tests)."""
+    args = stage_args(
+        argv,
+        "pipelines.upscale",
+        __doc__,
+        positional=("variant",),
+        manifest="data/prepared/manifest.csv",
+        models="models/onnx",
+        classifier="models/classifier.pt",
+        out="data/upscaled",
+        reports="reports/upscale",
+        metrics="metrics/upscale",
+    )
+    variant = args.variant
+    check_variant_name(variant, "python -m pipelines.upscale")
+    config = parse(
+        UpscaleConfig, section(load_params(args.params), "upscale"), "params.yaml upscale"
+    )
+    generator = require_model(args.models, variant, "upscale")
+    manifest = Manifest.read(args.manifest)
+    judge = load_classifier(args.classifier)
+
+    def load(part: Manifest):  # noqa: ANN202 - (u8 images, class indices)
+        loaded = load_images(part, channels=generator.info.channels)
+        return loaded.images, loaded.labels
+
+    reports = args.reports / variant
+    result = upscale_dataset(
+        generator, manifest, config, args.out / variant, load, judge, report_dir=reports
+    )
+    with atomic_path(reports / "report.md") as tmp:
+        tmp.write_text(report_markdown(result))
+    metrics = asdict(result) | {"megapixels_per_second": round(result.megapixels_per_second, 3)}
+    with atomic_path(args.metrics / f"{variant}.json") as tmp:
+        tmp.write_text(json.dumps(metrics, indent=2) + "\n")
+    for split, part in result.splits.items():
+        log.info(
+            "%s %s: PSNR %s %.2f dB vs bicubic %.2f dB; judge accuracy %s",
+            variant,
+            split,
+            variant,
+            part.quality[variant]["psnr"],
+            part.quality["bicubic"]["psnr"],
+            ", ".join(f"{k} {v:.1%}" for k, v in part.accuracy.items()),
+        )
+
+
+if __name__ == "__main__":
+    run(main)
