@@ -101,6 +101,28 @@ def stage_args(
     return parser.parse_args(argv)
 
 
+def model_stage_args(argv: list[str], stage: str, doc: str | None, out: str) -> argparse.Namespace:
+    """The argv of a stage that applies one exported model to the prepared data.
+
+    ``<variant>`` (checked) and the paths ``--manifest``, ``--models``, ``--classifier``,
+    ``--out`` (default ``out``), ``--reports`` and ``--metrics`` (``reports|metrics/<stage>``).
+    """
+    args = stage_args(
+        argv,
+        f"pipelines.{stage}",
+        doc,
+        positional=("variant",),
+        manifest="data/prepared/manifest.csv",
+        models="models/onnx",
+        classifier="models/classifier.pt",
+        out=out,
+        reports=f"reports/{stage}",
+        metrics=f"metrics/{stage}",
+    )
+    check_variant_name(args.variant, f"python -m pipelines.{stage}")
+    return args
+
+
 def run(main: Callable[[list[str]], None]) -> None:
     """Run a stage's ``main(argv)``: AugmentError -> one line on stderr and a non-zero exit."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")

@@ -19,13 +19,12 @@ from augment.data.manifest import Manifest
 from augment.io import atomic_path
 from augment.synthesize import SynthesisConfig, SynthesisResult, synthesize
 from pipelines._common import (
-    check_variant_name,
     load_params,
+    model_stage_args,
     read_seed,
     require_model,
     run,
     section,
-    stage_args,
 )
 
 log = logging.getLogger("pipelines.synthesize")
@@ -83,20 +82,8 @@ def log_table(result: SynthesisResult) -> None:
 
 def main(argv: list[str]) -> None:
     """Run the stage (options only relocate inputs/outputs, e.g. for tests)."""
-    args = stage_args(
-        argv,
-        "pipelines.synthesize",
-        __doc__,
-        positional=("variant",),
-        manifest="data/prepared/manifest.csv",
-        models="models/onnx",
-        classifier="models/classifier.pt",
-        out="data/augmented",
-        reports="reports/synthesize",
-        metrics="metrics/synthesize",
-    )
+    args = model_stage_args(argv, "synthesize", __doc__, out="data/augmented")
     variant = args.variant
-    check_variant_name(variant, "python -m pipelines.synthesize")
 
     params = load_params(args.params)
     seed = read_seed(params)

@@ -14,6 +14,8 @@ import json
 import logging
 from dataclasses import asdict
 
+import numpy as np
+
 from augment.classifier import load_classifier
 from augment.config import parse
 from augment.data.images import load_images
@@ -21,12 +23,11 @@ from augment.data.manifest import Manifest
 from augment.io import atomic_path
 from augment.upscale import UpscaleConfig, report_markdown, upscale_dataset
 from pipelines._common import (
-    check_variant_name,
     load_params,
+    model_stage_args,
     require_model,
     run,
     section,
-    stage_args,
 )
 
 log = logging.getLogger("pipelines.upscale")
@@ -34,20 +35,8 @@ log = logging.getLogger("pipelines.upscale")
 
 def main(argv: list[str]) -> None:
     """Run the stage (options only relocate inputs/outputs, e.g. for tests)."""
-    args = stage_args(
-        argv,
-        "pipelines.upscale",
-        __doc__,
-        positional=("variant",),
-        manifest="data/prepared/manifest.csv",
-        models="models/onnx",
-        classifier="models/classifier.pt",
-        out="data/upscaled",
-        reports="reports/upscale",
-        metrics="metrics/upscale",
-    )
+    args = model_stage_args(argv, "upscale", __doc__, out="data/upscaled")
     variant = args.variant
-    check_variant_name(variant, "python -m pipelines.upscale")
     config = parse(
         UpscaleConfig, section(load_params(args.params), "upscale"), "params.yaml upscale"
     )
@@ -55,7 +44,7 @@ def main(argv: list[str]) -> None:
     manifest = Manifest.read(args.manifest)
     judge = load_classifier(args.classifier)
 
-    def load(part: Manifest):  # noqa: ANN202 - (u8 images, class indices)
+    def load(part: Manifest) -> tuple[np.ndarray, np.ndarray]:  # u8 images, class indices
         loaded = load_images(part, channels=generator.info.channels)
         return loaded.images, loaded.labels
 
