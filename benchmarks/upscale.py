@@ -11,7 +11,7 @@
   variant's output.
 * ``throughput``: tiled x2 inference on a 1024x1024 image, output megapixels/s.
 
-    python benchmarks/upscale.py                                  # ~35 minutes on 2 cores
+    python benchmarks/upscale.py                                  # ~20 minutes on 2 cores
     python benchmarks/upscale.py --steps 20 --digit-steps 20      # a quick look
 
 Writes ``benchmarks/results/upscale.json`` and ``.md``. Published anchors (Set14 x4):
@@ -294,7 +294,7 @@ def main() -> None:
         "--steps", type=int, help="training steps of every photo model (default: PHOTO_STEPS)"
     )
     parser.add_argument("--digit-steps", type=int, default=300, help="steps per digit model")
-    parser.add_argument("--patches", type=int, default=4000, help="train patches (photos)")
+    parser.add_argument("--patches", type=int, default=16000, help="train patches (photos)")
     parser.add_argument("--parts", nargs="+", default=["photos", "digits", "throughput"])
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/upscale")
     args = parser.parse_args()
