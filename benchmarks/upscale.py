@@ -34,6 +34,7 @@ from _results import write_results
 from torch.nn import functional as F
 
 from augment.classifier import ClassifierConfig, evaluate, train_classifier
+from augment.data.domains import colour_photos
 from augment.data.images import to_tensor
 from augment.export import export_onnx
 from augment.metrics.image import psnr, rgb_to_luma, ssim
@@ -58,23 +59,6 @@ TRAIN_PHOTOS = (
 PHOTO_STEPS = {"srresnet": 4000, "srgan": 800, "esrgan": 600}
 TARGETS_DB = {2: 1.0, 4: 0.5}  # srresnet over bicubic, PSNR (RGB), held-out photos
 KEYS = ("psnr_rgb", "ssim_rgb", "psnr_y", "ssim_y")
-
-
-def photos() -> dict[str, np.ndarray]:
-    """Colour photos (u8 HxWx3) by name, from scikit-image and scikit-learn (offline)."""
-    import skimage.data
-    from sklearn.datasets import load_sample_images
-
-    out = {
-        name: getattr(skimage.data, name)()
-        for name in TRAIN_PHOTOS + TEST_PHOTOS
-        if hasattr(skimage.data, name)
-    }
-    out["motorcycle"] = skimage.data.stereo_motorcycle()[0]
-    sample = load_sample_images()
-    for name, image in zip(sample.filenames, sample.images, strict=True):
-        out[Path(name).name] = image
-    return out
 
 
 def random_patches(images: list[np.ndarray], count: int, size: int, seed: int) -> np.ndarray:
@@ -141,7 +125,7 @@ def scores(output: np.ndarray, target: np.ndarray, shave: int) -> dict[str, floa
 
 
 def bench_photos(steps: dict[str, int], patches: int, workdir: Path) -> dict[str, Any]:
-    library = photos()
+    library = colour_photos()
     train_images = [library[n] for n in TRAIN_PHOTOS]
     hr_patches = random_patches(train_images, patches, 32, seed=0)
     labels = np.zeros(len(hr_patches), np.int64)
@@ -236,7 +220,7 @@ def bench_digits(steps: int, workdir: Path) -> dict[str, Any]:
 def bench_throughput(workdir: Path) -> dict[str, Any]:
     model = next(workdir.glob("srresnet-x2-3/model.onnx"))
     generator = Generator(model, device="cpu", threads=0)
-    image = from_uint8(np.tile(photos()["astronaut"], (2, 2, 1))[None])  # 1024 x 1024
+    image = from_uint8(np.tile(colour_photos()["astronaut"], (2, 2, 1))[None])  # 1024 x 1024
     generator.upscale(image[:, :, :128, :128], tile=256)  # warm up
     started = time.perf_counter()
     out = generator.upscale(image, tile=256, overlap=16)
