@@ -63,6 +63,12 @@ def describe(exc: ValidationError, where: str, model: type[BaseModel]) -> str:
         valid = ", ".join(sorted(_model_at(model, first["loc"][:-1]).model_fields))
         return f"{location}: unknown key (valid keys: {valid})"
     more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
+    if first["type"] == "value_error" and not key:  # a model validator: "key: what is wrong"
+        message = str(first["ctx"]["error"])
+        head, sep, rest = message.partition(": ")
+        if sep and head.replace("_", "").replace(".", "").isalnum():
+            return f"{where}.{head}: {rest}{more}"
+        return f"{where}: {message}{more}"
     return f"{location}: {first['msg']}, got {first.get('input')!r}{more}"
 
 

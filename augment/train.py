@@ -31,7 +31,7 @@ from augment.errors import ModelError, TrainingDiverged
 from augment.io import atomic_path
 from augment.nn.ema import EMA
 from augment.seeding import derive_seed, seed_everything
-from augment.variant import Batch, DataSpec, LossOutput, Params, Variant
+from augment.variant import Batch, DataSpec, LossOutput, Params, TranslateVariant, Variant
 
 log = logging.getLogger(__name__)
 CHECKPOINT_FORMAT = 1
@@ -112,6 +112,45 @@ class BatchStream:
         return self._order[start : start + self.batch_size]
 
 
+class DomainStream:
+    """Batches with an equal share of each domain (translation): one :class:`BatchStream`
+    per domain, uniform within it; batch ``k`` still depends only on (seed, k)."""
+
+    def __init__(self, domains: Tensor, batch_size: int, seed: int) -> None:
+        count = int(domains.max()) + 1
+        if batch_size < count:
+            raise ModelError(
+                f"batch_size {batch_size} cannot hold one image of each of {count} domains"
+            )
+        self.rows = [torch.nonzero(domains == d).flatten() for d in range(count)]
+        empty = [d for d, rows in enumerate(self.rows) if len(rows) == 0]
+        if empty:
+            raise ModelError(f"domain {empty[0]} has no training images")
+        self.streams = [
+            BatchStream(
+                torch.zeros(len(rows), dtype=torch.long),
+                batch_size // count,
+                derive_seed(seed, "domain", d),
+                "uniform",
+            )
+            for d, rows in enumerate(self.rows)
+        ]
+        self.per_epoch = max(s.per_epoch for s in self.streams)
+
+    @property
+    def drawn(self) -> int:
+        return self.streams[0].drawn
+
+    @drawn.setter
+    def drawn(self, value: int) -> None:
+        for stream in self.streams:
+            stream.drawn = value
+
+    def next_indices(self) -> Tensor:
+        pairs = zip(self.rows, self.streams, strict=True)
+        return torch.cat([rows[stream.next_indices()] for rows, stream in pairs])
+
+
 def make_optimizer(params: Params, modules: nn.Module, lr: float) -> torch.optim.Optimizer:
     weights = [w for w in modules.parameters() if w.requires_grad]
     if params.optimizer == "rmsprop":
@@ -158,6 +197,8 @@ class Trainer:
         outputs: TrainOutputs,
         seed: int,
         data_sha256: str,
+        domains: np.ndarray | None = None,
+        targets: np.ndarray | None = None,
     ) -> None:
         self.variant, self.config, self.outputs, self.seed = variant, config, outputs, seed
         self.device = resolve_device(config.device)
@@ -178,7 +219,16 @@ class Trainer:
         self.ema = EMA(self.generator, p.ema_decay) if p.ema_decay > 0 else None
         self.images = to_tensor(images).to(self.device)
         self.labels = torch.as_tensor(labels, dtype=torch.long, device=self.device)
-        self.stream = BatchStream(self.labels.cpu(), config.batch_size, seed, config.sampling)
+        self.extra: dict[str, Tensor] = {}  # per-image inputs besides image and label
+        if domains is not None:
+            self.extra["domain"] = torch.as_tensor(domains, dtype=torch.long, device=self.device)
+            self.stream: BatchStream | DomainStream = DomainStream(
+                self.extra["domain"].cpu(), config.batch_size, seed
+            )
+        else:
+            self.stream = BatchStream(self.labels.cpu(), config.batch_size, seed, config.sampling)
+        if targets is not None:
+            self.extra["target"] = to_tensor(targets).to(self.device)
         self.data_sha256 = data_sha256
         self.fingerprint = fingerprint(variant, data_sha256, config, seed)
         self.step = 0
@@ -249,8 +299,24 @@ class Trainer:
 
     # -- one step ----------------------------------------------------------------------
     def batch(self) -> Batch:
-        idx = self.stream.next_indices().to(self.device)
-        return {"image": self.images[idx], "label": self.labels[idx]}
+        return self.rows(self.stream.next_indices().to(self.device))
+
+    def rows(self, idx: Tensor) -> Batch:
+        """The batch of the images at ``idx``: image, label and any extra inputs."""
+        return {"image": self.images[idx], "label": self.labels[idx]} | {
+            k: v[idx] for k, v in self.extra.items()
+        }
+
+    def preview_batch(self) -> Batch:
+        """Fixed images for translation previews: the first few of each domain."""
+        n = self.config.samples_per_class
+        domains = self.extra["domain"]
+        idx = torch.cat(
+            [torch.nonzero(domains == d).flatten()[:n] for d in range(int(domains.max()) + 1)]
+        )
+        return {"image": self.images[idx], "label": self.labels[idx]} | {
+            k: v[idx] for k, v in self.extra.items()
+        }
 
     def update(
         self,
@@ -306,15 +372,18 @@ class Trainer:
         inputs = self.variant.example_inputs(k * n, seed=derive_seed(self.seed, "grid"))
         if "label" in inputs:
             inputs["label"] = torch.arange(k).repeat_interleave(n)
+        labels = self.variant.data.classes if "label" in inputs else None
         was_training = generator.training
         generator.eval()
         with torch.no_grad():
-            images = module(*(v.to(self.device) for v in inputs.values())).cpu()
+            if isinstance(self.variant, TranslateVariant):
+                images, n = self.variant.preview(module, self.preview_batch())
+            else:
+                images = module(*(v.to(self.device) for v in inputs.values()))
         generator.train(was_training)
         path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(path) as tmp:
-            labels = self.variant.data.classes if "label" in inputs else None
-            write_png(tmp, image_grid(to_uint8(images), nrow=n, row_labels=labels))
+            write_png(tmp, image_grid(to_uint8(images.cpu()), nrow=n, row_labels=labels))
 
     def remove_stale_samples(self) -> None:
         """Grids of a previous run past the step this run starts from no longer apply."""
@@ -385,8 +454,13 @@ def fit(
     seed: int,
     data_sha256: str = "",
     progress: bool = True,
+    domains: np.ndarray | None = None,
+    targets: np.ndarray | None = None,
 ) -> TrainResult:
     """Train ``variant`` on u8[N,H,W,C] ``images`` with class-index ``labels``.
+
+    Translators also need each image's ``domains`` index (batches take an equal share of
+    each; ``labels`` are -1 where unknown) and, when paired, the u8 ``targets``.
 
     Resumes from ``outputs.checkpoint`` when it exists and matches (variant, params, data,
     seed); writes the checkpoint, sample grids and a loss log. Raises TrainingDiverged
@@ -394,7 +468,13 @@ def fit(
     """
     if len(images) == 0:
         raise ModelError("no training images")
-    return Trainer(variant, images, labels, config, outputs, seed, data_sha256).run(progress)
+    if isinstance(variant, TranslateVariant):
+        if domains is None or len(domains) != len(images):
+            raise ModelError(f"{variant.name}: a domain index per training image is needed")
+        if variant.paired and (targets is None or targets.shape != images.shape):
+            raise ModelError(f"{variant.name}: needs a paired target image per training image")
+    trainer = Trainer(variant, images, labels, config, outputs, seed, data_sha256, domains, targets)
+    return trainer.run(progress)
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:

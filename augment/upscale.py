@@ -10,7 +10,6 @@ accuracy on each (does the classifier see the upscaled images as well as the rea
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -20,7 +19,7 @@ from pydantic import Field, model_validator
 from tqdm import tqdm
 
 from augment.config import StrictModel
-from augment.data.images import image_grid, write_png
+from augment.data.images import side_by_side, write_png
 from augment.data.manifest import Manifest
 from augment.errors import DataError
 from augment.io import atomic_path
@@ -117,23 +116,6 @@ def image_quality(output: np.ndarray, target: np.ndarray, shave: int) -> dict[st
     return {k: round(v, 4) for k, v in scores.items()}
 
 
-def side_by_side(
-    outputs: dict[str, np.ndarray],
-    original: np.ndarray,
-    count: int,
-    labels: Sequence[str] | None = None,
-) -> np.ndarray:
-    """``count`` images spread over the set, one per row: each output, then the original,
-    enlarged to at least 64 pixels; ``labels`` name the rows."""
-    rows = np.unique(np.linspace(0, len(original) - 1, min(count, len(original))).astype(int))
-    columns = [images[rows] for images in outputs.values()] + [original[rows]]
-    tiles = np.stack(columns, axis=1).reshape(-1, *original.shape[1:])
-    zoom = -(-64 // original.shape[1])
-    tiles = tiles.repeat(zoom, axis=1).repeat(zoom, axis=2)
-    names = None if labels is None else [str(labels[i]) for i in rows]
-    return image_grid(tiles, nrow=len(columns), row_labels=names)
-
-
 @dataclass
 class SplitResult:
     """What upscaling one split gave: images, quality and accuracy per method."""
@@ -204,7 +186,7 @@ def upscale_dataset(
             shapes = (lowres.shape[1:3], original.shape[1:3])
             if figure is None:
                 names = [manifest.classes[k] for k in labels]
-                figure = side_by_side(outputs, original, config.grid, names)
+                figure = side_by_side([*outputs.values(), original], config.grid, names)
             rows += _write_split(tmp, part, lowres, upscaled, generator)
         Manifest.from_rows(rows, tmp).write(tmp / "manifest.csv")
     if report_dir is not None and figure is not None:

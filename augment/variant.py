@@ -434,3 +434,128 @@ def gaussian_blur(images: Tensor, sigma: float) -> Tensor:
     padded = F.pad(images, (radius, radius, radius, radius), mode="reflect")
     out = F.conv2d(padded, kernel.view(1, 1, 1, -1).repeat(c, 1, 1, 1), groups=c)
     return F.conv2d(out, kernel.view(1, 1, -1, 1).repeat(c, 1, 1, 1), groups=c)
+
+
+class TranslateParams(Params):
+    """Knobs of the image-to-image family (CycleGAN, StarGAN, Pix2Pix).
+
+    Loss weights: ``cycle`` (CycleGAN's cycle consistency, StarGAN's reconstruction),
+    ``identity`` (a translator fed an image already in its target domain keeps it),
+    ``l1`` (Pix2Pix's distance to the paired target), ``domain`` (StarGAN's domain
+    classification) and ``semantic`` (class consistency: a classifier trained alongside on
+    the labeled images must still recognise each translated image's class).
+    """
+
+    width: int = Field(32, ge=8, description="generator channels of the first layer")
+    blocks: int = Field(6, ge=1, description="residual blocks (ResNet generator)")
+    levels: int = Field(3, ge=1, description="encoder steps (U-Net generator)")
+    d_width: int = Field(32, ge=8, description="discriminator channels of the first layer")
+    d_layers: int = Field(2, ge=1, description="stride-2 steps of the PatchGAN critic")
+    loss: losses.Adversarial = "lsgan"
+    gradient_penalty: float = Field(0.0, ge=0, description="WGAN-GP weight (lambda)")
+    cycle: float = Field(10.0, ge=0)
+    identity: float = Field(0.0, ge=0)
+    l1: float = Field(0.0, ge=0)
+    domain: float = Field(0.0, ge=0)
+    semantic: float = Field(0.0, ge=0, description="class-consistency weight; 0 disables")
+    pool_size: int = Field(0, ge=0, description="history of fakes shown to the critic")
+
+
+class Translator(nn.Module):
+    """The exported translator: ``(image (+ domain)) -> image`` clamped to [-1, 1]."""
+
+    def __init__(self, variant: TranslateVariant, generator: nn.Module) -> None:
+        super().__init__()
+        self.generator = generator
+        self.translate = variant.translate
+
+    def forward(self, image: Tensor, domain: Tensor | None = None) -> Tensor:
+        return self.translate(self.generator, image, domain).clamp(-1.0, 1.0)
+
+
+class TranslateVariant(Variant):
+    """Image-to-image translation between the ``data.domains``.
+
+    Batches hold ``image`` and ``domain`` (each domain an equal share of the batch),
+    ``label`` (-1 where unknown: the target domain's labels are never given to a
+    translator) and, for ``paired`` recipes, ``target``: the image paired with ``image``.
+    ``multi_domain`` recipes export ``(image, domain i64[N]) -> image`` (translate into
+    ``domain``); the others export ``image -> image`` into the last domain.
+    """
+
+    task: ClassVar[Task] = "translate"
+    Params: ClassVar[type[Params]] = TranslateParams
+    params: TranslateParams
+    multi_domain: ClassVar[bool] = True
+    paired: ClassVar[bool] = False
+    min_domains: ClassVar[int] = 2
+    max_domains: ClassVar[int | None] = 2
+
+    def __init__(self, params: Params, data: DataSpec) -> None:
+        n = len(data.domains)
+        if n < self.min_domains or (self.max_domains is not None and n > self.max_domains):
+            most = "" if self.max_domains is None else f" and at most {self.max_domains}"
+            raise ConfigError(
+                f"{self.name}: translates between at least {self.min_domains}{most} domains, "
+                f"got {n} ({', '.join(data.domains) or 'none'})"
+            )
+        super().__init__(params, data)
+
+    @abstractmethod
+    def translate(self, generator: nn.Module, image: Tensor, domain: Tensor | None) -> Tensor:
+        """``image`` f32[N,C,H,W] translated into ``domain`` i64[N] (None: one direction)."""
+
+    # -- class consistency (semantic loss), shared by the unpaired recipes ---------------
+    def build_classifier(self) -> nn.Module | None:
+        """The class-consistency judge, trained by the discriminator optimizer (or None)."""
+        from augment.nn.translate import DigitClassifier
+
+        if self.params.semantic == 0:
+            return None
+        return DigitClassifier(self.data.channels, max(self.data.num_classes, 1))
+
+    def classifier_loss(self, images: Tensor, labels: Tensor, translated: Tensor) -> LossOutput:
+        """Cross-entropy of the judge on the labeled real images and their translations."""
+        known = labels >= 0
+        if self.params.semantic == 0 or not known.any():
+            return LossOutput(torch.zeros((), device=images.device))
+        judge = self.discriminator["classifier"]
+        logits = judge(torch.cat([images[known], translated[known].detach()]))
+        loss = F.cross_entropy(logits, labels[known].repeat(2))
+        return LossOutput(loss, {"classifier": loss.item()})
+
+    def semantic_loss(self, translated: Tensor, labels: Tensor) -> LossOutput:
+        """``semantic`` x cross-entropy of the judge on translations of labeled images."""
+        known = labels >= 0
+        if self.params.semantic == 0 or not known.any():
+            return LossOutput(torch.zeros((), device=translated.device))
+        loss = F.cross_entropy(self.discriminator["classifier"](translated[known]), labels[known])
+        return LossOutput(self.params.semantic * loss, {"semantic": loss.item()})
+
+    # -- export and previews -------------------------------------------------------------
+    def export_module(self, generator: nn.Module) -> nn.Module:
+        return Translator(self, generator)
+
+    def example_inputs(self, batch_size: int, seed: int = 0) -> dict[str, Tensor]:
+        rng = torch.Generator().manual_seed(seed)
+        size, channels = self.data.image_size, self.data.channels
+        inputs = {"image": torch.rand(batch_size, channels, size, size, generator=rng) * 2 - 1}
+        if self.multi_domain:
+            inputs["domain"] = torch.arange(batch_size, dtype=torch.int64) % len(self.data.domains)
+        return inputs
+
+    def preview(self, module: nn.Module, batch: Batch) -> tuple[Tensor, int]:
+        """Rows of ``input | translated | reconstructed`` (two domains), ``input | into each
+        other domain`` (more) or ``input | translated | paired target`` (paired).
+        Returns the images row by row and the number of columns."""
+        image, domain = batch["image"], batch["domain"]
+        n = len(self.data.domains)
+        if not self.multi_domain:
+            columns = [image, module(image)]
+            columns += [batch["target"]] if "target" in batch else []
+        else:
+            others = [(domain + k) % n for k in range(1, n)]
+            columns = [image, *(module(image, other) for other in others)]
+            if n == 2:
+                columns.append(module(columns[1], domain))
+        return torch.stack(columns, dim=1).flatten(0, 1), len(columns)

@@ -10,11 +10,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import yaml
 
 from augment.errors import AugmentError, ConfigError, ModelError
 
 if TYPE_CHECKING:
+    from augment.data.manifest import Manifest
     from augment.runtime import Generator
 
 PARAMS = Path("params.yaml")
@@ -82,6 +84,20 @@ def require_model(models: Path, variant: str, task: str) -> Generator:
             f"{path}: no exported model for variant {variant!r} (train and export it first)"
         )
     return Generator(path, task=task)
+
+
+def image_loader(
+    channels: int | None = None, progress: bool = True
+) -> Callable[[Manifest], tuple[np.ndarray, np.ndarray]]:
+    """``load(manifest) -> (u8 N x H x W x C images, class indices)``, converting the images
+    to ``channels`` where given (what a model takes)."""
+    from augment.data.images import load_images
+
+    def load(part: Manifest) -> tuple[np.ndarray, np.ndarray]:
+        loaded = load_images(part, channels=channels, progress=progress)
+        return loaded.images, loaded.labels
+
+    return load
 
 
 def stage_args(

@@ -1,10 +1,13 @@
-"""DVC stage train@<variant>: train one variant on the prepared real train split.
+"""DVC stage train@<variant>: train one variant.
 
-Synthesize variants learn the classes; upscale variants learn to restore the train images
-from their low-resolution copies (degraded on the fly).
+Synthesize variants learn the classes of the prepared real train split; upscale variants
+learn to restore its images from their low-resolution copies (degraded on the fly);
+translate variants learn the domains of data/domains (``domains.source`` and
+``domains.target``; every domain for multi-domain recipes; pairs for paired ones).
 
-params.yaml: ``seed``, ``train`` (TrainConfig) and ``recipes.<name>`` (the variant's
-Params overrides; under its ``train`` key, overrides of ``train`` for this variant only).
+params.yaml: ``seed``, ``train`` (TrainConfig), ``domains`` and ``recipes.<name>`` (the
+variant's Params overrides; under its ``train`` key, overrides of ``train`` for this
+variant only).
 The list ``variants`` is read by dvc.yaml's matrix only.
 Writes models/train/<v>/checkpoint.pt (kept across runs, so a killed run resumes),
 reports/train/<v>/ (sample grids), plots/train/<v>/losses.csv and metrics/train/<v>.json.
@@ -17,17 +20,20 @@ import logging
 from pathlib import Path
 
 from augment.config import parse
+from augment.data.domains import DomainsConfig
 from augment.data.images import load_images
 from augment.data.manifest import Manifest
 from augment.errors import ConfigError
 from augment.io import atomic_path, sha256_file
 from augment.registry import Registry
 from augment.train import TrainConfig, TrainOutputs, fit
+from augment.translate import TranslationData, training_data
 from augment.variant import DataSpec
-from pipelines._common import load_params, read_seed, run, section
+from pipelines._common import image_loader, load_params, read_seed, run, section
 
 log = logging.getLogger("pipelines.train")
 PREPARED = Path("data/prepared/manifest.csv")
+DOMAINS = Path("data/domains/manifest.csv")
 
 
 def outputs(variant: str) -> TrainOutputs:
@@ -65,24 +71,27 @@ def main(argv: list[str]) -> None:
     if train_overrides:
         where = f"params.yaml recipes.{name}.train"
         config = parse(TrainConfig, {**(shared or {}), **train_overrides}, where)
+    data_path = DOMAINS if entry.task == "translate" else PREPARED
+    manifest = Manifest.read(data_path)
     if entry.task == "translate":
-        raise ConfigError(
-            f"params.yaml variants: {name!r} is a translate variant; "
-            "the translate stage is not in the pipeline yet"
-        )
-    manifest = Manifest.read(PREPARED)
-    train = load_images(manifest.subset(split="train", source="real"))
-    _, size, _, channels = train.images.shape
-    spec = DataSpec(image_size=size, channels=channels, classes=manifest.classes)
+        domains = parse(DomainsConfig, section(params, "domains"), "params.yaml domains")
+        data = training_data(manifest, domains, entry.cls, image_loader())
+    else:
+        train = load_images(manifest.subset(split="train", source="real"))
+        data = TranslationData((), train.images, train.labels, None)
+    _, size, _, channels = data.images.shape
+    spec = DataSpec(size, channels, classes=manifest.classes, domains=data.domains)
     variant = registry.create(name, overrides, spec, where="params.yaml recipes", seed=seed)
     result = fit(
         variant,
-        train.images,
-        train.labels,
+        data.images,
+        data.labels,
         config,
         outputs(name),
         seed,
-        data_sha256=sha256_file(PREPARED),
+        data_sha256=sha256_file(data_path),
+        domains=data.domain_index,
+        targets=data.targets,
     )
     log.info(
         "%s: %d steps in %.0f s (%.1f s per epoch)",
@@ -96,7 +105,7 @@ def main(argv: list[str]) -> None:
         "resumed_from": result.resumed_from,
         "seconds": round(result.seconds, 2),
         "seconds_per_epoch": round(result.seconds_per_epoch, 3),
-        "train_images": int(len(train.images)),
+        "train_images": int(len(data.images)),
         "final_losses": result.final_losses,
     }
     with atomic_path(Path("metrics/train") / f"{name}.json") as tmp:

@@ -14,15 +14,13 @@ import json
 import logging
 from dataclasses import asdict
 
-import numpy as np
-
 from augment.classifier import load_classifier
 from augment.config import parse
-from augment.data.images import load_images
 from augment.data.manifest import Manifest
 from augment.io import atomic_path
 from augment.upscale import UpscaleConfig, report_markdown, upscale_dataset
 from pipelines._common import (
+    image_loader,
     load_params,
     model_stage_args,
     require_model,
@@ -44,10 +42,7 @@ def main(argv: list[str]) -> None:
     manifest = Manifest.read(args.manifest)
     judge = load_classifier(args.classifier)
 
-    def load(part: Manifest) -> tuple[np.ndarray, np.ndarray]:  # u8 images, class indices
-        loaded = load_images(part, channels=generator.info.channels)
-        return loaded.images, loaded.labels
-
+    load = image_loader(generator.info.channels)
     reports = args.reports / variant
     result = upscale_dataset(
         generator, manifest, config, args.out / variant, load, judge, report_dir=reports

@@ -1,11 +1,21 @@
-"""The MNIST-M-like domain: the blend, determinism and disjoint backgrounds."""
+"""Translation domains: the MNIST-M-like blend, the builder of data/domains, bad configs."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from augment.data.domains import blend, colour_photos, mnistm_like, split_photos
+from augment.config import parse
+from augment.data.domains import (
+    DomainsConfig,
+    blend,
+    build_domains,
+    colour_photos,
+    mnistm_like,
+    split_photos,
+    write_domains,
+)
+from augment.errors import ConfigError, DataError
 
 
 @pytest.fixture(scope="module")
@@ -55,3 +65,70 @@ def test_train_and_test_digits_never_share_a_background(digits) -> None:  # noqa
     assert built.images.std() > 20
     with pytest.raises(ValueError, match="one flag per digit"):
         mnistm_like(digits, is_test[:-1])
+
+
+# -- data/domains: the domains stage's builder ------------------------------------------------
+
+UCI = {"data": {"kind": "sklearn-digits"}}
+
+
+def uci_domains(**override) -> DomainsConfig:
+    """Plain and inverted 8x8 UCI digits (one source shared out between them)."""
+    config = {
+        "source": "plain",
+        "target": "inverted",
+        "image_size": 8,
+        "channels": 1,
+        "limit_per_class": 12,
+        "sets": {"plain": UCI, "inverted": UCI | {"style": "inverted"}},
+    }
+    return parse(DomainsConfig, config | override, "params.yaml domains")
+
+
+def test_domains_share_a_source_out_without_overlap_and_are_deterministic(tmp_path) -> None:
+    config = uci_domains()
+    plain, inverted = build_domains(config, seed=0)
+    assert (plain.name, inverted.name) == ("plain", "inverted") and plain.content is None
+    assert np.array_equal(inverted.images, 255 - inverted.content)  # the pairs Pix2Pix needs
+    seen = {image.tobytes() for image in plain.images}
+    assert not any(image.tobytes() in seen for image in inverted.content)  # no digit twice
+    assert (
+        set(plain.split) == {"train", "test"}
+        and max(np.unique(plain.labels, return_counts=True)[1]) <= 24
+    )
+
+    again = build_domains(config, seed=0)
+    assert all(
+        np.array_equal(a.images, b.images) for a, b in zip([plain, inverted], again, strict=True)
+    )
+    other = build_domains(config, seed=1)
+    assert not np.array_equal(other[0].images, plain.images)
+
+    manifest = write_domains([plain, inverted], tmp_path / "domains")
+    frame = manifest.frame
+    assert set(frame["domain"]) == {"plain", "inverted"} and set(frame["source"]) == {"real"}
+    first = frame[frame["domain"] == "inverted"]["path"].iloc[0]
+    assert (tmp_path / "domains" / first.replace("images/", "content/", 1)).is_file()
+
+
+def test_domains_of_different_shapes_are_reconciled_or_rejected() -> None:
+    mixed = {"plain": UCI, "colour": UCI | {"style": "mnistm-like"}}
+    config = uci_domains(channels=None, sets=mixed, target="colour")
+    with pytest.raises(DataError, match=r"'plain' \(8x8, 1 channel\) and 'colour' \(8x8, 3"):
+        build_domains(config, seed=0)
+    converted = build_domains(uci_domains(channels=3, sets=mixed, target="colour"), seed=0)
+    assert all(d.images.shape[1:] == (8, 8, 3) for d in converted)
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ({"target": "sketch"}, "target: unknown domain 'sketch' \\(sets: plain, inverted\\)"),
+        ({"target": "plain"}, "source and target must be different domains"),
+        ({"sets": {"plain": UCI}, "target": "plain"}, "at least two domains"),
+        ({"sets": {"plain": UCI, "inverted": {"style": "sepia"}}}, "sets.inverted.style"),
+    ],
+)
+def test_bad_domains_config_names_the_key(override, message) -> None:
+    with pytest.raises(ConfigError, match=message):
+        uci_domains(**override)

@@ -19,15 +19,23 @@ ROOT = Path(__file__).resolve().parents[1]
 TINY: dict[str, Any] = {
     "prepare": {"limit_per_class": 40, "long_tail": {"ratio": 4}},
     "classifier": {"epochs": 2},
-    "variants": ["cgan", "acgan", "srresnet"],
+    "variants": ["cgan", "acgan", "srresnet", "cyclegan"],
     "synthesize": {"variants": ["cgan", "acgan"]},
     "upscale": {"variants": ["srresnet"], "splits": ["test", "val"]},
+    "domains": {"limit_per_class": 12},
+    "translate": {"variants": ["cyclegan"], "epochs": 1, "grid": 4},
     "recipes": {
         "srresnet": {
             "width": 8,
             "blocks": 1,
             "train": {"steps": 4, "batch_size": 8, "checkpoint_every": 2, "sample_every": 2},
-        }
+        },
+        "cyclegan": {
+            "width": 8,
+            "blocks": 1,
+            "d_width": 8,
+            "train": {"steps": 4, "batch_size": 8, "checkpoint_every": 2, "sample_every": 2},
+        },
     },
     "train": {
         "steps": 6,
@@ -131,6 +139,30 @@ def test_repro_upscales_low_resolution_copies_and_judges_them(project):
     assert (report / "side_by_side.png").stat().st_size > 0
 
 
+def test_repro_translates_the_source_domain_and_judges_it(project):
+    metrics = json.loads((project / "metrics/translate/cyclegan.json").read_text())
+    assert (metrics["source"], metrics["target"]) == ("mnist", "mnistm-like")
+    assert set(metrics["accuracy"]) == {"source_only", "translated", "oracle"}
+    assert 0 <= metrics["label_preservation"] <= 1
+    domains = Manifest.read(project / "data/domains/manifest.csv")
+    source_train = domains.frame.query("domain == 'mnist' and split == 'train'")
+    assert metrics["images"] == len(source_train) == 12 * 10  # limit_per_class
+    translated = Manifest.read(project / "data/translated/cyclegan/manifest.csv")
+    assert len(translated) == len(source_train)
+    assert set(translated.frame.source) == {"synthetic"}
+    assert set(translated.frame.domain) == {"mnistm-like"}
+    assert all(path.is_file() for path in translated.absolute_paths())
+    model = Generator(project / "models/onnx/cyclegan.onnx", task="translate")
+    assert model.info.domains == ("mnist", "mnistm-like") and model.multi_domain
+    assert set(translated.frame.model_sha256) == {model.sha256}
+    assert model.info.manifest_sha256 == sha256_file(project / "data/domains/manifest.csv")
+    report = project / "reports/translate/cyclegan"
+    assert "Gap closed" in (report / "report.md").read_text()
+    assert (report / "grid.png").stat().st_size > 0
+    assert (project / "reports/domains/samples.png").stat().st_size > 0
+    assert (project / "reports/train/cyclegan/final.png").stat().st_size > 0
+
+
 def test_second_repro_has_nothing_to_do(project):
     status = dvc(project, "status")
     assert status.returncode == 0 and "up to date" in status.stdout, status.stdout
@@ -157,6 +189,12 @@ def test_bad_params_fail_clearly_and_keep_outputs(project):
         result = dvc(project, "repro", "train@srresnet")
         assert result.returncode != 0
         assert "params.yaml recipes.srresnet.train.stepz: unknown key" in result.stderr
+
+        (project / "params.yaml").write_text(params)
+        edit_params(project, {"domains": {"target": "sketch"}})
+        result = dvc(project, "repro", "domains")
+        assert result.returncode != 0
+        assert "params.yaml domains.target: unknown domain 'sketch'" in result.stderr
     finally:
         (project / "params.yaml").write_text(params)
     assert onnx.read_bytes() == before

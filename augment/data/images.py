@@ -271,6 +271,22 @@ def image_grid(
     return np.concatenate([_label_strip(row_labels, height + pad, pad, grid.shape), grid], 1)
 
 
+def side_by_side(
+    columns: Sequence[np.ndarray], count: int, labels: Sequence[str] | None = None
+) -> np.ndarray:
+    """``count`` images spread over the set, one per row, each row the same image in every
+    one of ``columns`` (u8 N x H x W x C sets of equal shape), enlarged to at least 64
+    pixels; ``labels`` (one per image of the set) name the rows."""
+    n, height = len(columns[0]), columns[0].shape[1]
+    rows = np.unique(np.linspace(0, n - 1, min(count, n)).astype(int))
+    tiles = np.stack([images[rows] for images in columns], axis=1)
+    tiles = tiles.reshape(-1, *tiles.shape[2:])
+    zoom = -(-64 // height)
+    tiles = tiles.repeat(zoom, axis=1).repeat(zoom, axis=2)
+    names = None if labels is None else [str(labels[i]) for i in rows]
+    return image_grid(tiles, nrow=len(columns), row_labels=names)
+
+
 def _label_strip(
     labels: Sequence[str], row_height: int, pad: int, shape: tuple[int, ...]
 ) -> np.ndarray:

@@ -1,0 +1,107 @@
+"""CycleGAN (Zhu et al., 2017): unpaired translation between two domains.
+
+Two ResNet generators (A -> B and B -> A), two PatchGAN critics with least-squares
+losses, cycle-consistency and identity losses, and a history of generated images for the
+critics. With ``semantic`` > 0, a classifier trained alongside on the labeled source
+images must still recognise each translated image's class (the class-consistency loss of
+PixelDA/CyCADA), which is what keeps digits the same digits when the domains differ a lot.
+
+Domain 0 is A (the labeled source), domain 1 is B (the target). The export holds both
+directions: ``(image, domain) -> image`` translates into ``domain``.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from augment import losses
+from augment.hookspecs import hookimpl
+from augment.nn.translate import ImagePool, PatchDiscriminator, ResnetGenerator
+from augment.variant import Batch, LossOutput, TranslateParams, TranslateVariant
+
+
+class CycleGAN(TranslateVariant):
+    """CycleGAN: two generators and critics, cycle + identity losses, a history of fakes."""
+
+    name = "cyclegan"
+
+    Params = TranslateParams.with_defaults(
+        loss="lsgan", cycle=10.0, identity=5.0, pool_size=50, lr_decay="linear", decay_from=0.5
+    )
+
+    def build_generator(self) -> nn.Module:
+        p, d = self.params, self.data
+        return nn.ModuleDict(
+            {
+                "ab": ResnetGenerator(d.channels, p.width, p.blocks),
+                "ba": ResnetGenerator(d.channels, p.width, p.blocks),
+            }
+        )
+
+    def build_discriminator(self) -> nn.Module:
+        p, d = self.params, self.data
+        shape = (d.channels, d.image_size, d.image_size)
+        modules = {
+            "a": PatchDiscriminator(d.channels, p.d_width, p.d_layers),
+            "b": PatchDiscriminator(d.channels, p.d_width, p.d_layers),
+            "pool_a": ImagePool(p.pool_size, shape),
+            "pool_b": ImagePool(p.pool_size, shape),
+        }
+        classifier = self.build_classifier()
+        if classifier is not None:
+            modules["classifier"] = classifier
+        return nn.ModuleDict(modules)
+
+    def translate(self, generator: nn.Module, image: Tensor, domain: Tensor | None) -> Tensor:
+        into_b = (domain == 1).view(-1, 1, 1, 1)
+        return torch.where(into_b, generator["ab"](image), generator["ba"](image))
+
+    @staticmethod
+    def halves(batch: Batch) -> tuple[Tensor, Tensor, Tensor]:
+        """(images of A, images of B, labels of A's images)."""
+        in_a = batch["domain"] == 0
+        return batch["image"][in_a], batch["image"][~in_a], batch["label"][in_a]
+
+    def discriminator_loss(self, batch: Batch) -> LossOutput:
+        real_a, real_b, labels = self.halves(batch)
+        g, d, kind = self.generator, self.discriminator, self.params.loss
+        with torch.no_grad():
+            fake_b, fake_a = g["ab"](real_a), g["ba"](real_b)
+        loss_a = losses.discriminator_loss(kind, d["a"](real_a), d["a"](d["pool_a"](fake_a)))
+        loss_b = losses.discriminator_loss(kind, d["b"](real_b), d["b"](d["pool_b"](fake_b)))
+        judge = self.classifier_loss(real_a, labels, fake_b)
+        loss = 0.5 * (loss_a + loss_b) + judge.loss
+        return LossOutput(loss, {"d_a": loss_a.item(), "d_b": loss_b.item()} | judge.logs)
+
+    def _adversarial(self, critic: nn.Module, fake: Tensor, real: Tensor) -> Tensor:
+        relativistic = self.params.loss in losses.RELATIVISTIC
+        real_logits = critic(real).detach() if relativistic else None
+        return losses.generator_loss(self.params.loss, critic(fake), real_logits)
+
+    def generator_loss(self, batch: Batch) -> LossOutput:
+        p = self.params
+        real_a, real_b, labels = self.halves(batch)
+        g, d = self.generator, self.discriminator
+        fake_b, fake_a = g["ab"](real_a), g["ba"](real_b)
+        adversarial = self._adversarial(d["b"], fake_b, real_b) + self._adversarial(
+            d["a"], fake_a, real_a
+        )
+        cycle = F.l1_loss(g["ba"](fake_b), real_a) + F.l1_loss(g["ab"](fake_a), real_b)
+        semantic = self.semantic_loss(fake_b, labels)
+        loss = adversarial + p.cycle * cycle + semantic.loss
+        logs = {"g_adv": adversarial.item(), "cycle": cycle.item()} | semantic.logs
+        if p.identity > 0:
+            identity = F.l1_loss(g["ab"](real_b), real_b) + F.l1_loss(g["ba"](real_a), real_a)
+            loss = loss + p.identity * identity
+            logs["identity"] = identity.item()
+        return LossOutput(loss, logs)
+
+
+@hookimpl
+def augment_register_variants(register) -> None:  # noqa: ANN001 - pluggy passes the callback
+    register(CycleGAN)
+
+
+__all__ = ["CycleGAN", "augment_register_variants"]

@@ -1,0 +1,72 @@
+"""Pix2Pix (Isola et al., 2017): paired translation from one domain into another.
+
+A U-Net generator and a PatchGAN critic that sees the input beside the output (real pair
+or generated pair); the generator also pays an L1 distance to the paired target. It needs
+pairs: in the pipeline, the images of a styled domain (``mnistm-like``) and the plain
+images they were made from.
+
+The export is ``image -> image`` into the target (the last of its two domains).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from augment import losses
+from augment.hookspecs import hookimpl
+from augment.nn.translate import PatchDiscriminator, UNetGenerator
+from augment.variant import Batch, LossOutput, TranslateParams, TranslateVariant
+
+
+class Pix2Pix(TranslateVariant):
+    """Pix2Pix: U-Net generator, input-conditioned PatchGAN, adversarial + L1 losses."""
+
+    name = "pix2pix"
+    multi_domain = False
+    paired = True
+
+    Params = TranslateParams.with_defaults(loss="ns", l1=100.0, cycle=0.0)
+
+    def build_generator(self) -> nn.Module:
+        p, d = self.params, self.data
+        return UNetGenerator(d.channels, p.width, p.levels)
+
+    def build_discriminator(self) -> nn.Module:
+        p, d = self.params, self.data
+        return PatchDiscriminator(2 * d.channels, p.d_width, p.d_layers)
+
+    def translate(self, generator: nn.Module, image: Tensor, domain: Tensor | None) -> Tensor:
+        return generator(image)
+
+    def discriminator_loss(self, batch: Batch) -> LossOutput:
+        source, target = batch["image"], batch["target"]
+        with torch.no_grad():
+            fake = self.generator(source)
+        real_logits = self.discriminator(torch.cat([source, target], dim=1))
+        fake_logits = self.discriminator(torch.cat([source, fake], dim=1))
+        loss = losses.discriminator_loss(self.params.loss, real_logits, fake_logits)
+        logs = {"d_real": real_logits.mean().item(), "d_fake": fake_logits.mean().item()}
+        return LossOutput(loss, logs)
+
+    def generator_loss(self, batch: Batch) -> LossOutput:
+        p = self.params
+        source, target = batch["image"], batch["target"]
+        fake = self.generator(source)
+        fake_logits = self.discriminator(torch.cat([source, fake], dim=1))
+        real_logits = None
+        if p.loss in losses.RELATIVISTIC:
+            real_logits = self.discriminator(torch.cat([source, target], dim=1)).detach()
+        adversarial = losses.generator_loss(p.loss, fake_logits, real_logits)
+        distance = F.l1_loss(fake, target)
+        loss = adversarial + p.l1 * distance
+        return LossOutput(loss, {"g_adv": adversarial.item(), "l1": distance.item()})
+
+
+@hookimpl
+def augment_register_variants(register) -> None:  # noqa: ANN001 - pluggy passes the callback
+    register(Pix2Pix)
+
+
+__all__ = ["Pix2Pix", "augment_register_variants"]

@@ -1,0 +1,110 @@
+"""StarGAN (Choi et al., 2018): one generator translates between many domains.
+
+The target domain enters the generator as one-hot input maps; one critic judges real or
+fake per patch (WGAN-GP) and classifies the domain of what it sees. The generator must
+fool it, land in the target domain, and reconstruct its input when translated back.
+``semantic`` > 0 adds the class-consistency loss (see ``cyclegan``).
+
+The export is ``(image, domain) -> image``: translate into ``domain``.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from augment import losses
+from augment.hookspecs import hookimpl
+from augment.nn.translate import PatchDiscriminator, ResnetGenerator
+from augment.variant import Batch, LossOutput, TranslateParams, TranslateVariant
+
+
+class StarGAN(TranslateVariant):
+    """StarGAN: one domain-conditioned generator, a critic with a domain classifier head."""
+
+    name = "stargan"
+    max_domains = None
+
+    Params = TranslateParams.with_defaults(
+        loss="wasserstein",
+        gradient_penalty=10.0,
+        cycle=10.0,
+        domain=1.0,
+        d_steps=5,
+        lr_g=1e-4,
+        lr_d=1e-4,
+        lr_decay="linear",
+        decay_from=0.5,
+    )
+
+    def build_generator(self) -> nn.Module:
+        p, d = self.params, self.data
+        return ResnetGenerator(d.channels, p.width, p.blocks, num_domains=len(d.domains))
+
+    def build_discriminator(self) -> nn.Module:
+        p, d = self.params, self.data
+        critic = PatchDiscriminator(
+            d.channels, p.d_width, p.d_layers, num_domains=len(d.domains), norm=False
+        )
+        modules = {"critic": critic}
+        classifier = self.build_classifier()
+        if classifier is not None:
+            modules["classifier"] = classifier
+        return nn.ModuleDict(modules)
+
+    def translate(self, generator: nn.Module, image: Tensor, domain: Tensor | None) -> Tensor:
+        return generator(image, domain)
+
+    def other_domains(self, domain: Tensor) -> Tensor:
+        """A random target domain for each image, never its own."""
+        n = len(self.data.domains)
+        return (domain + torch.randint(1, n, domain.shape, device=domain.device)) % n
+
+    def discriminator_loss(self, batch: Batch) -> LossOutput:
+        p = self.params
+        real, domain = batch["image"], batch["domain"]
+        critic = self.discriminator["critic"]
+        with torch.no_grad():
+            fake = self.generator(real, self.other_domains(domain))
+        real_logits, real_domains = critic(real)
+        fake_logits, _ = critic(fake)
+        adversarial = losses.discriminator_loss(p.loss, real_logits, fake_logits)
+        classification = F.cross_entropy(real_domains, domain)
+        judge = self.classifier_loss(real, batch["label"], fake)
+        loss = adversarial + p.domain * classification + judge.loss
+        logs = {"d_adv": adversarial.item(), "d_domain": classification.item()} | judge.logs
+        if p.gradient_penalty > 0:
+            penalty = losses.gradient_penalty(lambda x: critic(x)[0], real, fake)
+            loss = loss + p.gradient_penalty * penalty
+            logs["gp"] = penalty.item()
+        return LossOutput(loss, logs)
+
+    def generator_loss(self, batch: Batch) -> LossOutput:
+        p = self.params
+        real, domain = batch["image"], batch["domain"]
+        target = self.other_domains(domain)
+        fake = self.generator(real, target)
+        fake_logits, fake_domains = self.discriminator["critic"](fake)
+        real_logits = None
+        if p.loss in losses.RELATIVISTIC:
+            real_logits = self.discriminator["critic"](real)[0].detach()
+        adversarial = losses.generator_loss(p.loss, fake_logits, real_logits)
+        classification = F.cross_entropy(fake_domains, target)
+        reconstruction = F.l1_loss(self.generator(fake, domain), real)
+        semantic = self.semantic_loss(fake, batch["label"])
+        loss = adversarial + p.domain * classification + p.cycle * reconstruction + semantic.loss
+        logs = {
+            "g_adv": adversarial.item(),
+            "g_domain": classification.item(),
+            "reconstruction": reconstruction.item(),
+        }
+        return LossOutput(loss, logs | semantic.logs)
+
+
+@hookimpl
+def augment_register_variants(register) -> None:  # noqa: ANN001 - pluggy passes the callback
+    register(StarGAN)
+
+
+__all__ = ["StarGAN", "augment_register_variants"]

@@ -1,0 +1,122 @@
+"""The translate stage's library: training data per recipe, translating a domain, judging it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from augment.config import parse
+from augment.data.domains import DomainsConfig, build_domains, write_domains
+from augment.data.images import load_images
+from augment.data.manifest import Manifest
+from augment.errors import DataError, ModelError
+from augment.registry import Registry
+from augment.runtime import Generator
+from augment.translate import (
+    adaptation,
+    domain_part,
+    training_data,
+    translate_domain,
+    translation_grid,
+)
+
+UCI = {"data": {"kind": "sklearn-digits"}}
+CONFIG = {
+    "source": "plain",
+    "target": "inverted",
+    "image_size": 8,
+    "channels": 1,
+    "limit_per_class": 30,
+    "sets": {"plain": UCI, "inverted": UCI | {"style": "inverted"}, "flipped": UCI},
+}
+
+
+def load(part: Manifest) -> tuple[np.ndarray, np.ndarray]:
+    loaded = load_images(part, progress=False)
+    return loaded.images, loaded.labels
+
+
+@pytest.fixture(scope="module")
+def domains(tmp_path_factory) -> tuple[DomainsConfig, Manifest]:
+    config = parse(DomainsConfig, CONFIG, "params.yaml domains")
+    root = tmp_path_factory.mktemp("domains") / "domains"
+    return config, write_domains(build_domains(config, seed=0), root)
+
+
+def test_training_data_hides_the_target_labels(domains) -> None:
+    config, manifest = domains
+    registry = Registry.from_plugins()
+    cyclegan = training_data(manifest, config, registry.get("cyclegan").cls, load)
+    assert cyclegan.domains == ("plain", "inverted")
+    assert set(cyclegan.labels[cyclegan.domain_index == 1]) == {-1}
+    assert (cyclegan.labels[cyclegan.domain_index == 0] >= 0).all()
+
+    stargan = training_data(manifest, config, registry.get("stargan").cls, load)
+    assert stargan.domains == ("plain", "inverted", "flipped")
+    assert set(stargan.labels[stargan.domain_index == 1]) == {-1}
+    assert (stargan.labels[stargan.domain_index == 2] >= 0).all()
+
+    pix2pix = training_data(manifest, config, registry.get("pix2pix").cls, load)
+    assert np.array_equal(pix2pix.targets, 255 - pix2pix.images)  # (plain, inverted) pairs
+    assert set(pix2pix.labels) == {-1}
+
+    unstyled = config.model_copy(update={"target": "flipped"})
+    with pytest.raises(DataError, match="pix2pix needs pairs, but domain 'flipped' has no"):
+        training_data(manifest, unstyled, registry.get("pix2pix").cls, load)
+
+
+def test_translate_domain_writes_labeled_synthetic_rows_and_judges_them(
+    domains, tiny_models, tmp_path
+) -> None:
+    config, manifest = domains
+    generator = Generator(tiny_models["stargan"])  # domain 1 ('inverted') negates the image
+    out = tmp_path / "translated"
+    images, labels, translated, rate = translate_domain(
+        generator, manifest, config, out, load, batch_size=7, seed=5
+    )
+    assert np.array_equal(translated, 255 - images) and rate > 0
+
+    written = Manifest.read(out / "manifest.csv")
+    frame = written.frame
+    assert len(frame) == len(images) and written.classes == manifest.classes
+    assert set(frame["source"]) == {"synthetic"} and set(frame["split"]) == {"train"}
+    assert set(frame["domain"]) == {"inverted"} and set(frame["seed"]) == {"5"}
+    assert set(frame["model_sha256"]) == {generator.sha256}
+    reread, relabels = load(written)
+    assert np.array_equal(np.sort(relabels), np.sort(labels))
+    assert sorted(map(bytes, reread)) == sorted(map(bytes, translated))
+
+    names = [manifest.classes[k] for k in labels]
+    grid = translation_grid(generator, images, translated, names, "plain", count=4)
+    assert grid.shape[0] == 2 + 4 * (64 + 2)  # four rows of 8x8 tiles zoomed to 64
+    row = grid[2:66, -3 * 66 :]  # the first row's tiles: source | translated | back
+    source, there, back = (row[:, k * 66 : k * 66 + 64] for k in range(3))
+    assert np.array_equal(there, 255 - source)
+    assert np.array_equal(back, there)  # this model's "into plain" keeps its input
+
+    target_train = load(domain_part(manifest, "inverted", "train"))
+    target_test = load(domain_part(manifest, "inverted", "test"))
+    result = adaptation(
+        "tiny",
+        config,
+        (images, labels),
+        translated,
+        target_train,
+        target_test,
+        list(manifest.classes),
+        epochs=15,
+        seed=0,
+    )
+    a = result.accuracy
+    assert a["translated"] > a["source_only"] + 0.2  # inverted digits fool a plain classifier
+    assert result.gap_closed is not None and result.gap_closed > 0.5
+    assert result.label_preservation > 0.8
+    assert set(result.preservation_per_class) == set(manifest.classes)
+
+
+def test_a_model_that_does_not_know_the_domains_is_refused(domains, tiny_models, tmp_path):
+    config, manifest = domains
+    other = config.model_copy(update={"target": "flipped"})
+    with pytest.raises(ModelError, match="unknown domain 'flipped' \\(domains: plain, inverted\\)"):
+        translate_domain(Generator(tiny_models["stargan"]), manifest, other, tmp_path / "x", load)
+    assert not (tmp_path / "x").exists()
