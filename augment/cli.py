@@ -122,28 +122,30 @@ def _image_to_image(args: argparse.Namespace, task: str) -> None:
     from augment.data.images import read_image, write_png
     from augment.io import atomic_path
     from augment.runtime import Generator, from_uint8, to_uint8
+    from augment.seeding import derive_seed
 
     generator = Generator(args.model, task=task, device=args.device)
     if task == "upscale":
         if args.scale is not None and args.scale != generator.info.scale:
             raise ConfigError(f"{args.model}: upscales x{generator.info.scale}, not x{args.scale}")
 
-        def apply(image: np.ndarray) -> np.ndarray:
+        def apply(image: np.ndarray, relative: Path) -> np.ndarray:
             return generator.upscale(image, 1, args.tile, args.overlap)
     else:
         domain = args.domain
         if domain is not None:
             generator.domain_index(domain)  # an unknown domain fails before any work
 
-        def apply(image: np.ndarray) -> np.ndarray:
-            return generator.translate(image, domain, 1)
+        def apply(image: np.ndarray, relative: Path) -> np.ndarray:
+            seed = derive_seed(args.seed, "translate", relative.as_posix())  # noise models
+            return generator.translate(image, domain, 1, seed)
 
     images = _input_images(Path(args.input))
     out = Path(args.out_dir)
     with atomic_path(out, is_dir=True) as tmp:
         for path, relative in tqdm(images, desc=task, unit="img", disable=None):
             image = read_image(path, channels=generator.info.channels)
-            result = to_uint8(apply(from_uint8(image[None])))[0]
+            result = to_uint8(apply(from_uint8(image[None]), relative))[0]
             target = tmp / relative.with_suffix(".png")
             target.parent.mkdir(parents=True, exist_ok=True)
             write_png(target, result, atomic=False)
@@ -187,6 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
     upscale.add_argument("--overlap", type=int, default=16, help="tile overlap in input pixels")
     upscale.set_defaults(run=lambda args: _image_to_image(args, "upscale"))
     translate.add_argument("--domain", help="target domain (multi-domain models)")
+    translate.add_argument("--seed", type=int, default=0, help="noise of stochastic models")
     translate.set_defaults(run=lambda args: _image_to_image(args, "translate"))
     return parser
 

@@ -192,12 +192,18 @@ class Generator:
         return out
 
     def translate(
-        self, images: np.ndarray, domain: str | int | None = None, batch_size: int = 64
+        self,
+        images: np.ndarray,
+        domain: str | int | None = None,
+        batch_size: int = 64,
+        seed: int = 0,
     ) -> np.ndarray:
         """Images f32[N,C,H,W] in [-1,1] translated into ``domain`` (same shape).
 
         Multi-domain models need ``domain``; a one-direction model translates into the
         last of its ``domains`` (its target), and ``domain``, if given, must name it.
+        A stochastic model (a ``noise`` input of ``latent_dim`` numbers) draws its noise from
+        ``seed``: same seed, same output.
         """
         self._require("translate")
         extra: dict[str, np.ndarray] = {}
@@ -213,7 +219,7 @@ class Generator:
                 f"{self.path}: translates {' -> '.join(self.info.domains)} only, "
                 f"not into {domain!r}"
             )
-        return self._image_to_image(images, batch_size, extra)
+        return self._image_to_image(images, batch_size, extra, seed)
 
     def upscale(
         self, images: np.ndarray, batch_size: int = 16, tile: int | None = 256, overlap: int = 16
@@ -245,19 +251,24 @@ class Generator:
             raise ModelError(f"{self.path}: is a {self.info.task!r} model, not {task!r}")
 
     def _image_to_image(
-        self, images: np.ndarray, batch_size: int, extra: dict[str, np.ndarray]
+        self, images: np.ndarray, batch_size: int, extra: dict[str, np.ndarray], seed: int = 0
     ) -> np.ndarray:
-        """Run the model over ``images`` in batches; ``extra`` inputs are repeated per image."""
+        """Run the model over ``images`` in batches; ``extra`` inputs are repeated per image
+        and a ``noise`` input, if the model has one, is drawn from ``seed``."""
         images = np.asarray(images, np.float32)
         if images.ndim != 4 or images.shape[1] != self.info.channels:
             raise ModelError(
                 f"{self.path}: takes images of {self.info.channels} channel(s) "
                 f"(N x {self.info.channels} x H x W), got shape {tuple(images.shape)}"
             )
+        noise = np.random.default_rng(seed) if "noise" in self.input_names else None
         outputs = []
         for start in range(0, len(images), batch_size):
             batch = images[start : start + batch_size]
             inputs = {k: np.repeat(v, len(batch), axis=0) for k, v in extra.items()}
+            if noise is not None:
+                shape = (len(batch), self.info.latent_dim)
+                inputs["noise"] = noise.standard_normal(shape, dtype=np.float32)
             try:
                 outputs.append(self.run(image=batch, **inputs))
             except ModelError:

@@ -236,8 +236,9 @@ class GANTranslate(GeneratorTransform, ImageOnlyTransform):
     """Translate the image into ``domain`` with a ``translate`` model.
 
     A multi-domain model (StarGAN-style) needs ``domain`` (a name or index of its
-    domains); a one-direction model translates into its target domain. The image keeps
-    its size, dtype and layout; its channel count must be the model's.
+    domains); a one-direction model translates into its target domain. A stochastic model
+    (noise inputs) draws fresh noise per call from the transform's random state. The image
+    keeps its size, dtype and layout; its channel count must be the model's.
     """
 
     class InitSchema(ModelSchema):
@@ -266,8 +267,11 @@ class GANTranslate(GeneratorTransform, ImageOnlyTransform):
     def get_transform_init_args_names(self) -> tuple[str, ...]:
         return ("model", "domain", "sha256", "threads", "device")
 
-    def apply(self, img: np.ndarray, **params: Any) -> np.ndarray:
-        output = self.generator.translate(self._model_input(img), self.domain)
+    def get_params(self) -> dict[str, Any]:
+        return {"seed": int(self.random_generator.integers(2**63 - 1))}  # for noise models
+
+    def apply(self, img: np.ndarray, seed: int = 0, **params: Any) -> np.ndarray:
+        output = self.generator.translate(self._model_input(img), self.domain, 1, seed)
         return self._like(output, img)
 
 

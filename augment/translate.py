@@ -116,14 +116,16 @@ def training_data(
 
 
 def translate_images(
-    generator: Generator, images: np.ndarray, domain: str, batch_size: int = 64
+    generator: Generator, images: np.ndarray, domain: str, batch_size: int = 64, seed: int = 0
 ) -> np.ndarray:
-    """u8 ``N x H x W x C`` images translated into ``domain`` (with a progress bar)."""
+    """u8 ``N x H x W x C`` images translated into ``domain`` (with a progress bar); a
+    stochastic model draws its noise from ``seed``."""
     chunks = []
     steps = range(0, len(images), batch_size)
     for start in tqdm(steps, desc=f"translating into {domain}", unit="batch", disable=None):
         batch = from_uint8(images[start : start + batch_size])
-        chunks.append(to_uint8(generator.translate(batch, domain, batch_size)))
+        noise_seed = derive_seed(seed, "translate", start)
+        chunks.append(to_uint8(generator.translate(batch, domain, batch_size, noise_seed)))
     return np.concatenate(chunks) if chunks else images[:0].copy()
 
 
@@ -228,7 +230,7 @@ def translate_domain(
     part = domain_part(manifest, config.source, "train")
     images, labels = load(part)
     started = time.perf_counter()
-    translated = translate_images(generator, images, config.target, batch_size)
+    translated = translate_images(generator, images, config.target, batch_size, seed)
     rate = len(images) / max(time.perf_counter() - started, 1e-9)
     rows = []
     counters: dict[int, int] = {}

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
@@ -459,18 +460,34 @@ class TranslateParams(Params):
     domain: float = Field(0.0, ge=0)
     semantic: float = Field(0.0, ge=0, description="class-consistency weight; 0 disables")
     pool_size: int = Field(0, ge=0, description="history of fakes shown to the critic")
+    noise: int = Field(
+        0,
+        ge=0,
+        description="size of a random code fed to the translator, so one image can get many "
+        "translations (new backgrounds, colours); 0: deterministic",
+    )
+    mode_seeking: float = Field(
+        0.0, ge=0, description="MSGAN weight (with noise): translations differ when codes do"
+    )
 
 
 class Translator(nn.Module):
-    """The exported translator: ``(image (+ domain)) -> image`` clamped to [-1, 1]."""
+    """The exported translator: ``image (+ domain) (+ noise) -> image`` clamped to [-1, 1].
+
+    Its inputs after ``image`` are ``extra_inputs``: ``domain`` i64[N] for multi-domain
+    recipes, ``noise`` f32[N,K] (standard normal) for stochastic ones (``noise`` = K > 0).
+    """
 
     def __init__(self, variant: TranslateVariant, generator: nn.Module) -> None:
         super().__init__()
         self.generator = generator
         self.translate = variant.translate
+        self.extra_inputs = variant.extra_inputs()
 
-    def forward(self, image: Tensor, domain: Tensor | None = None) -> Tensor:
-        return self.translate(self.generator, image, domain).clamp(-1.0, 1.0)
+    def forward(self, image: Tensor, *extra: Tensor) -> Tensor:
+        named = dict(zip(self.extra_inputs, extra, strict=True))
+        translated = self.translate(self.generator, image, named.get("domain"), named.get("noise"))
+        return translated.clamp(-1.0, 1.0)
 
 
 class TranslateVariant(Variant):
@@ -502,8 +519,35 @@ class TranslateVariant(Variant):
         super().__init__(params, data)
 
     @abstractmethod
-    def translate(self, generator: nn.Module, image: Tensor, domain: Tensor | None) -> Tensor:
-        """``image`` f32[N,C,H,W] translated into ``domain`` i64[N] (None: one direction)."""
+    def translate(
+        self, generator: nn.Module, image: Tensor, domain: Tensor | None, noise: Tensor | None
+    ) -> Tensor:
+        """``image`` f32[N,C,H,W] translated into ``domain`` i64[N] (None: one direction),
+        drawing on ``noise`` f32[N,K] (None when ``noise`` is 0)."""
+
+    def noise_for(self, image: Tensor) -> Tensor | None:
+        """A fresh code f32[N,K] for ``image`` (None for a deterministic recipe)."""
+        k = self.params.noise
+        if k == 0:
+            return None
+        return torch.randn(len(image), k, device=image.device)
+
+    def extra_inputs(self) -> tuple[str, ...]:
+        """Names of the exported inputs after ``image``."""
+        return ("domain",) * self.multi_domain + ("noise",) * (self.params.noise > 0)
+
+    def diversity_loss(
+        self, translate: Callable[[Tensor], Tensor], fake: Tensor, noise: Tensor | None
+    ) -> LossOutput:
+        """MSGAN's mode-seeking term: ``translate(code)`` of the same inputs with another
+        code must differ from ``fake`` (drawn with ``noise``); without it a translator
+        learns to ignore its code and every digit gets the same kind of background."""
+        weight = self.params.mode_seeking
+        if weight == 0 or noise is None:
+            return LossOutput(torch.zeros((), device=fake.device))
+        other = torch.randn_like(noise)
+        penalty = losses.mode_seeking(fake, translate(other), noise, other)
+        return LossOutput(weight * penalty, {"mode_seeking": penalty.item()})
 
     # -- class consistency (semantic loss), shared by the unpaired recipes ---------------
     def build_classifier(self) -> nn.Module | None:
@@ -542,7 +586,12 @@ class TranslateVariant(Variant):
         inputs = {"image": torch.rand(batch_size, channels, size, size, generator=rng) * 2 - 1}
         if self.multi_domain:
             inputs["domain"] = torch.arange(batch_size, dtype=torch.int64) % len(self.data.domains)
+        if self.params.noise:
+            inputs["noise"] = torch.randn(batch_size, self.params.noise, generator=rng)
         return inputs
+
+    def metadata(self) -> dict[str, Any]:
+        return {"latent_dim": self.params.noise}  # noise per image: 0 for deterministic
 
     def preview(self, module: nn.Module, batch: Batch) -> tuple[Tensor, int]:
         """Rows of ``input | translated | reconstructed`` (two domains), ``input | into each
@@ -550,12 +599,17 @@ class TranslateVariant(Variant):
         Returns the images row by row and the number of columns."""
         image, domain = batch["image"], batch["domain"]
         n = len(self.data.domains)
+
+        def run(image: Tensor, domain: Tensor | None = None) -> Tensor:
+            noise = self.noise_for(image)
+            return module(image, *(x for x in (domain, noise) if x is not None))
+
         if not self.multi_domain:
-            columns = [image, module(image)]
+            columns = [image, run(image)]
             columns += [batch["target"]] if "target" in batch else []
         else:
             others = [(domain + k) % n for k in range(1, n)]
-            columns = [image, *(module(image, other) for other in others)]
+            columns = [image, *(run(image, other) for other in others)]
             if n == 2:
-                columns.append(module(columns[1], domain))
+                columns.append(run(columns[1], domain))
         return torch.stack(columns, dim=1).flatten(0, 1), len(columns)

@@ -10,7 +10,9 @@ oracle), all tested on the MNIST-M-like test split; gap closed = (translated - s
 only) / (oracle - source only). Label preservation: a reference classifier trained on
 both domains' labels reads each translation's source label.
 
-* ``cyclegan`` and ``stargan``, each without and with the class-consistency loss;
+* ``cyclegan`` and ``stargan``, each without and with the class-consistency loss, and
+  ``cyclegan`` with a noise code and the mode-seeking term (a stochastic translator),
+  without and with the loss;
   StarGAN learns four domains (MNIST, MNIST-M-like, inverted MNIST, UCI 8x8 digits
   resized to 28x28), so its domains have a third of the digits each instead of a half.
 * ``pix2pix`` learns from the pairs (plain digit, MNIST-M-like digit) of the target.
@@ -18,7 +20,8 @@ both domains' labels reads each translation's source label.
     python benchmarks/translate.py                   # the full run (see --steps)
     python benchmarks/translate.py --steps 20        # a quick look
 
-Writes ``benchmarks/results/translate.json`` and ``.md``. Published anchors on the real
+Writes ``benchmarks/results/translate.json`` and ``.md``, and a sample grid per run
+(``benchmarks/results/translate/<run>.png``). Published anchors on the real
 MNIST -> MNIST-M: source only 63.6%, PixelDA 98.2%, target only 96.4%.
 """
 
@@ -37,7 +40,7 @@ from _results import write_results
 
 from augment.config import parse
 from augment.data.domains import DomainsConfig, build_domains, write_domains
-from augment.data.images import load_images
+from augment.data.images import load_images, side_by_side, write_png
 from augment.data.manifest import Manifest
 from augment.export import export_onnx
 from augment.registry import Registry
@@ -54,13 +57,16 @@ FOUR = PAIR | {
     "uci": {"data": {"kind": "sklearn-digits"}},
 }
 SMALL = {"width": 16, "blocks": 4}
+NOISE = {"noise": 4, "mode_seeking": 1.0}  # a stochastic translator (a 4-number code)
 # name: (variant, recipe overrides, domain sets, generator steps)
 RUNS: dict[str, tuple[str, dict[str, Any], dict[str, Any], int]] = {
-    "cyclegan": ("cyclegan", SMALL, PAIR, 3000),
-    "cyclegan+semantic": ("cyclegan", SMALL | {"semantic": 1.0}, PAIR, 3000),
-    "stargan": ("stargan", SMALL | {"d_steps": 2}, FOUR, 2000),
-    "stargan+semantic": ("stargan", SMALL | {"d_steps": 2, "semantic": 1.0}, FOUR, 2000),
-    "pix2pix": ("pix2pix", {"width": 16}, PAIR, 3000),
+    "cyclegan": ("cyclegan", SMALL, PAIR, 2000),
+    "cyclegan+semantic": ("cyclegan", SMALL | {"semantic": 1.0}, PAIR, 2000),
+    "cyclegan+noise": ("cyclegan", SMALL | NOISE, PAIR, 2000),
+    "cyclegan+semantic+noise": ("cyclegan", SMALL | NOISE | {"semantic": 1.0}, PAIR, 2000),
+    "stargan": ("stargan", SMALL | {"d_steps": 2}, FOUR, 1000),
+    "stargan+semantic": ("stargan", SMALL | {"d_steps": 2, "semantic": 1.0}, FOUR, 1000),
+    "pix2pix": ("pix2pix", {"width": 16}, PAIR, 2000),
 }
 TARGETS = {"gap_closed_semantic": 0.5, "semantic_over_plain": 3.0, "label_preservation": 0.95}
 
@@ -71,8 +77,16 @@ def load(part: Manifest) -> tuple[np.ndarray, np.ndarray]:
 
 
 def run_one(
-    name: str, registry: Registry, steps_scale: float, epochs: int, root: Path, seed: int
+    name: str,
+    registry: Registry,
+    steps_scale: float,
+    epochs: int,
+    root: Path,
+    seed: int,
+    grids: Path,
 ) -> dict[str, Any]:
+    """Train, export and judge one run; its grid (source | translated (| other codes))
+    goes to ``grids/<name>.png``."""
     variant_name, recipe, sets, steps = RUNS[name]
     config = parse(DomainsConfig, {"sets": sets}, "benchmark domains")
     manifest = write_domains(build_domains(config, seed), root / f"domains-{len(sets)}")
@@ -102,6 +116,13 @@ def run_one(
     model = Generator(out / f"{name}.onnx")
     source = load(domain_part(manifest, config.source, "train"))
     translated = translate_images(model, source[0], config.target)
+    rows = np.linspace(0, len(source[1]) - 1, 12).astype(int)
+    columns = [source[0][rows], translated[rows]]
+    if model.info.latent_dim:  # a stochastic translator: the same digits with other codes
+        columns += [translate_images(model, columns[0], config.target, seed=s) for s in (1, 2)]
+    labels = [manifest.classes[i] for i in source[1][rows]]
+    grids.mkdir(parents=True, exist_ok=True)
+    write_png(grids / f"{name}.png", side_by_side(columns, len(rows), labels))
     result = adaptation(
         name,
         config,
@@ -132,8 +153,13 @@ def run_one(
 def verdicts(runs: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """The issue's targets, each met or not (None where the run is missing)."""
     out: dict[str, Any] = {}
-    for family in ("cyclegan", "stargan"):
-        plain, semantic = runs.get(family), runs.get(f"{family}+semantic")
+    pairs = {
+        "cyclegan": "cyclegan+semantic",
+        "cyclegan+noise": "cyclegan+semantic+noise",
+        "stargan": "stargan+semantic",
+    }
+    for family, with_loss in pairs.items():
+        plain, semantic = runs.get(family), runs.get(with_loss)
         if not (plain and semantic):
             continue
         gap, base = semantic["gap_closed"], plain["gap_closed"]
@@ -166,6 +192,7 @@ def markdown(report: dict[str, Any]) -> str:
             f"{'n/a' if gap is None else f'{gap:.1%}'} | {r['label_preservation']:.1%} |"
         )
     lines += ["", "Targets: " + str(TARGETS), "", "```", str(report["verdicts"]), "```"]
+    lines += ["", "Sample grids (source | translated | with other codes): translate/<run>.png"]
     return "\n".join(lines) + "\n"
 
 
@@ -173,7 +200,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", nargs="+", default=list(RUNS), choices=list(RUNS))
     parser.add_argument("--steps", type=float, default=1.0, help="scale of every step budget")
-    parser.add_argument("--epochs", type=int, default=30, help="judging classifiers' epochs")
+    parser.add_argument("--epochs", type=int, default=20, help="judging classifiers' epochs")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/translate.json")
     args = parser.parse_args()
@@ -181,7 +208,10 @@ def main() -> None:
     runs: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.runs:
-            runs[name] = run_one(name, registry, args.steps, args.epochs, Path(tmp), args.seed)
+            grids = args.out.with_suffix("")
+            runs[name] = run_one(
+                name, registry, args.steps, args.epochs, Path(tmp), args.seed, grids
+            )
             print(name, runs[name]["accuracy"], runs[name]["gap_closed"], flush=True)
     report = {
         "machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} "

@@ -60,6 +60,13 @@ class InvertByDomain(nn.Module):
         return image * (1.0 - 2.0 * domain.to(image.dtype)).view(-1, 1, 1, 1)
 
 
+class InvertWithNoise(nn.Module):
+    """translate, one direction, stochastic: image -> -image + noise / 10 (a 1-number code)."""
+
+    def forward(self, image: Tensor, noise: Tensor) -> Tensor:
+        return (noise[:, :, None, None] / 10.0 - image).clamp(-1.0, 1.0)
+
+
 class NearestUpscale(nn.Module):
     """upscale x2 by pixel repetition."""
 
@@ -103,6 +110,8 @@ def export_tiny(module: nn.Module, path: Path, task: str, **info: object) -> Pat
         rng = torch.Generator().manual_seed(seed)
         image = torch.rand(batch, int(meta["channels"]), 8, 8, generator=rng) * 2 - 1
         domain = torch.arange(batch, dtype=torch.int64) % 2
+        if isinstance(module, InvertWithNoise):
+            return {"image": image, "noise": torch.randn(batch, 1, generator=rng)}
         return {"image": image, "domain": domain} if multi else {"image": image}
 
     meta.update(info)
@@ -113,7 +122,8 @@ def export_tiny(module: nn.Module, path: Path, task: str, **info: object) -> Pat
 @pytest.fixture(scope="session")
 def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """ONNX files: 'synthesize' (random cgan, 8x8 gray, classes a-e), 'translate',
-    'translate_rgb', 'stargan' (multi-domain), 'upscale' (x2 nearest) and 'conv_upscale'."""
+    'translate_rgb', 'stargan' (multi-domain), 'noisy' (noise input), 'upscale' (x2 nearest)
+    and 'conv_upscale'."""
     root = tmp_path_factory.mktemp("tiny-models")
     torch.manual_seed(0)
     variant = Registry.from_plugins().create(
@@ -127,6 +137,7 @@ def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
             Invert(), root / "translate_rgb.onnx", "translate", channels=3
         ),
         "stargan": export_tiny(InvertByDomain(), root / "stargan.onnx", "translate"),
+        "noisy": export_tiny(InvertWithNoise(), root / "noisy.onnx", "translate", latent_dim=1),
         "upscale": export_tiny(
             NearestUpscale(), root / "upscale.onnx", "upscale", scale=2, domains=()
         ),

@@ -104,6 +104,31 @@ def test_variant_trains_checkpoints_and_exports(name, registry, mnist_small, tmp
                 assert back.shape == image.shape and not np.array_equal(back, there)
 
 
+def translate_names() -> list[str]:
+    registry = Registry.from_plugins()
+    return [n for n in registry.names() if registry.get(n).task == "translate"]
+
+
+@pytest.mark.parametrize("name", translate_names())
+def test_stochastic_translator_takes_a_noise_code(name, registry, mnist_small, tmp_path):
+    spec, data = task_data(registry.get(name), mnist_small)
+    variant = registry.create(
+        name, {"noise": 2, "mode_seeking": 1.0, "width": 8, "blocks": 1}, spec
+    )
+    fit(variant, **data, config=TINY, outputs=outputs(tmp_path), seed=0, progress=False)
+    restored, generator = restore_variant(
+        load_checkpoint(tmp_path / "checkpoint.pt"), registry.create
+    )
+    export_onnx(restored, generator, tmp_path / "noisy.onnx")
+    model = Generator(tmp_path / "noisy.onnx", task="translate")
+    assert "noise" in model.input_names and model.info.latent_dim == 2
+    image = np.random.default_rng(0).uniform(-1, 1, (3, 1, 21, 34)).astype(np.float32)
+    first = model.translate(image, "inverted", seed=1)
+    assert first.shape == image.shape  # any height and width
+    np.testing.assert_array_equal(first, model.translate(image, "inverted", seed=1))
+    assert not np.array_equal(first, model.translate(image, "inverted", seed=2))
+
+
 @pytest.mark.parametrize(
     ("name", "params"),
     [

@@ -154,6 +154,7 @@ def test_repro_translates_the_source_domain_and_judges_it(project):
     assert all(path.is_file() for path in translated.absolute_paths())
     model = Generator(project / "models/onnx/cyclegan.onnx", task="translate")
     assert model.info.domains == ("mnist", "mnistm-like") and model.multi_domain
+    assert model.info.latent_dim == 4 and "noise" in model.input_names  # params.yaml's default
     assert set(translated.frame.model_sha256) == {model.sha256}
     assert model.info.manifest_sha256 == sha256_file(project / "data/domains/manifest.csv")
     report = project / "reports/translate/cyclegan"

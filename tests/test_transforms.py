@@ -198,6 +198,19 @@ def test_translate_multi_domain(tiny_models: dict[str, Path]) -> None:
         GANTranslate(model, domain="sepia")
 
 
+def test_translate_draws_fresh_noise_for_a_stochastic_model(tiny_models: dict[str, Path]) -> None:
+    image = gray(12, 16)
+    transform = GANTranslate(tiny_models["noisy"], p=1.0)
+    transform.set_random_seed(3)
+    first, second = (transform(image=image)["image"].astype(int) for _ in range(2))
+    for out in (first, second):  # -image shifted by one noise number per image
+        shift = (out - (255 - image))[(out > 0) & (out < 255)]
+        assert shift.std() < 1.0
+    assert not np.array_equal(first, second)
+    transform.set_random_seed(3)
+    np.testing.assert_array_equal(transform(image=image)["image"], first)
+
+
 def test_translate_rejects_a_channel_count_the_model_cannot_take(
     tiny_models: dict[str, Path],
 ) -> None:

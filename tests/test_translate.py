@@ -120,3 +120,20 @@ def test_a_model_that_does_not_know_the_domains_is_refused(domains, tiny_models,
     with pytest.raises(ModelError, match="unknown domain 'flipped' \\(domains: plain, inverted\\)"):
         translate_domain(Generator(tiny_models["stargan"]), manifest, other, tmp_path / "x", load)
     assert not (tmp_path / "x").exists()
+
+
+def test_the_target_domain_reaches_a_stargan_generator() -> None:
+    """A one-hot domain map concatenated to the input would be erased by the first instance
+    norm (reflect padding keeps it constant); the modulated norms must carry it through."""
+    import torch
+
+    from augment.nn.translate import ResnetGenerator
+
+    torch.manual_seed(0)
+    generator = ResnetGenerator(3, width=8, blocks=2, num_domains=3).eval()
+    for name, weight in generator.named_parameters():
+        if "film.weight" in name:  # as after training; they start at zero (the identity)
+            torch.nn.init.normal_(weight)
+    image = torch.rand(2, 3, 20, 20) * 2 - 1
+    into = [generator(image, torch.full((2,), d)) for d in range(3)]
+    assert all((into[0] - other).abs().max() > 0.05 for other in into[1:])

@@ -5,7 +5,8 @@ classifier for the class-consistency (semantic) loss.
 Every generator is fully convolutional and takes any height and width: each upsampling
 step resizes to the size of the matching encoder feature map, so odd sizes round-trip
 (28 -> 14 -> 7 -> 4 -> 7 -> 14 -> 28) and the ONNX export keeps height and width dynamic.
-Domain conditioning (StarGAN) is a one-hot map per domain concatenated to the input.
+Codes (StarGAN's target domain, a stochastic translator's noise vector) modulate the
+instance norms of the residual blocks and of the decoder.
 """
 
 from __future__ import annotations
@@ -33,69 +34,125 @@ def resize_to(x: Tensor, like: Tensor) -> Tensor:
     return F.interpolate(x, size=like.shape[-2:], mode="nearest")
 
 
-def domain_maps(image: Tensor, domain: Tensor, num_domains: int) -> Tensor:
-    """``image`` f32[N,C,H,W] with one constant one-hot map per domain: f32[N,C+D,H,W]."""
-    onehot = F.one_hot(domain, num_domains).to(image.dtype)[:, :, None, None]
-    return torch.cat([image, onehot * torch.ones_like(image[:, :1])], dim=1)
+class ModulatedNorm(nn.Module):
+    """Instance norm with a per-channel scale and shift: learned constants, or with
+    ``code_dim`` > 0 computed from a code vector per sample (conditional instance norm,
+    Dumoulin et al., 2017), e.g. a one-hot target domain."""
+
+    def __init__(self, width: int, code_dim: int = 0) -> None:
+        super().__init__()
+        self.norm = nn.InstanceNorm2d(width, affine=code_dim == 0)
+        self.film = nn.Linear(code_dim, 2 * width) if code_dim else None
+        if self.film is not None:  # codes start as small random changes of scale and shift
+            nn.init.zeros_(self.film.bias)  # (zero weights: a code ignored from the start)
+
+    def forward(self, x: Tensor, code: Tensor | None = None) -> Tensor:
+        x = self.norm(x)
+        if self.film is None:
+            return x
+        scale, shift = self.film(code)[:, :, None, None].chunk(2, dim=1)
+        return x * (1 + scale) + shift
 
 
 class ResidualBlock(nn.Module):
-    """Two 3x3 conv-IN layers plus the input (CycleGAN's block)."""
+    """Two 3x3 conv-IN layers plus the input (CycleGAN's block); with ``code_dim`` > 0 the
+    norms are modulated by a per-sample code."""
 
-    def __init__(self, width: int) -> None:
+    def __init__(self, width: int, code_dim: int = 0) -> None:
         super().__init__()
-        self.body = nn.Sequential(
-            conv_norm_act(width, width, 3),
-            nn.Conv2d(width, width, 3, padding=1, padding_mode="reflect", bias=False),
-            nn.InstanceNorm2d(width, affine=True),
-        )
+        self.conv1 = nn.Conv2d(width, width, 3, padding=1, padding_mode="reflect", bias=False)
+        self.norm1 = ModulatedNorm(width, code_dim)
+        self.conv2 = nn.Conv2d(width, width, 3, padding=1, padding_mode="reflect", bias=False)
+        self.norm2 = ModulatedNorm(width, code_dim)
 
-    def forward(self, x: Tensor) -> Tensor:
-        return x + self.body(x)
+    def forward(self, x: Tensor, code: Tensor | None = None) -> Tensor:
+        h = F.relu(self.norm1(self.conv1(x), code))
+        return x + self.norm2(self.conv2(h), code)
+
+
+class UpBlock(nn.Module):
+    """Decoder step after a resize: 3x3 conv -> (modulated) instance norm -> ReLU."""
+
+    def __init__(self, c_in: int, c_out: int, code_dim: int = 0) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(c_in, c_out, 3, padding=1, padding_mode="reflect", bias=False)
+        self.norm = ModulatedNorm(c_out, code_dim)
+
+    def forward(self, x: Tensor, code: Tensor | None = None) -> Tensor:
+        return F.relu(self.norm(self.conv(x), code))
 
 
 class ResnetGenerator(nn.Module):
     """c7-w, two stride-2 downsamplings, ``blocks`` residual blocks at 4w, two upsamplings.
 
-    ``forward(image f32[N,C,H,W] (+ domain i64[N])) -> f32[N,C,H,W]`` in (-1, 1);
-    ``num_domains`` > 0 adds StarGAN's target-domain maps to the input.
+    ``forward(image f32[N,C,H,W], domain i64[N] | None, noise f32[N,K] | None)
+    -> f32[N,C,H,W]`` in (-1, 1). A per-sample code, the one-hot target domain
+    (``num_domains`` > 0, StarGAN) and/or ``noise`` K standard normal numbers (a stochastic
+    translator, like MUNIT's style code), modulates the norms of the residual blocks and
+    of the decoder. Inputs are not the place for them: a map that is constant over the
+    image (a one-hot domain, a global style) is erased by the first instance norm, and so
+    is any per-sample global statistic of i.i.d. per-pixel noise maps; and a decoder with
+    plain instance norms erases a per-sample colour shift, such as a new background.
     """
 
-    def __init__(self, channels: int, width: int = 32, blocks: int = 6, num_domains: int = 0):
+    def __init__(
+        self,
+        channels: int,
+        width: int = 32,
+        blocks: int = 6,
+        num_domains: int = 0,
+        noise: int = 0,
+    ) -> None:
         super().__init__()
-        self.num_domains = num_domains
+        self.num_domains, self.noise = num_domains, noise
+        code = num_domains + noise
         w = width
-        self.stem = conv_norm_act(channels + num_domains, w, 7)
+        self.stem = conv_norm_act(channels, w, 7)
         self.down = nn.ModuleList(
             [conv_norm_act(w, 2 * w, 3, 2), conv_norm_act(2 * w, 4 * w, 3, 2)]
         )
-        self.blocks = nn.Sequential(*(ResidualBlock(4 * w) for _ in range(blocks)))
-        self.up = nn.ModuleList([conv_norm_act(4 * w, 2 * w, 3), conv_norm_act(2 * w, w, 3)])
+        self.blocks = nn.ModuleList(ResidualBlock(4 * w, code) for _ in range(blocks))
+        self.up = nn.ModuleList([UpBlock(4 * w, 2 * w, code), UpBlock(2 * w, w, code)])
         self.head = nn.Conv2d(w, channels, 7, padding=3, padding_mode="reflect")
 
-    def forward(self, image: Tensor, domain: Tensor | None = None) -> Tensor:
-        x = image if domain is None else domain_maps(image, domain, self.num_domains)
-        skips = [self.stem(x)]  # sizes to return to: H, then H/2
+    def forward(
+        self, image: Tensor, domain: Tensor | None = None, noise: Tensor | None = None
+    ) -> Tensor:
+        codes = [F.one_hot(domain, self.num_domains).to(image.dtype)] if self.num_domains else []
+        codes += [noise] if self.noise else []
+        code = torch.cat(codes, dim=1) if codes else None
+        skips = [self.stem(image)]  # sizes to return to: H, then H/2
         for down in self.down:
             skips.append(down(skips[-1]))
-        x = self.blocks(skips.pop())
+        x = skips.pop()
+        for block in self.blocks:
+            x = block(x, code)
         for up in self.up:
-            x = up(resize_to(x, skips.pop()))
+            x = up(resize_to(x, skips.pop()), code)
         return torch.tanh(self.head(x))
 
 
 class UNetGenerator(nn.Module):
     """Pix2Pix's U-Net: ``levels`` stride-2 encoder steps, a decoder with skip connections.
 
-    ``forward(image f32[N,C,H,W]) -> f32[N,C,H,W]`` in (-1, 1). Dropout in the decoder's
-    first steps is the only noise, as in the paper (off in eval mode, so exports are
-    deterministic).
+    ``forward(image f32[N,C,H,W], noise f32[N,K] | None) -> f32[N,C,H,W]`` in (-1, 1).
+    Dropout in the decoder's first steps is the paper's noise (off in eval mode, so exports
+    are deterministic); ``noise`` > 0 also feeds a K-number code, spread over the image
+    as K constant maps beside the input (BicycleGAN's way; the stem has no norm to erase
+    them).
     """
 
-    def __init__(self, channels: int, width: int = 32, levels: int = 3, dropout: float = 0.5):
+    def __init__(
+        self,
+        channels: int,
+        width: int = 32,
+        levels: int = 3,
+        dropout: float = 0.5,
+        noise: int = 0,
+    ) -> None:
         super().__init__()
         widths = [width * 2 ** min(i, 3) for i in range(levels + 1)]
-        self.stem = conv_norm_act(channels, widths[0], 3, norm=False, slope=0.2)
+        self.stem = conv_norm_act(channels + noise, widths[0], 3, norm=False, slope=0.2)
         self.down = nn.ModuleList(
             conv_norm_act(widths[i], widths[i + 1], 3, 2, slope=0.2) for i in range(levels)
         )
@@ -108,8 +165,12 @@ class UNetGenerator(nn.Module):
         )
         self.head = nn.Conv2d(widths[0], channels, 3, padding=1, padding_mode="reflect")
 
-    def forward(self, image: Tensor) -> Tensor:
-        skips = [self.stem(image)]
+    def forward(self, image: Tensor, noise: Tensor | None = None) -> Tensor:
+        x = image
+        if noise is not None:
+            maps = noise[:, :, None, None].expand(-1, -1, *image.shape[2:])
+            x = torch.cat([image, maps], dim=1)
+        skips = [self.stem(x)]
         for down in self.down:
             skips.append(down(skips[-1]))
         x = skips.pop()

@@ -7,7 +7,10 @@ images must still recognise each translated image's class (the class-consistency
 PixelDA/CyCADA), which is what keeps digits the same digits when the domains differ a lot.
 
 Domain 0 is A (the labeled source), domain 1 is B (the target). The export holds both
-directions: ``(image, domain) -> image`` translates into ``domain``.
+directions: ``(image, domain) -> image`` translates into ``domain``. With ``noise`` > 0 the
+A -> B generator also takes a noise code (``(image, domain, noise) -> image``), so one
+digit can land on many backgrounds; the B -> A -> B cycle is then dropped, since a
+background drawn from noise cannot be reconstructed.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ class CycleGAN(TranslateVariant):
         p, d = self.params, self.data
         return nn.ModuleDict(
             {
-                "ab": ResnetGenerator(d.channels, p.width, p.blocks),
+                "ab": ResnetGenerator(d.channels, p.width, p.blocks, noise=p.noise),
                 "ba": ResnetGenerator(d.channels, p.width, p.blocks),
             }
         )
@@ -54,9 +57,14 @@ class CycleGAN(TranslateVariant):
             modules["classifier"] = classifier
         return nn.ModuleDict(modules)
 
-    def translate(self, generator: nn.Module, image: Tensor, domain: Tensor | None) -> Tensor:
+    def translate(
+        self, generator: nn.Module, image: Tensor, domain: Tensor | None, noise: Tensor | None
+    ) -> Tensor:
         into_b = (domain == 1).view(-1, 1, 1, 1)
-        return torch.where(into_b, generator["ab"](image), generator["ba"](image))
+        return torch.where(into_b, generator["ab"](image, None, noise), generator["ba"](image))
+
+    def a_to_b(self, image: Tensor) -> Tensor:
+        return self.generator["ab"](image, None, self.noise_for(image))
 
     @staticmethod
     def halves(batch: Batch) -> tuple[Tensor, Tensor, Tensor]:
@@ -68,7 +76,7 @@ class CycleGAN(TranslateVariant):
         real_a, real_b, labels = self.halves(batch)
         g, d, kind = self.generator, self.discriminator, self.params.loss
         with torch.no_grad():
-            fake_b, fake_a = g["ab"](real_a), g["ba"](real_b)
+            fake_b, fake_a = self.a_to_b(real_a), g["ba"](real_b)
         loss_a = losses.discriminator_loss(kind, d["a"](real_a), d["a"](d["pool_a"](fake_a)))
         loss_b = losses.discriminator_loss(kind, d["b"](real_b), d["b"](d["pool_b"](fake_b)))
         judge = self.classifier_loss(real_a, labels, fake_b)
@@ -84,16 +92,21 @@ class CycleGAN(TranslateVariant):
         p = self.params
         real_a, real_b, labels = self.halves(batch)
         g, d = self.generator, self.discriminator
-        fake_b, fake_a = g["ab"](real_a), g["ba"](real_b)
+        noise = self.noise_for(real_a)
+        fake_b, fake_a = g["ab"](real_a, None, noise), g["ba"](real_b)
         adversarial = self._adversarial(d["b"], fake_b, real_b) + self._adversarial(
             d["a"], fake_a, real_a
         )
-        cycle = F.l1_loss(g["ba"](fake_b), real_a) + F.l1_loss(g["ab"](fake_a), real_b)
+        cycle = F.l1_loss(g["ba"](fake_b), real_a)
+        if p.noise == 0:
+            cycle = cycle + F.l1_loss(g["ab"](fake_a), real_b)
         semantic = self.semantic_loss(fake_b, labels)
-        loss = adversarial + p.cycle * cycle + semantic.loss
+        diversity = self.diversity_loss(lambda code: g["ab"](real_a, None, code), fake_b, noise)
+        loss = adversarial + p.cycle * cycle + semantic.loss + diversity.loss
         logs = {"g_adv": adversarial.item(), "cycle": cycle.item()} | semantic.logs
+        logs |= diversity.logs
         if p.identity > 0:
-            identity = F.l1_loss(g["ab"](real_b), real_b) + F.l1_loss(g["ba"](real_a), real_a)
+            identity = F.l1_loss(self.a_to_b(real_b), real_b) + F.l1_loss(g["ba"](real_a), real_a)
             loss = loss + p.identity * identity
             logs["identity"] = identity.item()
         return LossOutput(loss, logs)

@@ -31,19 +31,21 @@ class Pix2Pix(TranslateVariant):
 
     def build_generator(self) -> nn.Module:
         p, d = self.params, self.data
-        return UNetGenerator(d.channels, p.width, p.levels)
+        return UNetGenerator(d.channels, p.width, p.levels, noise=p.noise)
 
     def build_discriminator(self) -> nn.Module:
         p, d = self.params, self.data
         return PatchDiscriminator(2 * d.channels, p.d_width, p.d_layers)
 
-    def translate(self, generator: nn.Module, image: Tensor, domain: Tensor | None) -> Tensor:
-        return generator(image)
+    def translate(
+        self, generator: nn.Module, image: Tensor, domain: Tensor | None, noise: Tensor | None
+    ) -> Tensor:
+        return generator(image, noise)
 
     def discriminator_loss(self, batch: Batch) -> LossOutput:
         source, target = batch["image"], batch["target"]
         with torch.no_grad():
-            fake = self.generator(source)
+            fake = self.generator(source, self.noise_for(source))
         real_logits = self.discriminator(torch.cat([source, target], dim=1))
         fake_logits = self.discriminator(torch.cat([source, fake], dim=1))
         loss = losses.discriminator_loss(self.params.loss, real_logits, fake_logits)
@@ -53,15 +55,18 @@ class Pix2Pix(TranslateVariant):
     def generator_loss(self, batch: Batch) -> LossOutput:
         p = self.params
         source, target = batch["image"], batch["target"]
-        fake = self.generator(source)
+        noise = self.noise_for(source)
+        fake = self.generator(source, noise)
         fake_logits = self.discriminator(torch.cat([source, fake], dim=1))
         real_logits = None
         if p.loss in losses.RELATIVISTIC:
             real_logits = self.discriminator(torch.cat([source, target], dim=1)).detach()
         adversarial = losses.generator_loss(p.loss, fake_logits, real_logits)
         distance = F.l1_loss(fake, target)
-        loss = adversarial + p.l1 * distance
-        return LossOutput(loss, {"g_adv": adversarial.item(), "l1": distance.item()})
+        diversity = self.diversity_loss(lambda code: self.generator(source, code), fake, noise)
+        loss = adversarial + p.l1 * distance + diversity.loss
+        logs = {"g_adv": adversarial.item(), "l1": distance.item()} | diversity.logs
+        return LossOutput(loss, logs)
 
 
 @hookimpl

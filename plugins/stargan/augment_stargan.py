@@ -1,11 +1,13 @@
 """StarGAN (Choi et al., 2018): one generator translates between many domains.
 
-The target domain enters the generator as one-hot input maps; one critic judges real or
-fake per patch (WGAN-GP) and classifies the domain of what it sees. The generator must
-fool it, land in the target domain, and reconstruct its input when translated back.
-``semantic`` > 0 adds the class-consistency loss (see ``cyclegan``).
+The target domain sets the scale and shift of the generator's residual-block norms
+(conditional instance norm: the paper's one-hot input maps would not survive the first
+instance norm with reflect padding). One critic judges real or fake per patch (WGAN-GP)
+and classifies the domain of what it sees. The generator must fool it, land in the target
+domain, and reconstruct its input when translated back. ``semantic`` > 0 adds the
+class-consistency loss (see ``cyclegan``); ``noise`` > 0 adds a noise code to the domain's.
 
-The export is ``(image, domain) -> image``: translate into ``domain``.
+The export is ``(image, domain (, noise)) -> image``: translate into ``domain``.
 """
 
 from __future__ import annotations
@@ -40,7 +42,9 @@ class StarGAN(TranslateVariant):
 
     def build_generator(self) -> nn.Module:
         p, d = self.params, self.data
-        return ResnetGenerator(d.channels, p.width, p.blocks, num_domains=len(d.domains))
+        return ResnetGenerator(
+            d.channels, p.width, p.blocks, num_domains=len(d.domains), noise=p.noise
+        )
 
     def build_discriminator(self) -> nn.Module:
         p, d = self.params, self.data
@@ -53,8 +57,13 @@ class StarGAN(TranslateVariant):
             modules["classifier"] = classifier
         return nn.ModuleDict(modules)
 
-    def translate(self, generator: nn.Module, image: Tensor, domain: Tensor | None) -> Tensor:
-        return generator(image, domain)
+    def translate(
+        self, generator: nn.Module, image: Tensor, domain: Tensor | None, noise: Tensor | None
+    ) -> Tensor:
+        return generator(image, domain, noise)
+
+    def into(self, image: Tensor, domain: Tensor) -> Tensor:
+        return self.generator(image, domain, self.noise_for(image))
 
     def other_domains(self, domain: Tensor) -> Tensor:
         """A random target domain for each image, never its own."""
@@ -66,7 +75,7 @@ class StarGAN(TranslateVariant):
         real, domain = batch["image"], batch["domain"]
         critic = self.discriminator["critic"]
         with torch.no_grad():
-            fake = self.generator(real, self.other_domains(domain))
+            fake = self.into(real, self.other_domains(domain))
         real_logits, real_domains = critic(real)
         fake_logits, _ = critic(fake)
         adversarial = losses.discriminator_loss(p.loss, real_logits, fake_logits)
@@ -84,22 +93,26 @@ class StarGAN(TranslateVariant):
         p = self.params
         real, domain = batch["image"], batch["domain"]
         target = self.other_domains(domain)
-        fake = self.generator(real, target)
+        noise = self.noise_for(real)
+        fake = self.generator(real, target, noise)
         fake_logits, fake_domains = self.discriminator["critic"](fake)
         real_logits = None
         if p.loss in losses.RELATIVISTIC:
             real_logits = self.discriminator["critic"](real)[0].detach()
         adversarial = losses.generator_loss(p.loss, fake_logits, real_logits)
         classification = F.cross_entropy(fake_domains, target)
-        reconstruction = F.l1_loss(self.generator(fake, domain), real)
+        reconstruction = F.l1_loss(self.into(fake, domain), real)
         semantic = self.semantic_loss(fake, batch["label"])
-        loss = adversarial + p.domain * classification + p.cycle * reconstruction + semantic.loss
+        redraw = lambda code: self.generator(real, target, code)  # noqa: E731
+        diversity = self.diversity_loss(redraw, fake, noise)
+        loss = adversarial + p.domain * classification + p.cycle * reconstruction
+        loss = loss + semantic.loss + diversity.loss
         logs = {
             "g_adv": adversarial.item(),
             "g_domain": classification.item(),
             "reconstruction": reconstruction.item(),
         }
-        return LossOutput(loss, logs | semantic.logs)
+        return LossOutput(loss, logs | semantic.logs | diversity.logs)
 
 
 @hookimpl
