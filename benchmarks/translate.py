@@ -206,9 +206,9 @@ def main() -> None:
     args = parser.parse_args()
     registry = Registry.from_plugins()
     runs: dict[str, dict[str, Any]] = {}
+    grids = args.out.with_suffix("")  # benchmarks/results/translate/<run>.png
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.runs:
-            grids = args.out.with_suffix("")
             runs[name] = run_one(
                 name, registry, args.steps, args.epochs, Path(tmp), args.seed, grids
             )

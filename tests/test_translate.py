@@ -132,7 +132,7 @@ def test_the_target_domain_reaches_a_stargan_generator() -> None:
     torch.manual_seed(0)
     generator = ResnetGenerator(3, width=8, blocks=2, num_domains=3).eval()
     for name, weight in generator.named_parameters():
-        if "film.weight" in name:  # as after training; they start at zero (the identity)
+        if "film.weight" in name:  # weights of the size training gives them
             torch.nn.init.normal_(weight)
     image = torch.rand(2, 3, 20, 20) * 2 - 1
     into = [generator(image, torch.full((2,), d)) for d in range(3)]

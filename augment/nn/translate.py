@@ -54,24 +54,9 @@ class ModulatedNorm(nn.Module):
         return x * (1 + scale) + shift
 
 
-class ResidualBlock(nn.Module):
-    """Two 3x3 conv-IN layers plus the input (CycleGAN's block); with ``code_dim`` > 0 the
-    norms are modulated by a per-sample code."""
-
-    def __init__(self, width: int, code_dim: int = 0) -> None:
-        super().__init__()
-        self.conv1 = nn.Conv2d(width, width, 3, padding=1, padding_mode="reflect", bias=False)
-        self.norm1 = ModulatedNorm(width, code_dim)
-        self.conv2 = nn.Conv2d(width, width, 3, padding=1, padding_mode="reflect", bias=False)
-        self.norm2 = ModulatedNorm(width, code_dim)
-
-    def forward(self, x: Tensor, code: Tensor | None = None) -> Tensor:
-        h = F.relu(self.norm1(self.conv1(x), code))
-        return x + self.norm2(self.conv2(h), code)
-
-
-class UpBlock(nn.Module):
-    """Decoder step after a resize: 3x3 conv -> (modulated) instance norm -> ReLU."""
+class ConvNorm(nn.Module):
+    """3x3 conv (reflect padding) -> instance norm, modulated by a per-sample code when
+    ``code_dim`` > 0: the layer of every step that a code must reach."""
 
     def __init__(self, c_in: int, c_out: int, code_dim: int = 0) -> None:
         super().__init__()
@@ -79,7 +64,20 @@ class UpBlock(nn.Module):
         self.norm = ModulatedNorm(c_out, code_dim)
 
     def forward(self, x: Tensor, code: Tensor | None = None) -> Tensor:
-        return F.relu(self.norm(self.conv(x), code))
+        return self.norm(self.conv(x), code)
+
+
+class ResidualBlock(nn.Module):
+    """Two 3x3 conv-IN layers plus the input (CycleGAN's block); with ``code_dim`` > 0 the
+    norms are modulated by a per-sample code."""
+
+    def __init__(self, width: int, code_dim: int = 0) -> None:
+        super().__init__()
+        self.first = ConvNorm(width, width, code_dim)
+        self.second = ConvNorm(width, width, code_dim)
+
+    def forward(self, x: Tensor, code: Tensor | None = None) -> Tensor:
+        return x + self.second(F.relu(self.first(x, code)), code)
 
 
 class ResnetGenerator(nn.Module):
@@ -112,7 +110,7 @@ class ResnetGenerator(nn.Module):
             [conv_norm_act(w, 2 * w, 3, 2), conv_norm_act(2 * w, 4 * w, 3, 2)]
         )
         self.blocks = nn.ModuleList(ResidualBlock(4 * w, code) for _ in range(blocks))
-        self.up = nn.ModuleList([UpBlock(4 * w, 2 * w, code), UpBlock(2 * w, w, code)])
+        self.up = nn.ModuleList([ConvNorm(4 * w, 2 * w, code), ConvNorm(2 * w, w, code)])
         self.head = nn.Conv2d(w, channels, 7, padding=3, padding_mode="reflect")
 
     def forward(
@@ -128,7 +126,7 @@ class ResnetGenerator(nn.Module):
         for block in self.blocks:
             x = block(x, code)
         for up in self.up:
-            x = up(resize_to(x, skips.pop()), code)
+            x = F.relu(up(resize_to(x, skips.pop()), code))
         return torch.tanh(self.head(x))
 
 

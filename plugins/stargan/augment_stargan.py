@@ -103,8 +103,9 @@ class StarGAN(TranslateVariant):
         classification = F.cross_entropy(fake_domains, target)
         reconstruction = F.l1_loss(self.into(fake, domain), real)
         semantic = self.semantic_loss(fake, batch["label"])
-        redraw = lambda code: self.generator(real, target, code)  # noqa: E731
-        diversity = self.diversity_loss(redraw, fake, noise)
+        diversity = self.diversity_loss(
+            lambda code: self.generator(real, target, code), fake, noise
+        )
         loss = adversarial + p.domain * classification + p.cycle * reconstruction
         loss = loss + semantic.loss + diversity.loss
         logs = {
