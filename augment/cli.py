@@ -3,6 +3,8 @@
 augment plugins list [--json]          every installed variant, its task and plugin
 augment inspect MODEL.onnx [--json]    an exported generator's metadata
 augment generate MODEL.onnx OUT_DIR    class-conditional samples as PNGs + manifest.csv
+                  [--shard k/n]         ... or the k-th of n shards of them
+augment merge OUT_DIR SHARD...         the shards as one folder, checked for completeness
 augment upscale MODEL.onnx INPUT OUT    upscale an image or a folder of images (PNGs)
 augment translate MODEL.onnx INPUT OUT  translate an image or a folder of images (PNGs)
 """
@@ -62,39 +64,22 @@ def _inspect(args: argparse.Namespace) -> None:
 
 
 def _generate(args: argparse.Namespace) -> None:
-    from augment.data.images import write_png
-    from augment.data.manifest import Manifest
-    from augment.io import atomic_path
-    from augment.runtime import Generator, to_uint8
-    from augment.seeding import derive_seed
+    from augment.generate import Shard, generate_folder
+    from augment.runtime import Generator
 
     generator = Generator(args.model, task="synthesize", device=args.device)
     classes = args.classes.split(",") if args.classes else list(generator.info.classes)
-    indices = [generator.class_index(c) for c in classes]  # unknown class: clear error first
-    out = Path(args.out_dir)
-    rows = []
-    with atomic_path(out, is_dir=True) as tmp:
-        for index in indices:
-            name = generator.info.classes[index]
-            seed = derive_seed(args.seed, "generate", index)
-            images = to_uint8(generator.generate([index] * args.per_class, seed=seed))
-            for n, image in enumerate(images):
-                relative = Path("images") / str(index) / f"{n:06d}.png"
-                (tmp / relative).parent.mkdir(parents=True, exist_ok=True)
-                write_png(tmp / relative, image)
-                rows.append(
-                    {
-                        "path": relative.as_posix(),
-                        "label": name,
-                        "split": "train",
-                        "source": "synthetic",
-                        "variant": generator.info.variant,
-                        "model_sha256": generator.sha256,
-                        "seed": str(seed),
-                    }
-                )
-        Manifest.from_rows(rows, tmp).write(tmp / "manifest.csv")
-    print(f"wrote {len(rows)} images of {len(indices)} classes to {out}")
+    labels = [generator.class_index(c) for c in classes]  # unknown class: clear error first
+    shard = Shard.parse(args.shard)
+    count = generate_folder(generator, args.out_dir, labels, args.per_class, args.seed, shard)
+    print(f"wrote {count} images of {len(labels)} classes (shard {shard}) to {args.out_dir}")
+
+
+def _merge(args: argparse.Namespace) -> None:
+    from augment.generate import merge_shards
+
+    count = merge_shards(args.shards, args.out_dir)
+    print(f"merged {len(args.shards)} shards: {count} images in {args.out_dir}")
 
 
 def _input_images(source: Path) -> list[tuple[Path, Path]]:
@@ -175,7 +160,15 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--classes", help="comma-separated class names (default: all)")
     generate.add_argument("--seed", type=int, default=0)
     generate.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    generate.add_argument(
+        "--shard", default="1/1", help="k/n: make the k-th of n shards (merge them with merge)"
+    )
     generate.set_defaults(run=_generate)
+
+    merge = commands.add_parser("merge", help="merge the shards of a generate run, checked")
+    merge.add_argument("out_dir", help="output folder (replaced atomically)")
+    merge.add_argument("shards", nargs="+", help="the shard folders (every k of n once)")
+    merge.set_defaults(run=_merge)
 
     upscale = commands.add_parser("upscale", help="upscale images with a model")
     translate = commands.add_parser("translate", help="translate images with a model")

@@ -1,10 +1,19 @@
-"""Atomic file output: a reader never sees a partial file or folder at the final path."""
+"""Atomic file output: a reader never sees a partial file or folder at the final path.
+
+Work happens in a hidden sibling named after the final path and the writing process
+(``.<name>.tmp-<pid>-<random>``) and is renamed over the final path on success. A process
+killed mid-write (SIGKILL, power loss) leaves such a sibling behind; the next write of the
+same path removes the ones whose process is gone.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import glob
 import hashlib
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -12,23 +21,27 @@ from pathlib import Path
 
 from augment.errors import AugmentError
 
+#: errno values that mean "this output cannot be written here" (not a bug, not bad input).
+WRITE_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG}
+
 
 @contextlib.contextmanager
 def atomic_path(final: str | os.PathLike[str], is_dir: bool = False) -> Iterator[Path]:
     """Yield a temporary sibling of ``final``; on success rename it over ``final``.
 
     On any exception the temporary path is removed and ``final`` (if it existed) is left
-    exactly as it was.
+    exactly as it was; a write the file system refuses (full, read-only, no permission)
+    becomes a one-line AugmentError naming ``final``.
     """
     final = Path(final)
+    prefix = f".{final.name}.tmp-{os.getpid()}-"
     try:
         final.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(final)
         if is_dir:
-            tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
+            tmp = Path(tempfile.mkdtemp(prefix=prefix, dir=final.parent))
         else:
-            fd, name = tempfile.mkstemp(
-                prefix=f".{final.name}.", suffix=final.suffix, dir=final.parent
-            )
+            fd, name = tempfile.mkstemp(prefix=prefix, suffix=final.suffix, dir=final.parent)
             os.close(fd)
             tmp = Path(name)
     except OSError as exc:
@@ -45,12 +58,57 @@ def atomic_path(final: str | os.PathLike[str], is_dir: bool = False) -> Iterator
         else:
             os.chmod(tmp, 0o644)
             os.replace(tmp, final)
-    except BaseException:
-        if tmp.is_dir():
-            shutil.rmtree(tmp, ignore_errors=True)
-        else:
-            tmp.unlink(missing_ok=True)
+    except OSError as exc:
+        _remove(tmp)
+        if exc.errno in WRITE_ERRORS:
+            raise AugmentError(f"{final}: cannot write output ({exc.strerror})") from exc
         raise
+    except BaseException:
+        _remove(tmp)
+        raise
+
+
+def remove_stale_temporaries(final: Path) -> None:
+    """Remove what killed writers of ``final`` left: temporaries of dead processes, and an
+    ``.old`` copy (put back when the kill came between the two renames of a folder)."""
+    pattern = re.compile(rf"\.{re.escape(final.name)}\.tmp-(\d+)-")
+    for sibling in final.parent.glob(f".{glob.escape(final.name)}.tmp-*"):
+        match = pattern.match(sibling.name)
+        if match and not _process_alive(int(match.group(1))):
+            _remove(sibling)
+    old = final.with_name(f".{final.name}.old")
+    if old.exists():
+        if final.exists():
+            _remove(old)
+        else:
+            os.replace(old, final)
+
+
+def _process_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True
+    return True
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def is_file(path: str | os.PathLike[str]) -> bool:
+    """``Path.is_file`` that answers False (not OSError) for a name the OS cannot take."""
+    try:
+        return Path(path).is_file()
+    except (OSError, ValueError):
+        return False
 
 
 def sha256_file(path: str | os.PathLike[str]) -> str:

@@ -8,9 +8,11 @@ weights as one that was never interrupted (same seed, deterministic kernels).
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import math
+import sys
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -27,8 +29,10 @@ from tqdm.auto import tqdm
 
 from augment.config import StrictModel
 from augment.data.images import image_grid, to_tensor, to_uint8, write_png
-from augment.errors import ModelError, TrainingDiverged
+from augment.distributed import SINGLE_PROCESS, World, process_group
+from augment.errors import ConfigError, ModelError, TrainingDiverged
 from augment.io import atomic_path
+from augment.metrics.image import ms_ssim_diversity
 from augment.nn.ema import EMA
 from augment.seeding import derive_seed, seed_everything
 from augment.variant import Batch, DataSpec, LossOutput, Params, TranslateVariant, Variant
@@ -52,6 +56,16 @@ class TrainConfig(StrictModel):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     threads: int = Field(0, ge=0, description="torch CPU threads; 0 keeps torch's default")
     divergence_threshold: float = Field(1e4, gt=0, description="|loss| above this is divergence")
+    collapse_warning: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="warn when a class's final samples are less diverse than this fraction "
+        "of its real images (MS-SSIM diversity)",
+    )
+    precision: Literal["fp32", "bf16"] = Field(
+        "fp32", description="bf16: forward passes under bfloat16 autocast (CUDA, recent CPUs)"
+    )
 
 
 @dataclass(frozen=True)
@@ -70,13 +84,15 @@ class TrainResult:
     seconds: float
     seconds_per_epoch: float
     final_losses: dict[str, float]
+    diversity: dict[str, float]  # per class (label-conditioned variants), see class_diversity
 
 
-def resolve_device(device: str) -> torch.device:
+def resolve_device(device: str, index: int = 0) -> torch.device:
+    """``cuda:<index>`` when asked for or (``auto``) available, else the CPU."""
     if device == "cuda" or (device == "auto" and torch.cuda.is_available()):
         if not torch.cuda.is_available():
             raise ModelError("device 'cuda' requested but torch sees no CUDA device")
-        return torch.device("cuda")
+        return torch.device("cuda", index)
     return torch.device("cpu")
 
 
@@ -164,6 +180,8 @@ def fingerprint(variant: Variant, data_sha256: str, config: TrainConfig, seed: i
     The number of steps is not part of it, so raising ``steps`` continues a finished run.
     """
     keys = config.model_dump(include={"batch_size", "sampling"})
+    if config.precision != "fp32":  # (not in fp32 fingerprints: older checkpoints still match)
+        keys["precision"] = config.precision
     return json.dumps(
         {
             "variant": variant.name,
@@ -199,16 +217,21 @@ class Trainer:
         data_sha256: str,
         domains: np.ndarray | None = None,
         targets: np.ndarray | None = None,
+        world: World = SINGLE_PROCESS,
     ) -> None:
         self.variant, self.config, self.outputs, self.seed = variant, config, outputs, seed
-        self.device = resolve_device(config.device)
+        self.world = world
+        self.device = resolve_device(config.device, world.local_rank)
         if config.threads:
             torch.set_num_threads(config.threads)
-        seed_everything(derive_seed(seed, "train", variant.name))
         self.generator = variant.generator.to(self.device)
         self.discriminator = (
             variant.discriminator.to(self.device) if variant.discriminator is not None else None
         )
+        world.broadcast(self.networks)  # replicas start from rank 0's weights
+        # every rank draws its own noise (one rank: the single-process stream)
+        ranked = (world.rank, world.size) if world.active else ()
+        seed_everything(derive_seed(seed, "train", variant.name, *ranked))
         p = variant.params
         self.opt_g = make_optimizer(p, self.generator, p.lr_g)
         self.opt_d = (
@@ -233,6 +256,11 @@ class Trainer:
         self.fingerprint = fingerprint(variant, data_sha256, config, seed)
         self.step = 0
         self.history: list[dict[str, float]] = []
+        self.pending: defaultdict[str, list[float]] = defaultdict(list)  # since the last log row
+
+    @property
+    def networks(self) -> list[nn.Module]:
+        return [m for m in (self.generator, self.discriminator) if m is not None]
 
     # -- checkpoints -------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
@@ -258,21 +286,35 @@ class Trainer:
             "opt_d": self.opt_d.state_dict() if self.opt_d else {},
             "rng_cpu": torch.get_rng_state(),
             "rng_cuda": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else [],
+            "rng_ranks": self.world.gather(self.rng_state()) if self.world.active else [],
             "history": self.history,
+            "pending": dict(self.pending),
         }
 
+    def rng_state(self) -> dict[str, Any]:
+        cuda = torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None
+        return {"cpu": torch.get_rng_state(), "cuda": cuda}
+
     def save(self) -> None:
-        """Checkpoint atomically; weights that are no longer finite are never saved."""
-        modules = [m for m in (self.generator, self.discriminator) if m is not None]
-        for module in modules:
+        """Checkpoint atomically (rank 0); weights that are no longer finite are never saved.
+
+        Every rank takes part: the checks and the gathering of random states are collective.
+        """
+        for module in self.networks:
             for name, weight in module.named_parameters():
                 if not torch.isfinite(weight).all():
                     raise TrainingDiverged(
                         f"{self.variant.name}: weight {name} is NaN/inf at step {self.step}; "
                         f"the last good checkpoint ({self.outputs.checkpoint}) is kept"
                     )
+        self.world.check_replicas(self.networks)
+        state = self.state()
+        if not self.world.main:
+            return
+        buffer = io.BytesIO()  # torch's zip writer reports a full disk as an obscure error
+        torch.save(interned(state), buffer)
         with atomic_path(self.outputs.checkpoint) as tmp:
-            torch.save(self.state(), tmp)
+            tmp.write_bytes(buffer.getbuffer())
 
     def try_resume(self) -> bool:
         path = self.outputs.checkpoint
@@ -289,17 +331,41 @@ class Trainer:
         if self.ema:
             self.ema.load_state_dict(state["ema"])
         self.opt_g.load_state_dict(state["opt_g"])
-        torch.set_rng_state(state["rng_cpu"])
-        if state["rng_cuda"] and self.device.type == "cuda":
-            torch.cuda.set_rng_state_all(state["rng_cuda"])
+        self.restore_rng(state)
         self.step, self.stream.drawn = state["step"], state["batches_drawn"]
         self.history = list(state["history"])
+        self.pending.update(state.get("pending", {}))
         log.info("resumed %s from step %d (%s)", self.variant.name, self.step, path)
         return True
 
+    def restore_rng(self, state: dict[str, Any]) -> None:
+        """This rank's random state as saved; from a run with another number of processes,
+        a fresh one (the run continues, but no longer bitwise like an uninterrupted one)."""
+        ranks = state.get("rng_ranks") or []
+        if len(ranks) == self.world.size and self.world.active:
+            mine = ranks[self.world.rank]
+            torch.set_rng_state(mine["cpu"])
+            if mine["cuda"] is not None and self.device.type == "cuda":
+                torch.cuda.set_rng_state(mine["cuda"], self.device)
+        elif not ranks and not self.world.active:
+            torch.set_rng_state(state["rng_cpu"])
+            if state["rng_cuda"] and self.device.type == "cuda":
+                torch.cuda.set_rng_state_all(state["rng_cuda"])
+        else:
+            if self.world.main:
+                log.warning(
+                    "%s: saved by %d processes, resumed by %d: random streams start afresh",
+                    self.outputs.checkpoint,
+                    max(len(ranks), 1),
+                    self.world.size,
+                )
+            seed_everything(derive_seed(self.seed, "resume", state["step"], self.world.rank))
+
     # -- one step ----------------------------------------------------------------------
     def batch(self) -> Batch:
-        return self.rows(self.stream.next_indices().to(self.device))
+        """This rank's share of the next global batch (all of it in a single process)."""
+        idx = self.stream.next_indices()[self.world.rank :: self.world.size]
+        return self.rows(idx.to(self.device))
 
     def rows(self, idx: Tensor) -> Batch:
         """The batch of the images at ``idx``: image, label and any extra inputs."""
@@ -325,8 +391,11 @@ class Trainer:
         optimizer: torch.optim.Optimizer,
         which: str,
     ) -> dict[str, float]:
-        out = compute(batch)
-        value = float(out.loss.detach())
+        bf16 = self.config.precision == "bf16"
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=bf16):
+            out = compute(batch)
+        names = list(out.logs)
+        value, *logged = self.world.mean([float(out.loss.detach()), *out.logs.values()])
         if not math.isfinite(value) or abs(value) > self.config.divergence_threshold:
             raise TrainingDiverged(
                 f"{self.variant.name}: {which} loss is {value:.4g} at step {self.step + 1}; "
@@ -335,8 +404,9 @@ class Trainer:
             )
         optimizer.zero_grad(set_to_none=True)
         out.loss.backward()
+        self.world.average_gradients(w for g in optimizer.param_groups for w in g["params"])
         optimizer.step()
-        return {f"{which}_loss": value, **out.logs}
+        return {f"{which}_loss": value, **dict(zip(names, logged, strict=True))}
 
     def train_step(self) -> dict[str, float]:
         logs: dict[str, float] = {}
@@ -364,8 +434,10 @@ class Trainer:
     def sampling_generator(self) -> nn.Module:
         return self.ema.shadow if self.ema else self.generator
 
-    def write_samples(self, path: Path) -> None:
-        """One row per class, ``samples_per_class`` columns, fixed noise across steps."""
+    def write_samples(self, path: Path) -> np.ndarray | None:
+        """One row per class, ``samples_per_class`` columns, fixed noise across steps.
+
+        Returns the samples of a label-conditioned generator as u8 [classes, n, H, W, C]."""
         generator = self.sampling_generator
         module = self.variant.export_module(generator)
         k, n = max(self.variant.data.num_classes, 1), self.config.samples_per_class
@@ -381,9 +453,38 @@ class Trainer:
             else:
                 images = module(*(v.to(self.device) for v in inputs.values()))
         generator.train(was_training)
+        tiles = to_uint8(images.cpu())
         path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(path) as tmp:
-            write_png(tmp, image_grid(to_uint8(images.cpu()), nrow=n, row_labels=labels))
+            write_png(tmp, image_grid(tiles, nrow=n, row_labels=labels))
+        return None if labels is None else tiles.reshape(k, n, *tiles.shape[1:])
+
+    def class_diversity(self, samples: np.ndarray) -> dict[str, float]:
+        """Per class: MS-SSIM diversity of its samples over that of as many real images
+        (about 1: as varied as the data; near 0: the class collapsed to one image).
+        Warns naming the classes below ``collapse_warning``."""
+        labels = self.labels.cpu().numpy()
+        ratios: dict[str, float] = {}
+        for index, name in enumerate(self.variant.data.classes):
+            real = self.images[np.flatnonzero(labels == index)[: samples.shape[1]]]
+            if len(real) < 2:
+                continue
+            reference = ms_ssim_diversity(to_uint8(real.cpu()), seed=self.seed)
+            if reference > 0:
+                ratios[name] = ms_ssim_diversity(samples[index], seed=self.seed) / reference
+        collapsed = [
+            f"{c} ({r:.2f})" for c, r in ratios.items() if r < self.config.collapse_warning
+        ]
+        if collapsed:
+            log.warning(
+                "%s: samples of class %s are far less diverse than its real images "
+                "(diversity ratio < %g): mode collapse? Try more steps, mode_seeking or "
+                "diffaugment",
+                self.variant.name,
+                ", ".join(collapsed),
+                self.config.collapse_warning,
+            )
+        return ratios
 
     def remove_stale_samples(self) -> None:
         """Grids of a previous run past the step this run starts from no longer apply."""
@@ -404,45 +505,51 @@ class Trainer:
                 f"{self.outputs.checkpoint}: already trained {self.step} steps, more than "
                 f"steps={total}; raise steps or delete the checkpoint"
             )
-        self.remove_stale_samples()
+        main = self.world.main  # rank 0 writes grids, logs and checkpoints
+        if main:
+            self.remove_stale_samples()
         self.generator.train()
         if self.discriminator is not None:
             self.discriminator.train()
-        pending: defaultdict[str, list[float]] = defaultdict(list)
         started = time.perf_counter()
         bar = tqdm(
             total=total,
             initial=self.step,
             desc=f"train {self.variant.name}",
             unit="step",
-            disable=not progress,
+            disable=not (progress and main),
             dynamic_ncols=True,
         )
         with bar:
             while self.step < total:
                 for key, value in self.train_step().items():
-                    pending[key].append(value)
+                    self.pending[key].append(value)
                 self.step += 1
                 bar.update()
                 if self.step % self.config.log_every == 0 or self.step == total:
-                    row = {"step": self.step} | {k: float(np.mean(v)) for k, v in pending.items()}
+                    row = {"step": self.step} | {
+                        k: float(np.mean(v)) for k, v in self.pending.items()
+                    }
                     self.history.append(row)
-                    pending.clear()
+                    self.pending.clear()
                     bar.set_postfix(
                         {k: f"{v:.3f}" for k, v in row.items() if k in ("d_loss", "g_loss")}
                     )
-                if self.step % self.config.sample_every == 0 or self.step == total:
+                if main and (self.step % self.config.sample_every == 0 or self.step == total):
                     self.write_samples(self.outputs.samples / f"step_{self.step:06d}.png")
                 if self.step % self.config.checkpoint_every == 0 or self.step == total:
                     self.save()
-        self.write_losses()  # also after a resume with nothing left to do: outputs complete
         seconds = time.perf_counter() - started
         done = total - resumed_from
         batches_per_step = max(self.variant.params.d_steps, 1)
         per_epoch = seconds / max(done, 1) * self.stream.per_epoch / batches_per_step
-        self.write_samples(self.outputs.samples / "final.png")
+        diversity: dict[str, float] = {}
+        if main:  # also after a resume with nothing left to do: outputs complete
+            self.write_losses()
+            samples = self.write_samples(self.outputs.samples / "final.png")
+            diversity = {} if samples is None else self.class_diversity(samples)
         final = {k: v for k, v in (self.history[-1] if self.history else {}).items() if k != "step"}
-        return TrainResult(total, resumed_from, seconds, per_epoch, final)
+        return TrainResult(total, resumed_from, seconds, per_epoch, final, diversity)
 
 
 def fit(
@@ -463,18 +570,42 @@ def fit(
     each; ``labels`` are -1 where unknown) and, when paired, the u8 ``targets``.
 
     Resumes from ``outputs.checkpoint`` when it exists and matches (variant, params, data,
-    seed); writes the checkpoint, sample grids and a loss log. Raises TrainingDiverged
+    seed); writes the checkpoint, sample grids and a loss log. Under ``torchrun`` the
+    processes train one model data-parallel: ``config.batch_size`` is the global batch,
+    each process takes an equal share, and rank 0 writes every output. Raises TrainingDiverged
     (keeping the last good checkpoint) when a loss becomes NaN/inf or explodes.
     """
     if len(images) == 0:
         raise ModelError("no training images")
+    device = resolve_device(config.device)
     if isinstance(variant, TranslateVariant):
         if domains is None or len(domains) != len(images):
             raise ModelError(f"{variant.name}: a domain index per training image is needed")
         if variant.paired and (targets is None or targets.shape != images.shape):
             raise ModelError(f"{variant.name}: needs a paired target image per training image")
-    trainer = Trainer(variant, images, labels, config, outputs, seed, data_sha256, domains, targets)
-    return trainer.run(progress)
+    with process_group(cuda=device.type == "cuda") as world:
+        if config.batch_size % world.size or config.batch_size // world.size < 2:
+            raise ConfigError(
+                f"train.batch_size {config.batch_size} must split into equal shares of at "
+                f"least 2 images over {world.size} processes"
+            )
+        trainer = Trainer(
+            variant, images, labels, config, outputs, seed, data_sha256, domains, targets, world
+        )
+        return trainer.run(progress)
+
+
+def interned(value: Any) -> Any:
+    """``value`` with every string interned, so that equal states pickle to equal bytes
+    (pickle shares repeated objects by identity: a resumed run's strings come from the
+    loaded file, a straight run's from the code)."""
+    if isinstance(value, str):
+        return sys.intern(value)
+    if isinstance(value, dict):
+        return {interned(k): interned(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(interned(v) for v in value)
+    return value
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:

@@ -9,6 +9,8 @@ params.yaml: ``seed``, ``train`` (TrainConfig), ``domains`` and ``recipes.<name>
 variant's Params overrides; under its ``train`` key, overrides of ``train`` for this
 variant only).
 The list ``variants`` is read by dvc.yaml's matrix only.
+Under ``torchrun --nproc_per_node=N -m pipelines.train <v>`` the N processes train one
+model data-parallel (``train.batch_size`` is the global batch) and rank 0 writes.
 Writes models/train/<v>/checkpoint.pt (kept across runs, so a killed run resumes),
 reports/train/<v>/ (sample grids), plots/train/<v>/losses.csv and metrics/train/<v>.json.
 """
@@ -23,6 +25,7 @@ from augment.config import parse
 from augment.data.domains import DomainsConfig
 from augment.data.images import load_images
 from augment.data.manifest import Manifest
+from augment.distributed import is_main_process
 from augment.errors import ConfigError
 from augment.io import atomic_path, sha256_file
 from augment.registry import Registry
@@ -93,6 +96,8 @@ def main(argv: list[str]) -> None:
         domains=data.domain_index,
         targets=data.targets,
     )
+    if not is_main_process():  # under torchrun, rank 0 reports
+        return
     log.info(
         "%s: %d steps in %.0f s (%.1f s per epoch)",
         name,
@@ -107,6 +112,7 @@ def main(argv: list[str]) -> None:
         "seconds_per_epoch": round(result.seconds_per_epoch, 3),
         "train_images": int(len(data.images)),
         "final_losses": result.final_losses,
+        "diversity_ratio": {c: round(r, 4) for c, r in result.diversity.items()},
     }
     with atomic_path(Path("metrics/train") / f"{name}.json") as tmp:
         tmp.write_text(json.dumps(metrics, indent=2) + "\n")

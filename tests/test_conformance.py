@@ -223,3 +223,31 @@ def test_learning_rate_decay(registry, mnist_small, tmp_path):
     # the last step (index 3 of 4) ran at 1 - 3/4 of the base rates
     assert state["opt_g"]["param_groups"][0]["lr"] == pytest.approx(2e-4 * 0.25)
     assert state["opt_d"]["param_groups"][0]["lr"] == pytest.approx(1e-3 * 0.25)
+
+
+def test_bf16_autocast_trains(registry, mnist_small, tmp_path):
+    config = TINY.model_copy(update={"steps": 3, "precision": "bf16"})
+    result = train_tiny(registry, mnist_small, tmp_path, config=config)
+    state = load_checkpoint(tmp_path / "checkpoint.pt")
+    assert all(torch.isfinite(w).all() for w in state["generator"].values())
+    assert all(torch.isfinite(torch.tensor(v)) for v in result.final_losses.values())
+    assert train_tiny(registry, mnist_small, tmp_path).resumed_from == 0  # fp32: other weights
+
+
+def test_a_collapsed_class_is_warned_about(registry, mnist_small, tmp_path, caplog):
+    from augment.train import Trainer
+
+    images, labels = mnist_small
+    variant = registry.create("cgan", {}, SPEC)
+    trainer = Trainer(variant, images, labels, TINY, outputs(tmp_path), 0, "")
+    assert trainer.write_samples(tmp_path / "grid.png").shape == (10, 8, 28, 28, 1)
+    # "samples" as varied as the data: real images of each class, the last n of each
+    n = min(np.bincount(labels))
+    samples = np.stack([images[labels == c][-n:] for c in range(10)])
+    healthy = trainer.class_diversity(samples)
+    assert set(healthy) == set(CLASSES) and min(healthy.values()) > 0.5
+    samples[3] = samples[3][:1]  # every sample of class "3" is the same image
+    with caplog.at_level("WARNING"):
+        ratios = trainer.class_diversity(samples)
+    assert ratios["3"] == 0.0 and ratios["4"] == healthy["4"]
+    assert "samples of class 3 (0.00) are far less diverse" in caplog.text

@@ -1,0 +1,192 @@
+"""Scale: data-parallel training under torchrun, and sharded generation.
+
+Measured side by side in one run on this machine (figures are ratios, the machine is
+shared and noisy):
+
+* ``ddp``: the train stage of the default variant (sngan, 28x28 MNIST digits, global
+  batch 64) for ``--steps`` steps as 1 process x 1 thread, 1 process x 2 threads and
+  ``torchrun --nproc_per_node=2`` x 1 thread each (gloo). steps/s from the stage's own
+  timer (start-up excluded), plus wall time including start-up.
+* ``generate``: ``augment generate`` of 1x and 10x the images (peak RSS of each fresh
+  process: flat in the number of images is the target), and the same job as 2 shards run
+  at once and merged (wall time against the unsharded run; bytes checked equal).
+
+    python benchmarks/scale.py                 # ~5 minutes on 2 cores
+    python benchmarks/scale.py --parts ddp --steps 100
+
+Writes ``benchmarks/results/scale.json`` and ``.md`` (``--out`` to change).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks._results import write_results  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+AUGMENT = [sys.executable, "-m", "augment.cli"]
+
+
+def timed(command: list[str], cwd: Path, threads: int) -> tuple[float, int]:
+    """(wall seconds, peak RSS MiB of the largest child) of a fresh process."""
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
+    started = time.perf_counter()
+    process = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.DEVNULL)
+    _, status, usage = os.wait4(process.pid, 0)
+    wall = time.perf_counter() - started
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"failed: {' '.join(command)}")
+    return wall, round(usage.ru_maxrss / 1024)
+
+
+def bench_ddp(workdir: Path, steps: int) -> dict[str, Any]:
+    from augment.workspace import new_project
+
+    params = {
+        "variants": ["sngan"],
+        "train": {"steps": steps, "checkpoint_every": steps, "sample_every": steps},
+    }
+    project = new_project(ROOT, workdir / "project", params)
+    subprocess.run([sys.executable, "-m", "pipelines.prepare"], cwd=project, check=True)
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
+    setups = {
+        "1 process x 1 thread": ([sys.executable], 1, 1),
+        "1 process x 2 threads": ([sys.executable], 2, 1),
+        "2 processes x 1 thread (torchrun, gloo)": ([*torchrun, "--nproc_per_node=2"], 1, 2),
+    }
+    rows = {}
+    for name, (launcher, threads, processes) in setups.items():
+        checkpoint = project / "models/train/sngan/checkpoint.pt"
+        checkpoint.unlink(missing_ok=True)
+        wall, _ = timed([*launcher, "-m", "pipelines.train", "sngan"], project, threads)
+        metrics = json.loads((project / "metrics/train/sngan.json").read_text())
+        rows[name] = {
+            "processes": processes,
+            "threads_per_process": threads,
+            "steps": steps,
+            "train_seconds": metrics["seconds"],
+            "steps_per_s": round(steps / metrics["seconds"], 2),
+            "wall_seconds": round(wall, 1),
+        }
+        print(name, rows[name], flush=True)
+    base = rows["1 process x 1 thread"]["steps_per_s"]
+    for row in rows.values():
+        row["speedup_vs_1x1"] = round(row["steps_per_s"] / base, 2)
+    return rows
+
+
+def export_model(path: Path) -> Path:
+    """An sngan generator at 28x28x1, 10 classes, random weights (speed and memory do not
+    depend on the weights)."""
+    from augment.export import export_onnx
+    from augment.registry import Registry
+    from augment.variant import DataSpec
+
+    spec = DataSpec(28, 1, tuple(str(i) for i in range(10)))
+    variant = Registry.from_plugins().create("sngan", {}, spec, seed=0)
+    export_onnx(variant, variant.generator.eval(), path)
+    return path
+
+
+def tree(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+def bench_generate(workdir: Path, per_class: int) -> dict[str, Any]:
+    model = export_model(workdir / "sngan.onnx")
+    runs: dict[str, Any] = {}
+    for factor in (1, 10):
+        n = per_class * factor
+        command = [*AUGMENT, "generate", str(model), str(workdir / f"g{n}"), "--per-class", str(n)]
+        wall, rss = timed(command, workdir, 1)
+        runs[f"{10 * n} images"] = {
+            "wall_seconds": round(wall, 1),
+            "images_per_s": round(10 * n / wall, 1),
+            "peak_rss_mib": rss,
+        }
+        print(runs[f"{10 * n} images"], flush=True)
+    n = per_class * 10
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    started = time.perf_counter()
+    shards = [
+        subprocess.Popen(
+            [*AUGMENT, "generate", str(model), str(workdir / f"s{k}"), "--per-class", str(n)]
+            + ["--shard", f"{k}/2"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for k in (1, 2)
+    ]
+    assert all(p.wait() == 0 for p in shards)
+    shard_wall = time.perf_counter() - started
+    merge_wall, _ = timed(
+        [*AUGMENT, "merge", str(workdir / "merged"), str(workdir / "s1"), str(workdir / "s2")],
+        workdir,
+        1,
+    )
+    unsharded = runs[f"{10 * n} images"]["wall_seconds"]
+    runs["2 shards at once + merge"] = {
+        "images": 10 * n,
+        "shards_wall_seconds": round(shard_wall, 1),
+        "merge_wall_seconds": round(merge_wall, 1),
+        "speedup_vs_unsharded": round(unsharded / (shard_wall + merge_wall), 2),
+        "bytes_equal_to_unsharded": tree(workdir / "merged") == tree(workdir / f"g{n}"),
+    }
+    print(runs["2 shards at once + merge"], flush=True)
+    return runs
+
+
+def markdown(report: dict[str, Any]) -> str:
+    lines = ["# Scale (benchmarks/scale.py)", ""]
+    if "ddp" in report:
+        lines += [
+            "## Data-parallel training (sngan, global batch 64)",
+            "",
+            "| setup | steps/s | speedup | train s | wall s |",
+            "|---|---|---|---|---|",
+        ]
+        for name, row in report["ddp"].items():
+            lines.append(
+                f"| {name} | {row['steps_per_s']} | {row['speedup_vs_1x1']}x | "
+                f"{row['train_seconds']} | {row['wall_seconds']} |"
+            )
+        lines.append("")
+    if "generate" in report:
+        lines += ["## Generation (augment generate, sngan 28x28)", ""]
+        for name, row in report["generate"].items():
+            lines.append(f"- {name}: " + ", ".join(f"{k} {v}" for k, v in row.items()))
+        lines.append("")
+    lines.append(f"machine: {report['machine']}")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--parts", nargs="+", default=["ddp", "generate"])
+    parser.add_argument("--steps", type=int, default=200)
+    parser.add_argument("--per-class", type=int, default=200, help="images per class (1x)")
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/scale.json")
+    args = parser.parse_args()
+    report: dict[str, Any] = {"machine": f"{platform.machine()}, {os.cpu_count()} cores"}
+    with tempfile.TemporaryDirectory() as tmp:
+        if "ddp" in args.parts:
+            report["ddp"] = bench_ddp(Path(tmp), args.steps)
+        if "generate" in args.parts:
+            report["generate"] = bench_generate(Path(tmp), args.per_class)
+    write_results(args.out, report, markdown(report))
+
+
+if __name__ == "__main__":
+    main()

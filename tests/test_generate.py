@@ -1,0 +1,124 @@
+"""Sharded generation: any sharding merges into the bytes of an unsharded run, and the
+merge refuses a shard set that is incomplete, repeated or mixed."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from augment.data.manifest import Manifest
+from augment.errors import ConfigError, DataError
+from augment.generate import CHUNK, Shard, generate_folder, merge_shards
+from augment.runtime import Generator
+
+PER_CLASS = CHUNK + 44  # two chunks per class: shards cut inside a class
+
+
+def tree(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def runs(tiny_models, tmp_path_factory) -> dict[str, Path]:
+    """One unsharded run and its 3 shards (5 classes x 2 chunks = 10 chunks: 4 + 3 + 3)."""
+    root = tmp_path_factory.mktemp("generate")
+    generator = Generator(tiny_models["synthesize"])
+    labels = range(len(generator.info.classes))
+    runs = {"whole": root / "whole"}
+    generate_folder(generator, runs["whole"], labels, PER_CLASS, 7, progress=False)
+    for k in (1, 2, 3):
+        runs[k] = root / f"shard{k}"
+        generate_folder(generator, runs[k], labels, PER_CLASS, 7, Shard(k, 3), progress=False)
+    return runs
+
+
+def test_shards_merge_into_the_bytes_of_an_unsharded_run(runs, tmp_path):
+    whole = tree(runs["whole"])
+    assert len(whole) == 5 * PER_CLASS + 2
+    sizes = [len(Manifest.read(runs[k] / "manifest.csv")) for k in (1, 2, 3)]
+    # chunks alternate 256, 44 (class 0), 256, 44 (class 1), ...; shard k takes every third
+    assert sizes == [2 * CHUNK + 2 * 44, CHUNK + 2 * 44, 2 * CHUNK + 44]
+    assert (
+        merge_shards([runs[3], runs[1], runs[2]], tmp_path / "merged", progress=False)
+        == len(whole) - 2
+    )
+    assert tree(tmp_path / "merged") == whole
+    manifest = Manifest.read(tmp_path / "merged" / "manifest.csv")
+    assert manifest.counts("train", "synthetic").tolist() == [PER_CLASS] * 5
+    manifest.check_files()
+
+
+def test_the_seed_changes_every_chunk(tiny_models, runs, tmp_path):
+    generator = Generator(tiny_models["synthesize"])
+    generate_folder(generator, tmp_path / "other", [4], PER_CLASS, 8, Shard(2, 2), progress=False)
+    a = (runs["whole"] / "images/4/000290.png").read_bytes()
+    assert (tmp_path / "other/images/4/000290.png").read_bytes() != a
+
+
+def copy_shards(runs: dict, tmp_path: Path) -> list[Path]:
+    copies = [tmp_path / f"s{k}" for k in (1, 2, 3)]
+    for k, copy in zip((1, 2, 3), copies, strict=True):
+        shutil.copytree(runs[k], copy)
+    return copies
+
+
+def drop_last_rows(folder: Path) -> None:
+    lines = (folder / "manifest.csv").read_text().splitlines()
+    (folder / "manifest.csv").write_text("\n".join(lines[:-5]) + "\n")
+
+
+def change_seed(folder: Path) -> None:
+    record = folder / "generate.json"
+    record.write_text(record.read_text().replace('"seed": 7', '"seed": 9'))
+
+
+DAMAGE = {  # name: (what is done to the shard folders s1, s2, s3, the error it must give)
+    "missing": (lambda s: s[:2], r"shards 3/3 missing"),
+    "twice": (lambda s: [s[0], s[1], s[1]], r"s2: shard 2/3 given twice"),
+    "image-gone": (
+        lambda s: (s[2] / "images/1/000100.png").unlink() or s,
+        r"image .*000100.png missing",
+    ),
+    "truncated": (lambda s: drop_last_rows(s[1]) or s, r"s2/manifest.csv: shard 2/3 incomplete"),
+    "other-seed": (lambda s: change_seed(s[0]) or s, r"s2: shard 2/3 of another job than .*s1"),
+    "not-generated": (lambda s: (s[0] / "generate.json").unlink() or s, r"s1: not a generated"),
+}
+
+
+@pytest.mark.parametrize("case", DAMAGE)
+def test_merge_refuses_a_bad_shard_set(runs, tmp_path, case):
+    damage, message = DAMAGE[case]
+    shards = damage(copy_shards(runs, tmp_path))
+    with pytest.raises(DataError, match=message):
+        merge_shards(shards, tmp_path / "merged", progress=False)
+    assert not (tmp_path / "merged").exists()
+    assert not list(tmp_path.glob(".merged*"))
+
+
+@pytest.mark.parametrize("text", ["0/2", "3/2", "1", "a/b", "1/2/3", "-1/2"])
+def test_bad_shard_names_it(text):
+    with pytest.raises(ConfigError, match=f"--shard '{text}'"):
+        Shard.parse(text)
+
+
+def test_cli_shards_and_merge(tiny_models, tmp_path):
+    def augment(*args: object) -> subprocess.CompletedProcess:
+        command = [sys.executable, "-m", "augment.cli", *map(str, args)]
+        return subprocess.run(command, capture_output=True, text=True)
+
+    model = tiny_models["synthesize"]
+    for k in (1, 2):
+        result = augment(
+            "generate", model, tmp_path / f"s{k}", "--per-class", 3, "--shard", f"{k}/2"
+        )
+        assert result.returncode == 0, result.stderr
+    assert augment("merge", tmp_path / "m", tmp_path / "s1", tmp_path / "s2").returncode == 0
+    assert augment("generate", model, tmp_path / "w", "--per-class", 3).returncode == 0
+    assert tree(tmp_path / "m") == tree(tmp_path / "w")
+    bad = augment("merge", tmp_path / "m2", tmp_path / "s1")
+    assert bad.returncode == 2 and not (tmp_path / "m2").exists()
+    assert bad.stderr.strip() == "augment: error: merge: shards 2/2 missing (given: 1)"
