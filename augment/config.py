@@ -52,24 +52,44 @@ def parse(model: type[M], data: Any, where: str) -> M:
         return model.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(describe(exc, where, model)) from None
+    except ConfigError as exc:  # raised by a validator that calls library code
+        raise ConfigError(f"{where}: {exc}") from None
 
 
 def describe(exc: ValidationError, where: str, model: type[BaseModel]) -> str:
-    """Condense a pydantic error into one line that names the offending key."""
+    """Condense a pydantic error into one line that names the offending key.
+
+    The key is written as in params.yaml: a discriminated union's tag (``source.csv.path``)
+    is not part of it (``source.path``).
+    """
     first = exc.errors()[0]
-    key = ".".join(str(p) for p in first["loc"])
-    location = f"{where}.{key}" if key else where
+    keys, holder = _walk(model, first["loc"])
+    location = ".".join([where, *keys])
+    if first["type"] in ("union_tag_invalid", "union_tag_not_found"):  # name the tag's key
+        location += "." + str(first["ctx"]["discriminator"]).strip("'")
     if first["type"] == "extra_forbidden":
-        valid = ", ".join(sorted(_model_at(model, first["loc"][:-1]).model_fields))
+        holder = _walk(model, first["loc"][:-1])[1]
+        valid = ", ".join(sorted(holder.model_fields)) if holder is not None else "none"
         return f"{location}: unknown key (valid keys: {valid})"
     more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
-    if first["type"] == "value_error" and not key:  # a model validator: "key: what is wrong"
+    if first["type"] == "value_error" and holder is not None:  # a model's validator
         message = str(first["ctx"]["error"])
-        head, sep, rest = message.partition(": ")
+        head, sep, rest = message.partition(": ")  # "key: what is wrong" names the key
         if sep and head.replace("_", "").replace(".", "").isalnum():
-            return f"{where}.{head}: {rest}{more}"
-        return f"{where}: {message}{more}"
-    return f"{location}: {first['msg']}, got {first.get('input')!r}{more}"
+            return f"{location}.{head}: {rest}{more}"
+        return f"{location}: {message}{more}"
+    if first["type"] == "value_error":  # a field's validator
+        message = str(first["ctx"]["error"])
+    elif first["type"] == "missing":
+        return f"{location}: missing (required){more}"
+    else:
+        message = first["msg"]
+    return f"{location}: {message}, got {_short_repr(first.get('input'))}{more}"
+
+
+def _short_repr(value: Any, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _models_in(annotation: Any) -> list[type[BaseModel]]:
@@ -79,23 +99,25 @@ def _models_in(annotation: Any) -> list[type[BaseModel]]:
     return [m for arg in get_args(annotation) for m in _models_in(arg)]
 
 
-def _model_at(model: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel]:
-    """The nested model a validation error location points into (union tags followed)."""
-    parts = list(loc)
-    while parts:
-        field = model.model_fields.get(parts.pop(0)) if isinstance(parts[0], str) else None
-        if field is None:
-            break
-        candidates = _models_in(field.annotation)
-        if len(candidates) > 1 and parts:  # discriminated union: the next part is the tag
-            tagged = [m for m in candidates if parts[0] in map(str, _tags(m))]
-            if tagged:
-                parts.pop(0)
-                candidates = tagged
-        if len(candidates) != 1:
-            break
-        model = candidates[0]
-    return model
+def _walk(model: type[BaseModel], loc: tuple[Any, ...]) -> tuple[list[str], type[BaseModel] | None]:
+    """Follow an error location through nested models: the keys as params.yaml spells
+    them (union tags dropped) and the model that holds the last key (None: not a model)."""
+    keys: list[str] = []
+    current: type[BaseModel] | None = model
+    candidates: list[type[BaseModel]] = []
+    for part in loc:
+        if current is not None and part in current.model_fields:
+            keys.append(str(part))
+            candidates = _models_in(current.model_fields[part].annotation)
+            current = candidates[0] if len(candidates) == 1 else None
+            continue
+        tagged = [m for m in candidates if str(part) in map(str, _tags(m))]
+        if len(candidates) > 1 and tagged:  # a discriminated union's tag: not a key
+            current = tagged[0]
+            continue
+        keys.append(str(part))  # a mapping key or a list index: the next part is inside it
+        current = candidates[0] if len(candidates) == 1 else None
+    return keys, current
 
 
 def _tags(model: type[BaseModel]) -> tuple[Any, ...]:

@@ -9,9 +9,32 @@ from __future__ import annotations
 
 
 class AugmentError(Exception):
-    """Base class of every error caused by input, configuration or environment."""
+    """Base class of every error caused by input, configuration or environment.
+
+    The message is kept to one line whatever it quotes (a file name or a CSV cell with a
+    line break, a third-party error text): line breaks are escaped (``\\n``).
+    """
 
     exit_code = 2
+
+    def __init__(self, message: object = "", *args: object) -> None:
+        super().__init__(one_line(str(message)), *args)
+
+
+#: Every character ``str.splitlines`` breaks at -> its escape sequence.
+_LINE_BREAKS = {ord(c): repr(c)[1:-1] for c in "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"}
+
+
+def one_line(text: str) -> str:
+    """``text`` with its line breaks escaped (``\\n``, ``\\r``, ``\\x0b``...)."""
+    return text.translate(_LINE_BREAKS)
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's text (its class name when it has none), to quote
+    a third-party error in a one-line message."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else exc.__class__.__name__
 
 
 class ConfigError(AugmentError):

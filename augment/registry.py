@@ -10,8 +10,9 @@ import torch
 from augment.config import parse
 from augment.errors import PluginError, UnknownVariantError
 from augment.plugins import PluginInfo, plugin_manager
+from augment.runtime import TASKS
 from augment.seeding import derive_seed
-from augment.variant import TASKS, DataSpec, Variant
+from augment.variant import DataSpec, Variant
 
 
 @dataclass(frozen=True)

@@ -10,14 +10,30 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
-from augment.errors import ConfigError, ModelError
-from augment.io import sha256_file
+from augment.errors import ConfigError, ModelError, first_line
+from augment.io import is_file, sha256_file
+
+Task = Literal["synthesize", "translate", "upscale"]
+TASKS: tuple[Task, ...] = ("synthesize", "translate", "upscale")
+NORMALIZATION = "[-1,1]"
+#: Upper bounds of the metadata numbers: a file claiming more lies (or would exhaust memory).
+LIMITS = {"image_size": 8192, "scale": 16, "latent_dim": 65536}
+
+#: Graph inputs of each task's ONNX contract: (required, optional) names.
+CONTRACT: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "synthesize": (("z", "label"), ()),
+    "translate": (("image",), ("domain", "noise")),
+    "upscale": (("image",), ()),
+}
+
+Dims = tuple[int | None, ...] | None  # a graph tensor's static dims (None: dynamic/unknown)
 
 METADATA_KEYS = (
     "task",
@@ -50,8 +66,29 @@ class ModelInfo:
     package_version: str
     manifest_sha256: str
 
+    def __post_init__(self) -> None:
+        """ValueError unless the values are consistent: a known task, 1 or 3 channels,
+        sizes within :data:`LIMITS`, the ``[-1,1]`` normalization, distinct names."""
+        if self.task not in TASKS:
+            raise ValueError(f"task {self.task!r} is not one of {', '.join(TASKS)}")
+        if self.channels not in (1, 3):
+            raise ValueError(f"channels {self.channels} is not 1 or 3")
+        for key, low in (("image_size", 1), ("scale", 1), ("latent_dim", 0)):
+            value = getattr(self, key)
+            if not low <= value <= LIMITS[key]:
+                raise ValueError(f"{key} {value} is outside {low}..{LIMITS[key]}")
+        if self.normalization != NORMALIZATION:
+            raise ValueError(f"normalization {self.normalization!r} is not {NORMALIZATION!r}")
+        for key in ("classes", "domains"):
+            names = getattr(self, key)
+            if not all(isinstance(n, str) for n in names) or len(set(names)) != len(names):
+                raise ValueError(f"{key} must be distinct strings, got {list(names)!r:.60}")
+
     @classmethod
     def from_props(cls, props: dict[str, str], path: Path) -> ModelInfo:
+        """The metadata of the model at ``path``; a ModelError naming it when a key is
+        missing, unparsable (``classes`` not a JSON list, ``image_size`` not an integer)
+        or inconsistent (see :meth:`__post_init__`)."""
         missing = [k for k in METADATA_KEYS if k not in props]
         if missing:
             raise ModelError(
@@ -61,23 +98,87 @@ class ModelInfo:
             return cls(
                 task=props["task"],
                 variant=props["variant"],
-                classes=tuple(json.loads(props["classes"])),
-                domains=tuple(json.loads(props["domains"])),
-                image_size=int(props["image_size"]),
-                channels=int(props["channels"]),
-                scale=int(props["scale"]),
-                latent_dim=int(props["latent_dim"]),
+                classes=_json_names(props, "classes"),
+                domains=_json_names(props, "domains"),
+                image_size=_integer(props, "image_size"),
+                channels=_integer(props, "channels"),
+                scale=_integer(props, "scale"),
+                latent_dim=_integer(props, "latent_dim"),
                 normalization=props["normalization"],
                 package_version=props["package_version"],
                 manifest_sha256=props["manifest_sha256"],
             )
-        except (ValueError, TypeError) as exc:
+        except ValueError as exc:
             raise ModelError(f"{path}: inconsistent metadata ({exc})") from None
 
     def to_props(self) -> dict[str, str]:
         props = {k: getattr(self, k) for k in METADATA_KEYS}
         props["classes"], props["domains"] = json.dumps(self.classes), json.dumps(self.domains)
         return {k: str(v) for k, v in props.items()}
+
+
+def _json_names(props: dict[str, str], key: str) -> tuple[str, ...]:
+    """``props[key]`` parsed as a JSON list of strings."""
+    try:
+        names = json.loads(props[key])
+    except (ValueError, RecursionError):
+        names = None
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise ValueError(f"{key} {props[key]!r:.60} is not a JSON list of strings")
+    return tuple(names)
+
+
+def _integer(props: dict[str, str], key: str) -> int:
+    """``props[key]`` parsed as a decimal integer."""
+    text = props[key].strip()
+    if not re.fullmatch(r"-?[0-9]{1,30}", text):
+        raise ValueError(f"{key} {props[key]!r:.60} is not an integer")
+    return int(text)
+
+
+def contract_problem(info: ModelInfo, inputs: dict[str, Dims], output: Dims) -> str | None:
+    """What keeps a graph from serving ``info``'s task (None: nothing).
+
+    ``inputs`` maps the graph's input names to their static dims and ``output`` gives the
+    first output's; they must follow the task's ONNX contract with the metadata's channels,
+    latent size and (synthesis) image size. A synthesis model needs classes, a translator
+    at least two domains.
+    """
+    required, optional = CONTRACT[info.task]
+    for name in required:
+        if name not in inputs:
+            return f"a {info.task} model takes {', '.join(required)}, the graph has no {name!r}"
+    for name in inputs:
+        if name not in required + optional:
+            allowed = ", ".join(required + optional)
+            return f"graph input {name!r} is not part of the {info.task} contract ({allowed})"
+    size = info.image_size if info.task == "synthesize" else None
+    expected: dict[str, tuple[int | None, ...]] = {
+        "z": (None, info.latent_dim),
+        "label": (None,),
+        "domain": (None,),
+        "noise": (None, info.latent_dim),
+        "image": (None, info.channels, None, None),
+    }
+    shapes = [(f"input {n!r}", dims, expected[n]) for n, dims in inputs.items()]
+    shapes.append(("output", output, (None, info.channels, size, size)))
+    for what, dims, want in shapes:
+        if dims is not None and (
+            len(dims) != len(want)
+            or any(
+                d is not None and w is not None and d != w for d, w in zip(dims, want, strict=True)
+            )
+        ):
+            return f"graph {what} has shape {_dims(dims)}, the metadata implies {_dims(want)}"
+    if info.task == "synthesize" and not info.classes:
+        return "a synthesize model needs classes, the metadata lists none"
+    if info.task == "translate" and len(info.domains) < 2:
+        return f"a translate model needs two or more domains, the metadata lists {info.domains}"
+    return None
+
+
+def _dims(dims: tuple[int | None, ...]) -> str:
+    return "[" + ", ".join("N" if d is None else str(d) for d in dims) + "]"
 
 
 def providers(device: str = "auto") -> list[str]:
@@ -107,16 +208,20 @@ class Generator:
         threads: int = 0,
     ) -> None:
         self.path = Path(path)
-        if not self.path.is_file():
+        if not is_file(self.path):
             raise ModelError(f"{self.path}: model file not found")
         self.device, self.threads = device, threads
-        props, self.input_names = _read_model(self.path)
+        props, self._inputs, self._output = _read_model(self.path)
+        self.input_names = tuple(self._inputs)
         self.info = ModelInfo.from_props(props, self.path)
-        if task is not None and self.info.task != task:
-            raise ModelError(
-                f"{self.path}: is a {self.info.task!r} model ({self.info.variant}), "
-                f"but a {task!r} model is needed"
-            )
+        self._checked = False
+        if task is not None:
+            if self.info.task != task:
+                raise ModelError(
+                    f"{self.path}: is a {self.info.task!r} model ({self.info.variant}), "
+                    f"but a {task!r} model is needed"
+                )
+            self._require(task)
         self._session: Any = None
         self._session_pid = 0
         self._sha256: str | None = None
@@ -142,7 +247,9 @@ class Generator:
                     str(self.path), options, providers=providers(self.device)
                 )
             except Exception as exc:  # onnxruntime raises its own untyped errors
-                raise ModelError(f"{self.path}: onnxruntime cannot load it ({exc})") from None
+                raise ModelError(
+                    f"{self.path}: onnxruntime cannot load it ({first_line(exc)})"
+                ) from None
             self._session_pid = os.getpid()
         return self._session
 
@@ -152,8 +259,14 @@ class Generator:
         return state
 
     def run(self, **inputs: np.ndarray) -> np.ndarray:
-        """One forward pass of the raw ONNX graph on named inputs."""
-        return self.session.run(None, inputs)[0]
+        """One forward pass of the raw ONNX graph on named inputs; a ModelError naming the
+        file when onnxruntime refuses them."""
+        session = self.session
+        try:
+            return session.run(None, inputs)[0]
+        except Exception as exc:  # onnxruntime's untyped errors: a shape or type mismatch
+            shapes = ", ".join(f"{k} {tuple(np.shape(v))}" for k, v in inputs.items())
+            raise ModelError(f"{self.path}: cannot run on {shapes} ({first_line(exc)})") from None
 
     def class_index(self, label: str | int) -> int:
         """Index of a class given by name or index; ModelError naming the known classes."""
@@ -188,7 +301,13 @@ class Generator:
         out = np.empty((len(labels), channels, size, size), np.float32)
         for start in range(0, len(labels), batch_size):
             stop = start + batch_size
-            out[start:stop] = self.run(z=z[start:stop], label=labels[start:stop])
+            images = self.run(z=z[start:stop], label=labels[start:stop])
+            if images.shape != out[start:stop].shape:
+                raise ModelError(
+                    f"{self.path}: generated images of shape {images.shape}, the metadata "
+                    f"implies {out[start:stop].shape}"
+                )
+            out[start:stop] = images
         return out
 
     def translate(
@@ -247,8 +366,14 @@ class Generator:
         return out
 
     def _require(self, task: str) -> None:
+        """ModelError unless this is a ``task`` model whose graph follows the contract."""
         if self.info.task != task:
             raise ModelError(f"{self.path}: is a {self.info.task!r} model, not {task!r}")
+        if not self._checked:
+            problem = contract_problem(self.info, self._inputs, self._output)
+            if problem is not None:
+                raise ModelError(f"{self.path}: {problem}")
+            self._checked = True
 
     def _image_to_image(
         self, images: np.ndarray, batch_size: int, extra: dict[str, np.ndarray], seed: int = 0
@@ -269,20 +394,13 @@ class Generator:
             if noise is not None:
                 shape = (len(batch), self.info.latent_dim)
                 inputs["noise"] = noise.standard_normal(shape, dtype=np.float32)
-            try:
-                outputs.append(self.run(image=batch, **inputs))
-            except ModelError:
-                raise
-            except Exception as exc:  # onnxruntime's untyped errors, e.g. an odd image size
-                detail = str(exc).strip().splitlines()[0] if str(exc).strip() else "error"
-                raise ModelError(
-                    f"{self.path}: cannot run on images of shape {tuple(batch.shape)} ({detail})"
-                ) from None
+            outputs.append(self.run(image=batch, **inputs))
         return np.concatenate(outputs) if outputs else images.copy()
 
 
-def _read_model(path: Path) -> tuple[dict[str, str], tuple[str, ...]]:
-    """The metadata props and graph input names of an ONNX file."""
+def _read_model(path: Path) -> tuple[dict[str, str], dict[str, Dims], Dims]:
+    """The metadata props of an ONNX file, its graph inputs' static dims by name and its
+    first output's static dims (None when it has no output)."""
     import onnx
 
     try:
@@ -290,7 +408,18 @@ def _read_model(path: Path) -> tuple[dict[str, str], tuple[str, ...]]:
     except Exception as exc:  # protobuf's DecodeError and friends
         raise ModelError(f"{path}: not a readable ONNX file ({exc.__class__.__name__})") from None
     props = {p.key: p.value for p in model.metadata_props}
-    return props, tuple(i.name for i in model.graph.input)
+    weights = {t.name for t in model.graph.initializer}  # listed as inputs before IR 4
+    inputs = {i.name: _static_dims(i) for i in model.graph.input if i.name not in weights}
+    output = _static_dims(model.graph.output[0]) if model.graph.output else None
+    return props, inputs, output
+
+
+def _static_dims(value: Any) -> Dims:
+    """A graph value's dims (None for a dynamic one), or None when its rank is unknown."""
+    tensor = value.type.tensor_type
+    if not tensor.HasField("shape"):
+        return None
+    return tuple(d.dim_value if d.HasField("dim_value") else None for d in tensor.shape.dim)
 
 
 def to_uint8(images: np.ndarray) -> np.ndarray:

@@ -8,6 +8,7 @@ weights as one that was never interrupted (same seed, deterministic kernels).
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import logging
@@ -15,7 +16,7 @@ import math
 import sys
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -30,7 +31,7 @@ from tqdm.auto import tqdm
 from augment.config import StrictModel
 from augment.data.images import image_grid, to_tensor, to_uint8, write_png
 from augment.distributed import SINGLE_PROCESS, World, process_group
-from augment.errors import ConfigError, ModelError, TrainingDiverged
+from augment.errors import ConfigError, ModelError, TrainingDiverged, first_line
 from augment.io import atomic_path
 from augment.metrics.image import ms_ssim_diversity
 from augment.nn.ema import EMA
@@ -39,6 +40,24 @@ from augment.variant import Batch, DataSpec, LossOutput, Params, TranslateVarian
 
 log = logging.getLogger(__name__)
 CHECKPOINT_FORMAT = 1
+#: What every checkpoint holds (``pending`` and ``rng_ranks`` are newer and optional).
+CHECKPOINT_KEYS = (
+    "fingerprint",
+    "variant",
+    "params",
+    "data_spec",
+    "data_sha256",
+    "step",
+    "batches_drawn",
+    "generator",
+    "discriminator",
+    "ema",
+    "opt_g",
+    "opt_d",
+    "rng_cpu",
+    "rng_cuda",
+    "history",
+)
 
 
 class TrainConfig(StrictModel):
@@ -324,13 +343,14 @@ class Trainer:
         if state["fingerprint"] != self.fingerprint:
             log.warning("%s: trained with other params or data; starting afresh", path)
             return False
-        self.generator.load_state_dict(state["generator"])
-        if self.discriminator is not None:
-            self.discriminator.load_state_dict(state["discriminator"])
-            self.opt_d.load_state_dict(state["opt_d"])
-        if self.ema:
-            self.ema.load_state_dict(state["ema"])
-        self.opt_g.load_state_dict(state["opt_g"])
+        with weights_of(str(path), self.variant.name):
+            self.generator.load_state_dict(state["generator"])
+            if self.discriminator is not None:
+                self.discriminator.load_state_dict(state["discriminator"])
+                self.opt_d.load_state_dict(state["opt_d"])
+            if self.ema:
+                self.ema.load_state_dict(state["ema"])
+            self.opt_g.load_state_dict(state["opt_g"])
         self.restore_rng(state)
         self.step, self.stream.drawn = state["step"], state["batches_drawn"]
         self.history = list(state["history"])
@@ -618,8 +638,17 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
         raise ModelError(
             f"{path}: not a gan-augment checkpoint ({exc.__class__.__name__})"
         ) from None
-    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-        raise ModelError(f"{path}: not a gan-augment checkpoint (format {CHECKPOINT_FORMAT})")
+    if not isinstance(state, dict):
+        raise ModelError(f"{path}: not a gan-augment checkpoint (a {type(state).__name__})")
+    if state.get("format") != CHECKPOINT_FORMAT:
+        found = str(state.get("format", "none"))[:20]
+        raise ModelError(
+            f"{path}: not a gan-augment checkpoint (format {found}, expected {CHECKPOINT_FORMAT})"
+        )
+    missing = [key for key in CHECKPOINT_KEYS if key not in state]
+    if missing:
+        raise ModelError(f"{path}: not a gan-augment checkpoint (lacks {', '.join(missing)})")
+    state["path"] = str(path)
     return state
 
 
@@ -629,18 +658,34 @@ def restore_variant(
     use_ema: bool = True,
 ) -> tuple[Variant, nn.Module]:
     """Rebuild the variant of a checkpoint and the generator to export (EMA when present)."""
-    spec = state["data_spec"]
-    data = DataSpec(
-        image_size=spec["image_size"],
-        channels=spec["channels"],
-        classes=tuple(spec["classes"]),
-        domains=tuple(spec["domains"]),
-    )
+    where = state.get("path", "checkpoint")
+    try:
+        spec = state["data_spec"]
+        data = DataSpec(
+            image_size=spec["image_size"],
+            channels=spec["channels"],
+            classes=tuple(spec["classes"]),
+            domains=tuple(spec["domains"]),
+        )
+    except (KeyError, TypeError) as exc:
+        raise ModelError(f"{where}: inconsistent data_spec ({first_line(exc)})") from None
     variant = create(state["variant"], state["params"], data)
-    variant.generator.load_state_dict(state["generator"])
-    generator = variant.generator
-    if use_ema and state["ema"]:
-        ema = EMA(variant.generator, variant.params.ema_decay)
-        ema.load_state_dict(state["ema"])
-        generator = ema.shadow
+    with weights_of(where, variant.name):
+        variant.generator.load_state_dict(state["generator"])
+        generator = variant.generator
+        if use_ema and state["ema"]:
+            ema = EMA(variant.generator, variant.params.ema_decay)
+            ema.load_state_dict(state["ema"])
+            generator = ema.shadow
     return variant, generator.eval()
+
+
+@contextlib.contextmanager
+def weights_of(where: str, variant: str) -> Iterator[None]:
+    """Tensors of a checkpoint that do not fit the variant's networks: one ModelError."""
+    try:
+        yield
+    except (RuntimeError, KeyError, ValueError, TypeError) as exc:
+        raise ModelError(
+            f"{where}: checkpoint does not match variant {variant!r} ({first_line(exc)})"
+        ) from None

@@ -30,9 +30,8 @@ from augment import losses
 from augment.config import StrictModel
 from augment.errors import ConfigError
 from augment.nn.diffaugment import DiffAugment
+from augment.runtime import Task
 
-Task = Literal["synthesize", "translate", "upscale"]
-TASKS: tuple[Task, ...] = ("synthesize", "translate", "upscale")
 Batch = dict[str, Tensor]
 
 
@@ -161,9 +160,14 @@ class SynthesisParams(Params):
     )
     diffaugment: str = Field("", description="comma list of color,translation,cutout")
 
+    @field_validator("diffaugment")
+    @classmethod
+    def _known_policies(cls, value: str) -> str:
+        DiffAugment.parse(value)  # ValueError naming the unknown policy
+        return value
+
     @model_validator(mode="after")
     def _check(self) -> SynthesisParams:
-        DiffAugment.parse(self.diffaugment)
         if self.conditioning == "none" and self.aux_weight == 0:
             raise ValueError("conditioning 'none' needs aux_weight > 0 or labels are ignored")
         if self.d_norm == "batch" and self.gradient_penalty > 0:

@@ -26,14 +26,25 @@ VARIANT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")  # also a file name in 
 def load_params(path: Path = PARAMS) -> dict[str, Any]:
     """The whole params.yaml as a dict (a one-line ConfigError if it is missing or invalid)."""
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"{path}: not found (run stages from the project root)") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({exc.__class__.__name__})") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    except (yaml.YAMLError, RecursionError) as exc:
+        raise ConfigError(f"{path}: not valid YAML ({_yaml_problem(exc)})") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")
     return data
+
+
+def _yaml_problem(exc: BaseException) -> str:
+    """What PyYAML found wrong, and where: ``<problem> at line L, column C``."""
+    problem = getattr(exc, "problem", None) or exc.__class__.__name__
+    mark = getattr(exc, "problem_mark", None)
+    return f"{problem} at line {mark.line + 1}, column {mark.column + 1}" if mark else problem
 
 
 def section(params: dict[str, Any], key: str) -> Any:

@@ -251,3 +251,20 @@ def test_a_collapsed_class_is_warned_about(registry, mnist_small, tmp_path, capl
         ratios = trainer.class_diversity(samples)
     assert ratios["3"] == 0.0 and ratios["4"] == healthy["4"]
     assert "samples of class 3 (0.00) are far less diverse" in caplog.text
+
+
+def test_a_checkpoint_that_is_not_ours_or_not_this_variants(registry, mnist_small, tmp_path):
+    path = tmp_path / "partial.pt"
+    torch.save({"format": 1, "step": 3}, path)
+    with pytest.raises(ModelError, match=r"partial.pt: not a gan-augment checkpoint \(lacks fin"):
+        load_checkpoint(path)
+    torch.save({"format": 7}, path)
+    with pytest.raises(ModelError, match=r"\(format 7, expected 1\)"):
+        load_checkpoint(path)
+    train_tiny(registry, mnist_small, tmp_path)
+    state = load_checkpoint(tmp_path / "checkpoint.pt")
+    state["params"] = {"width": 8}  # the weights no longer fit the networks
+    with pytest.raises(
+        ModelError, match=r"checkpoint.pt: checkpoint does not match variant 'cgan'"
+    ):
+        restore_variant(state, registry.create)

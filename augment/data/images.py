@@ -8,19 +8,17 @@ from __future__ import annotations
 
 import logging
 import os
-import struct
 import warnings
-import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 from tqdm import tqdm
 
-from augment.errors import DataError
+from augment.errors import DataError, first_line
 from augment.io import atomic_path
 
 if TYPE_CHECKING:
@@ -33,8 +31,6 @@ log = logging.getLogger(__name__)
 #: Refuse images with more pixels than this (a decompression bomb, not a dataset image).
 MAX_PIXELS = 8192 * 8192
 
-_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, zlib.error, struct.error)
-
 
 def read_image(
     path: str | os.PathLike[str], channels: int | None = None, size: int | None = None
@@ -44,37 +40,58 @@ def read_image(
     Palette images become RGB (or gray when the palette is), alpha is composited over
     black, 16-bit images are scaled to 8 bits. ``channels`` converts gray <-> RGB and
     ``size`` resizes to ``size x size`` (Lanczos, antialiased). Any failure is a one-line
-    DataError ``<path>: <what is wrong>``.
+    DataError ``<path>: <what is wrong>``; an image of more than :data:`MAX_PIXELS` pixels
+    is refused before it is decoded, a PNG file cut short (even after its pixel data) too.
     """
     path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: file not found")
+    try:
+        handle = open(path, "rb")  # noqa: SIM115 (closed by the with below)
+    except FileNotFoundError:
+        raise DataError(f"{path}: file not found") from None
+    except IsADirectoryError:
+        raise DataError(f"{path}: is a directory, not an image file") from None
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{path}: cannot open ({first_line(exc)})") from None
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as image:
-                width, height = image.size
-                if width * height > MAX_PIXELS:
-                    raise DataError(
-                        f"{path}: {width}x{height} pixels exceeds the limit of {MAX_PIXELS} "
-                        "(possible decompression bomb)"
-                    )
-                image.load()
-                array = _to_gray_or_rgb(image)
+            with handle:
+                with Image.open(handle) as image:
+                    width, height = image.size
+                    if width * height > MAX_PIXELS:
+                        raise DataError(
+                            f"{path}: {width}x{height} pixels exceeds the limit of {MAX_PIXELS} "
+                            "(possible decompression bomb)"
+                        )
+                    if image.format == "PNG":
+                        _verify_png(image, handle, path)
+                handle.seek(0)
+                with Image.open(handle) as image:
+                    image.load()
+                    array = _to_gray_or_rgb(image)
     except DataError:
         raise
     except Image.UnidentifiedImageError:
         raise DataError(f"{path}: not a readable image (unknown or corrupt format)") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise DataError(f"{path}: too many pixels (possible decompression bomb)") from None
-    except _DECODE_ERRORS as exc:
-        raise DataError(f"{path}: corrupt or truncated image ({_one_line(exc)})") from None
+    except Exception as exc:  # Pillow's decoders raise many types on corrupt data
+        raise DataError(f"{path}: corrupt or truncated image ({first_line(exc)})") from None
     return convert_image(array, channels, size)
 
 
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else exc.__class__.__name__
+#: The last chunk of every PNG file (length 0, type, CRC).
+PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"
+
+
+def _verify_png(image: Image.Image, handle: BinaryIO, path: Path) -> None:
+    """Check every chunk's CRC up to the end chunk, and that chunk: a PNG cut short after
+    its pixel data still decodes, but is a truncated file."""
+    image.verify()
+    handle.seek(0, os.SEEK_END)
+    handle.seek(max(handle.tell() - 1024, 0))
+    if PNG_END not in handle.read():
+        raise DataError(f"{path}: truncated PNG file (no end chunk)")
 
 
 def _to_gray_or_rgb(image: Image.Image) -> np.ndarray:
@@ -185,11 +202,11 @@ def load_images(
     bad: list[tuple[str, str]] = []
     bar = tqdm(paths, desc="loading images", unit="img", disable=None if progress else True)
     for pos, path in enumerate(bar):
+        prefix = f"{manifest.row_name(pos)}: " if manifest.origin else ""
         try:
             array = read_image(path, channels, size)
         except DataError as exc:
             if not skip_bad:
-                prefix = f"{manifest.row_name(pos)}: " if manifest.origin else ""
                 raise DataError(f"{prefix}{exc}") from None
             bad.append((str(path), _reason(exc, path)))
             continue
@@ -198,8 +215,8 @@ def load_images(
             first = str(path)
         elif array.shape != batch.shape[1:]:
             raise DataError(
-                f"{path}: shape {_shape(array.shape)} differs from {_shape(batch.shape[1:])} "
-                f"of {first} (set image size and channels to convert)"
+                f"{prefix}{path}: shape {_shape(array.shape)} differs from "
+                f"{_shape(batch.shape[1:])} of {first} (set image size and channels to convert)"
             )
         batch[len(kept)] = array
         kept.append(pos)

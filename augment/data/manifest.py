@@ -17,6 +17,7 @@ CSV file (the header is row 1), as a spreadsheet shows it.
 
 from __future__ import annotations
 
+import io
 import os
 import re
 from collections.abc import Iterable, Sequence
@@ -27,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from augment.errors import DataError
-from augment.io import atomic_path
+from augment.io import atomic_path, is_file
 
 COLUMNS = ("path", "label", "split", "domain", "source", "variant", "model_sha256", "seed")
 SPLITS = ("train", "val", "test")
@@ -68,25 +69,86 @@ def _short_list(values: Sequence[str], limit: int = 12) -> str:
 
 
 def read_csv_frame(path: str | os.PathLike[str]) -> pd.DataFrame:
-    """Read a CSV as all-string columns; any failure is a one-line DataError naming the file."""
+    """Read a CSV as all-string columns; any failure is a one-line DataError naming the file.
+
+    The text must be UTF-8 (a BOM is allowed) without NUL bytes; the header must name
+    each column once, and every row must have no more fields than the header (missing
+    trailing fields are empty).
+    """
     path = Path(path)
     try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+        data = path.read_bytes()
     except FileNotFoundError:
         raise DataError(f"{path}: file not found") from None
     except IsADirectoryError:
         raise DataError(f"{path}: is a directory, expected a CSV file") from None
-    except pd.errors.EmptyDataError:
-        raise DataError(f"{path}: empty file (expected a CSV header)") from None
-    except pd.errors.ParserError as exc:
-        detail = str(exc).strip().splitlines()[-1] if str(exc).strip() else "parse error"
-        raise DataError(f"{path}: not a valid CSV file ({detail})") from None
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{path}: not UTF-8 text (byte {exc.start})") from None
     except OSError as exc:
         raise DataError(f"{path}: cannot read ({exc.strerror})") from None
-    frame.columns = [str(c).strip() for c in frame.columns]
+    text = _decode(data, path)
+    try:
+        # header=None: a row with more fields than the header is an error, not an index
+        table = pd.read_csv(
+            io.StringIO(text), header=None, dtype=str, keep_default_na=False, na_filter=False
+        )
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{path}: empty file (expected a CSV header)") from None
+    except (pd.errors.ParserError, ValueError) as exc:
+        detail = str(exc).strip().splitlines()[-1] if str(exc).strip() else "parse error"
+        raise DataError(f"{path}: not a valid CSV file ({detail})") from None
+    columns = [str(c).strip() for c in table.iloc[0]]
+    named = [c for c in columns if c]
+    if len(set(named)) != len(named):
+        twice = next(c for c in named if named.count(c) > 1)
+        raise DataError(f"{path}: column {twice!r} appears twice in the header")
+    frame = table.iloc[1:].reset_index(drop=True)
+    frame.columns = [c or f"Unnamed: {i}" for i, c in enumerate(columns)]
     return frame
+
+
+def _decode(data: bytes, path: Path) -> str:
+    """The text of a UTF-8 CSV file (BOM dropped); a DataError naming the line otherwise."""
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        raise DataError(f"{path}: UTF-16 text, expected UTF-8 (save the CSV as UTF-8)")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise DataError(
+            f"{path}: not UTF-8 text (line {line}, byte {exc.start}: {data[exc.start]:#04x})"
+        ) from None
+    if "\0" in text:
+        line = text.count("\n", 0, text.index("\0")) + 1
+        raise DataError(f"{path}: NUL byte on line {line} (a binary file, not a CSV)")
+    return text
+
+
+def outside_root_message(root: str | os.PathLike[str]) -> str:
+    """The end of the error for a path outside a dataset root (sources' guard)."""
+    return (
+        f"is outside the dataset root {os.path.abspath(root)} "
+        "(set allow_outside_root: true to allow)"
+    )
+
+
+def outside_root(path: str | os.PathLike[str], root: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` (relative to ``root``, or absolute) leads outside ``root``.
+
+    Outside means: after ``..`` are resolved, or once symlinks are followed (the real path
+    of ``path`` against the real path of ``root``). A path that cannot exist (a NUL byte,
+    a name too long) is judged by its spelling alone.
+    """
+    base = os.path.abspath(root)
+    joined = os.path.normpath(os.path.join(base, path))
+    if not _within(joined, base):
+        return True
+    try:
+        return not _within(os.path.realpath(joined), os.path.realpath(base))
+    except (OSError, ValueError):
+        return False
+
+
+def _within(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
 
 
 class Manifest:
@@ -276,8 +338,21 @@ class Manifest:
     def check_files(self) -> None:
         """Raise a DataError naming the first row whose image file does not exist."""
         for pos, path in enumerate(self.absolute_paths()):
-            if not path.is_file():
+            if not is_file(path):
                 raise DataError(f"{self.row_name(pos)}: file not found: {path}")
+
+    def check_inside_root(self) -> None:
+        """Raise a DataError naming the first row whose path is absolute or leads outside
+        :attr:`root` (through ``..`` or a symlink).
+
+        User-facing sources (``kind: csv``) call this unless ``allow_outside_root``; the
+        pipeline's own manifests may point to ``../`` images and do not.
+        """
+        for pos, path in enumerate(self.frame["path"]):
+            if os.path.isabs(path) or outside_root(path, self.root):
+                raise DataError(
+                    f"{self.row_name(pos)}: path {path} {outside_root_message(self.root)}"
+                )
 
     def check_classes(self, classes: Sequence[str]) -> None:
         """Raise a DataError naming the first row whose label is not in ``classes``."""

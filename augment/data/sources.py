@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import logging
+import math
 import os
 import shutil
 import subprocess
@@ -21,7 +22,13 @@ from pydantic import Field, model_validator
 
 from augment.config import StrictModel, parse
 from augment.data.images import load_images
-from augment.data.manifest import Manifest, natural_sorted, read_csv_frame
+from augment.data.manifest import (
+    Manifest,
+    natural_sorted,
+    outside_root,
+    outside_root_message,
+    read_csv_frame,
+)
 from augment.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -152,6 +159,13 @@ class FashionMnistSource(StrictModel):
     dir: str | None = None
 
 
+ALLOW_OUTSIDE_ROOT = Field(
+    False,
+    description="accept image paths that lead outside the dataset root (absolute paths, "
+    "'..' or symlinks); off, they are an error naming the row or file",
+)
+
+
 class FolderSource(StrictModel):
     """One sub-folder per class under ``root`` (class = folder name)."""
 
@@ -161,6 +175,7 @@ class FolderSource(StrictModel):
     size: int | None = Field(None, ge=1)
     skip_bad: bool = False
     name: str | None = None
+    allow_outside_root: bool = ALLOW_OUTSIDE_ROOT
 
 
 class CsvSource(StrictModel):
@@ -175,6 +190,13 @@ class CsvSource(StrictModel):
     size: int | None = Field(None, ge=1)
     skip_bad: bool = False
     name: str | None = None
+    allow_outside_root: bool = ALLOW_OUTSIDE_ROOT
+
+    @model_validator(mode="after")
+    def _distinct_classes(self) -> CsvSource:
+        if self.classes is not None and len(set(self.classes)) != len(self.classes):
+            raise ValueError("classes: a class is listed twice")
+        return self
 
 
 SourceConfig = Annotated[
@@ -188,7 +210,8 @@ class _SourceHolder(StrictModel):
 
 
 def parse_source(data: Any, where: str) -> SourceConfig:
-    """Validate a source mapping (``{"kind": ..., ...}``); ConfigError naming ``where``."""
+    """Validate a source mapping (``{"kind": ..., ...}``) held under the key ``source`` of
+    ``where``; a ConfigError names ``<where>.source.<key>``."""
     return parse(_SourceHolder, {"source": data}, where).source
 
 
@@ -291,18 +314,23 @@ def read_idx(path: str | os.PathLike[str], magic: int | None = None) -> np.ndarr
     if magic is not None and found != magic:
         raise DataError(f"{path}: idx magic 0x{found:08x}, expected 0x{magic:08x}")
     dtype, ndim = _IDX_DTYPES[data[2]], data[3]
+    if ndim == 0:
+        raise DataError(f"{path}: idx header declares 0 dimensions")
     header = 4 + 4 * ndim
     if len(data) < header:
         raise DataError(f"{path}: truncated idx header ({len(data)} of {header} bytes)")
     dims = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
-    expected = header + int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
+    expected = header + math.prod(dims) * dtype.itemsize  # Python ints: no overflow
     if len(data) != expected:
-        shape = "x".join(map(str, dims))
         raise DataError(
-            f"{path}: idx header says {shape} (expected {expected} bytes) "
+            f"{path}: idx header says {_shape(dims)} (expected {expected} bytes) "
             f"but the data has {len(data)} bytes"
         )
     return np.frombuffer(data, dtype, offset=header).reshape(dims).astype(dtype.newbyteorder("="))
+
+
+def _shape(dims: tuple[int, ...]) -> str:
+    return "x".join(map(str, dims))
 
 
 def read_idx_pair(
@@ -311,6 +339,8 @@ def read_idx_pair(
     """uint8 images ``N x H x W x 1`` and int64 labels from an idx images/labels pair."""
     images = read_idx(images_path, IDX_IMAGES_MAGIC)
     labels = read_idx(labels_path, IDX_LABELS_MAGIC)
+    if images.shape[0] == 0 or 0 in images.shape[1:]:
+        raise DataError(f"{images_path}: no images (idx shape {_shape(images.shape)})")
     if len(images) != len(labels):
         raise DataError(
             f"{images_path}: {len(images)} images but {labels_path} has {len(labels)} labels"
@@ -430,29 +460,51 @@ def load_fashion_mnist(directory: str | os.PathLike[str] | None = None) -> RawDa
 
 
 def load_folder(config: FolderSource) -> RawDataset:
-    """Load ``root/<class>/<image>`` files; classes in natural order of folder names."""
+    """Load ``root/<class>/<image>`` files; classes in natural order of folder names.
+
+    A class folder or image that is a symlink leading outside ``root`` is a DataError
+    unless ``allow_outside_root``.
+    """
     root = Path(config.root)
     if not root.is_dir():
         raise DataError(f"{root}: image folder not found")
-    class_dirs = [d for d in root.iterdir() if d.is_dir() and not d.name.startswith(".")]
+    class_dirs = [d for d in _listing(root) if d.is_dir() and not d.name.startswith(".")]
     if not class_dirs:
         raise DataError(f"{root}: no class sub-folders (expected one folder per class)")
     rows = []
     for name in natural_sorted(d.name for d in class_dirs):
         files = sorted(
-            f for f in (root / name).iterdir() if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES
+            f for f in _listing(root / name) if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES
         )
         if not files:
             raise DataError(
                 f"{root / name}: class folder has no images ({', '.join(IMAGE_SUFFIXES)})"
             )
+        for entry in (root / name, *files):
+            if not config.allow_outside_root and outside_root(entry, root):
+                raise DataError(
+                    f"{entry}: links to {os.path.realpath(entry)}, which "
+                    + outside_root_message(root)
+                )
         rows += [{"path": str(f), "label": name} for f in files]
     manifest = Manifest.from_rows(rows, root)
     return _load_manifest_images(manifest, config, config.name or root.name, split=None)
 
 
+def _listing(directory: Path) -> list[Path]:
+    """The entries of ``directory``; a DataError naming it when it cannot be listed."""
+    try:
+        return list(directory.iterdir())
+    except OSError as exc:
+        raise DataError(f"{directory}: cannot list the folder ({exc.strerror})") from None
+
+
 def load_csv(config: CsvSource) -> RawDataset:
-    """Load the images listed in a manifest-like CSV (columns path, label[, split])."""
+    """Load the images listed in a manifest-like CSV (columns path, label[, split]).
+
+    Paths are relative to the CSV's folder, the dataset root: one leading outside it
+    (absolute, through ``..`` or a symlink) is a DataError unless ``allow_outside_root``.
+    """
     path = Path(config.path)
     frame = read_csv_frame(path)
     has_split = "split" in frame.columns
@@ -472,6 +524,8 @@ def load_csv(config: CsvSource) -> RawDataset:
         origin=str(path),
         row_numbers=np.arange(len(frame)) + 2,
     )
+    if not config.allow_outside_root:
+        manifest.check_inside_root()
     if not config.skip_bad:
         manifest.check_files()
     name = config.name or path.stem
@@ -485,7 +539,8 @@ def _load_manifest_images(
     """Decode a manifest's images into a RawDataset (bad ones skipped when configured)."""
     loaded = load_images(manifest, config.channels, config.size, skip_bad=config.skip_bad)
     if len(loaded.kept) == 0:
-        raise DataError(f"{name}: no readable images")
+        skipped = f" ({len(loaded.bad)} skipped as unreadable)" if loaded.bad else ""
+        raise DataError(f"{manifest.origin or manifest.root}: no readable images{skipped}")
     labels = np.asarray(manifest.classes, dtype=object)[loaded.labels].astype(str)
     split = None if split is None else split[loaded.kept]
     return RawDataset(name, loaded.images, labels, manifest.classes, split, loaded.bad)
