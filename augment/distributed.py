@@ -9,7 +9,8 @@ Why not the ``DistributedDataParallel`` wrapper: a GAN step runs the discriminat
 the generator's loss with its weights frozen, gradient penalties differentiate twice, and
 the variants call their networks directly; DDP's reducer expects one forward and one
 backward per wrapped module per step. Averaging gradients explicitly gives the same
-arithmetic (one flat bucket per network and step) and works for every recipe.
+arithmetic (one all-reduce per optimizer update: gradients and logged losses in one
+flat bucket) and works for every recipe.
 """
 
 from __future__ import annotations
@@ -56,26 +57,21 @@ class World:
                 for tensor in module.state_dict().values():
                     dist.broadcast(tensor, src=0)
 
-    def average_gradients(self, weights: Iterable[Tensor]) -> None:
-        """Replace each gradient of ``weights`` by its mean over the ranks (one flat bucket)."""
-        if not self.active:
-            return
-        grads = [w.grad for w in weights if w.grad is not None]
-        if not grads:
-            return
-        flat = _flatten_dense_tensors(grads)
-        dist.all_reduce(flat)
-        flat /= self.size
-        for grad, mean in zip(grads, _unflatten_dense_tensors(flat, grads), strict=True):
-            grad.copy_(mean)
-
-    def mean(self, values: Sequence[float]) -> list[float]:
-        """The mean of each value over the ranks (NaN anywhere is NaN everywhere)."""
+    def average(self, weights: Iterable[Tensor], values: Sequence[float]) -> list[float]:
+        """Average the gradients of ``weights`` (in place) and ``values`` (returned) over
+        the ranks in one all-reduce of one flat bucket; NaN on any rank is NaN on all."""
         if not self.active:
             return list(values)
-        tensor = torch.tensor(values, dtype=torch.float64, device=self._device)
-        dist.all_reduce(tensor)
-        return (tensor / self.size).tolist()
+        grads = [w.grad for w in weights if w.grad is not None]
+        device = grads[0].device if grads else self._device
+        scalars = torch.tensor(values, dtype=torch.float32, device=device)
+        flat = _flatten_dense_tensors([*grads, scalars])
+        dist.all_reduce(flat)
+        flat /= self.size
+        means = _unflatten_dense_tensors(flat, [*grads, scalars])
+        for grad, mean in zip(grads, means, strict=False):
+            grad.copy_(mean)
+        return means[-1].tolist()
 
     def gather(self, value: Any) -> list[Any]:
         """``value`` of every rank, in rank order."""

@@ -414,17 +414,19 @@ class Trainer:
         bf16 = self.config.precision == "bf16"
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=bf16):
             out = compute(batch)
+        optimizer.zero_grad(set_to_none=True)
+        out.loss.backward()
+        # gradients and logged values averaged over the processes in one exchange (no-op
+        # in a single process); a NaN/exploded loss stops before the weights change
+        weights = (w for group in optimizer.param_groups for w in group["params"])
         names = list(out.logs)
-        value, *logged = self.world.mean([float(out.loss.detach()), *out.logs.values()])
+        value, *logged = self.world.average(weights, [float(out.loss.detach()), *out.logs.values()])
         if not math.isfinite(value) or abs(value) > self.config.divergence_threshold:
             raise TrainingDiverged(
                 f"{self.variant.name}: {which} loss is {value:.4g} at step {self.step + 1}; "
                 f"the last good checkpoint ({self.outputs.checkpoint}) is kept. "
                 "Lower the learning rates or add a penalty (gradient_penalty, r1, spectral_norm)"
             )
-        optimizer.zero_grad(set_to_none=True)
-        out.loss.backward()
-        self.world.average_gradients(w for g in optimizer.param_groups for w in g["params"])
         optimizer.step()
         return {f"{which}_loss": value, **dict(zip(names, logged, strict=True))}
 
