@@ -400,9 +400,7 @@ class Trainer:
         idx = torch.cat(
             [torch.nonzero(domains == d).flatten()[:n] for d in range(int(domains.max()) + 1)]
         )
-        return {"image": self.images[idx], "label": self.labels[idx]} | {
-            k: v[idx] for k, v in self.extra.items()
-        }
+        return self.rows(idx)
 
     def update(
         self,
