@@ -28,6 +28,7 @@ from augment.config import StrictModel
 from augment.data.images import to_tensor
 from augment.errors import DataError, ModelError
 from augment.io import atomic_path
+from augment.longtail import Objective, class_weights_at, mix_batch, objective_loss
 from augment.seeding import derive_seed
 from augment.train import resolve_device
 
@@ -51,6 +52,9 @@ class ClassifierConfig(StrictModel):
     )
     augment: bool = Field(
         True, description="random shifts while training: 2 pixels (1 below 16x16 images)"
+    )
+    flip: bool = Field(
+        False, description="random horizontal flips while training (not for digits or text)"
     )
     width: int = Field(32, ge=4, description="channels of the first conv block")
     feature_dim: int = Field(128, ge=2, description="size of the penultimate feature layer")
@@ -134,15 +138,6 @@ def check_images(images: np.ndarray, channels: int | None = None) -> None:
         raise DataError(f"classifier: images have {c} channels, expected {expected}")
 
 
-def class_weights(counts: np.ndarray) -> Tensor:
-    """Inverse-frequency weights ``N / (K * count)`` (0 for absent classes)."""
-    counts = counts.astype(np.float64)
-    present = counts > 0
-    weights = np.zeros_like(counts)
-    weights[present] = counts.sum() / (present.sum() * counts[present])
-    return torch.as_tensor(weights, dtype=torch.float32)
-
-
 def epoch_order(labels: Tensor, counts: Tensor, balance: str, rng: torch.Generator) -> Tensor:
     """Sample indices of one epoch: a permutation, or class-balanced draws with replacement."""
     if balance == "oversample":
@@ -163,6 +158,12 @@ def random_shift(x: Tensor, max_shift: int, rng: torch.Generator) -> Tensor:
     batch = torch.arange(n, device=x.device)[:, None, None]
     out = padded[batch, rows[:, :, None], cols[:, None, :]]  # N,H,W,C
     return out.permute(0, 3, 1, 2).contiguous()
+
+
+def random_flip(x: Tensor, rng: torch.Generator) -> Tensor:
+    """Mirror each image f32[N,C,H,W] left-right with probability 1/2."""
+    flip = (torch.rand(len(x), generator=rng) < 0.5).to(x.device)
+    return torch.where(flip[:, None, None, None], x.flip(3), x)
 
 
 def check_labels(labels: np.ndarray, count: int, num_classes: int) -> np.ndarray:
@@ -189,20 +190,35 @@ def train_classifier(
     seed: int = 0,
     progress: bool = True,
     steps: int | None = None,
+    objective: Objective | None = None,
+    synthetic: np.ndarray | None = None,
 ) -> Classifier:
-    """Train a judge on uint8 N x H x W x C ``images`` with class-index ``labels``.
+    """Train a classifier on uint8 N x H x W x C ``images`` with class-index ``labels``.
 
-    AdamW with a one-cycle learning-rate schedule; the long tail is handled by
-    ``config.balance``. ``steps`` fixes the number of optimizer steps (else
-    ``config.epochs`` passes over the images), so runs on datasets of different sizes get
-    the same compute. The same seed gives the same weights on CPU. Returns the model in
-    eval mode.
+    AdamW with a one-cycle learning-rate schedule (warm-up, then cosine decay to ~0), random
+    shifts (and flips with ``config.flip``). The long tail is handled by ``config.balance``
+    (``reweight``: inverse-frequency class weights; ``oversample``: class-balanced batches)
+    or by an ``objective`` (:class:`augment.longtail.Objective`: balanced softmax, DRW,
+    mixup), whose priors and weights come from the counts of ``labels``. ``synthetic``
+    (bool[N]) marks synthetic images, weighted ``objective.synthetic_weight`` in the loss.
+    ``steps`` fixes the number of optimizer steps (else ``config.epochs`` passes over the
+    images), so runs on datasets of different sizes get the same compute. The same seed
+    gives the same weights on CPU. Returns the model in eval mode after the last step.
     """
     config = config or ClassifierConfig()
     if steps is not None and steps < 1:
         raise ValueError(f"steps must be >= 1, got {steps}")
+    if objective is None:
+        weights = "inverse" if config.balance == "reweight" else "none"
+        objective = Objective(class_weights=weights)
     check_images(images)
     y = torch.as_tensor(check_labels(labels, len(images), num_classes))
+    sample_weight = None
+    if synthetic is not None and objective.synthetic_weight != 1.0:
+        marks = torch.as_tensor(np.asarray(synthetic, bool).ravel())
+        if len(marks) != len(y):
+            raise DataError(f"classifier: {len(marks)} synthetic marks for {len(y)} images")
+        sample_weight = torch.where(marks, objective.synthetic_weight, 1.0).float()
     device = resolve_device(config.device)
     with torch.random.fork_rng(devices=[]):  # seeded init without touching global state
         torch.manual_seed(derive_seed(seed, "classifier", "init"))
@@ -210,7 +226,6 @@ def train_classifier(
     model.to(device).train()
     x = to_tensor(images).to(device)
     counts = torch.bincount(y, minlength=num_classes)
-    weight = class_weights(counts.numpy()).to(device) if config.balance == "reweight" else None
     rng = torch.Generator().manual_seed(derive_seed(seed, "classifier", "batches"))
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=config.lr, weight_decay=config.weight_decay
@@ -239,8 +254,18 @@ def train_classifier(
             xb, yb = x[idx.to(device)], y[idx].to(device)
             if config.augment:
                 xb = random_shift(xb, max_shift, rng)
+            if config.flip:
+                xb = random_flip(xb, rng)
+            xb, targets = mix_batch(xb, yb, objective.mixup, rng)
             if len(idx) > 1:  # BatchNorm cannot train on a single sample
-                loss = F.cross_entropy(model(xb), yb, weight=weight)
+                loss = objective_loss(
+                    objective,
+                    model(xb),
+                    targets,
+                    counts.to(device),
+                    class_weights_at(objective, counts, done, total_steps),
+                    None if sample_weight is None else sample_weight[idx].to(device),
+                )
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
@@ -266,16 +291,25 @@ def _batches(model: Classifier, images: np.ndarray, batch_size: int, fn: str) ->
     with torch.no_grad():
         for start in range(0, len(images), batch_size):
             x = to_tensor(images[start : start + batch_size]).to(device)
-            out = model(x).softmax(dim=1) if fn == "proba" else model.features(x)
+            if fn == "features":
+                out = model.features(x)
+            else:
+                out = model(x)
+                out = out.softmax(dim=1) if fn == "proba" else out
             outputs.append(out.float().cpu().numpy())
     model.train(was_training)
-    width = model.num_classes if fn == "proba" else model.feature_dim
+    width = model.feature_dim if fn == "features" else model.num_classes
     return np.concatenate(outputs) if outputs else np.zeros((0, width), np.float32)
 
 
 def predict_proba(model: Classifier, images: np.ndarray, batch_size: int = 512) -> np.ndarray:
     """Class probabilities f32[N,K] of uint8 N x H x W x C ``images``."""
     return _batches(model, images, batch_size, "proba")
+
+
+def predict_logits(model: Classifier, images: np.ndarray, batch_size: int = 512) -> np.ndarray:
+    """Logits f32[N,K] of uint8 N x H x W x C ``images``."""
+    return _batches(model, images, batch_size, "logits")
 
 
 def extract_features(model: Classifier, images: np.ndarray, batch_size: int = 512) -> np.ndarray:

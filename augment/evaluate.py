@@ -1,77 +1,150 @@
-"""Does synthetic data help? Downstream experiments and GAN quality metrics.
+"""Does synthetic data help? Downstream experiments against the strongest cheap baselines.
 
-**Downstream.** The same small CNN (:mod:`augment.classifier`), optimizer and number of
-optimizer steps, trained under each condition on the long-tailed train split and scored
-on the balanced real test split:
+The same CNN (:mod:`augment.classifier`), optimizer, schedule and number of optimizer
+steps is trained under each condition on the long-tailed train split and scored, after
+its **last** step, on the real test split.
 
-==============  ==========================================================================
-baseline        the real train images only
-oversample      real images; every class re-drawn at random up to the largest class
-reweight        real images; class-weighted cross-entropy
-gan             real + synthetic images that balance the classes (one per variant)
-gan+filter      the same, keeping only samples the judge classifier recognises
-synthetic-only  class-balanced synthetic images only: classification accuracy score (CAS)
-full            the untouched train split before the long tail: the ceiling
-==============  ==========================================================================
+Classical conditions (no generator; :mod:`augment.longtail` has the formulas):
+
+================  ========================================================================
+baseline          the real train images, plain cross-entropy
+oversample        every class re-drawn at random up to the largest class
+reweight          inverse-frequency class weights
+logit-adjust      post-hoc logit adjustment of the baseline model (Menon et al., 2021)
+balanced-softmax  the logit-adjusted loss / balanced softmax (Ren et al., 2020)
+drw               deferred re-weighting (Cao et al., 2019): effective-number weights late
+mixup-drw         mixup (Zhang et al., 2018) with DRW
+crt               classifier re-training (Kang et al., 2020): the baseline's backbone, its
+                  linear head re-trained on class-balanced batches of frozen features
+full              the untouched train split, each class cut to the largest class's count:
+                  the ceiling (the tail as large as the head)
+full-2x           ``full`` at twice the steps: the protocol's convergence check
+================  ========================================================================
+
+Conditions with a generator (one per variant, ``<condition>@<variant>``):
+
+================  ========================================================================
+gan               real + the unfiltered synthetic images that balance the classes
+gan+filter        real + the filtered ones (what the synthesize stage writes by default)
+synthetic-only    class-balanced synthetic images only: classification accuracy score
+<method>+gan:M    a classical method above run on real + the synthesize stage's images,
+                  at most ``M`` synthetic per real image in each class (``<method>+gan``:
+                  up to the largest class). ``crt+gan:M`` keeps the backbone trained on
+                  real images and re-trains the head on the mix (decoupled).
+================  ========================================================================
 
 Every condition gets ``ceil(epochs * K * n_max / batch_size)`` steps (``K`` classes,
-``n_max`` the largest real class), so none wins by seeing more batches. Run ``r`` of every
-condition uses the same seed, so conditions differ only in their data.
+``n_max`` the largest real class), so none wins by seeing more batches; run ``r`` of every
+condition starts from the same seed. Finished runs are cached on disk by their inputs
+(:mod:`augment.runcache`), so a change on the GAN side re-trains only GAN conditions.
 
-**Quality** (per variant, overall and per class) is measured in the penultimate features
-of the ``reweight`` classifier of run 0, trained on the real train split. That is our own
-feature space, *not* Inception FID: figures compare variants and runs of this pipeline,
-not papers. The Fréchet distance to the test split sits beside two references in the same
-space: the real-vs-real floor (train vs test) and a blurred train set. Class mixes are
-re-weighted to the test split's, so a long-tailed train split is not penalised for its
-mix. k-NN precision/recall (Kynkäänniemi et al., 2019) use the same features; diversity
-is 1 - mean MS-SSIM of random same-class pairs, relative to the real train images; the
-memorization check compares nearest-neighbour pixel distances to the train set of
-synthetic images and of test images.
+The verdict compares each variant's best GAN condition with the best of **all** classical
+conditions and calls it a help only when the margin exceeds the combined seed noise.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
 import torch
-from pydantic import Field
-from torchvision.transforms.v2.functional import gaussian_blur
+from pydantic import Field, field_validator
+from tqdm.auto import tqdm
 
 from augment.classifier import (
     Classifier,
     ClassifierConfig,
     extract_features,
-    predict_proba,
+    predict_logits,
     train_classifier,
 )
 from augment.config import StrictModel
-from augment.data.images import to_tensor, to_uint8
-from augment.errors import DataError
-from augment.metrics import (
-    classification_scores,
-    fd,
-    memorization,
-    ms_ssim_diversity,
-    precision_recall,
-)
+from augment.data.arrays import Images
+from augment.longtail import Objective, posthoc_adjusted, retrain_head
+from augment.metrics import classification_scores
+from augment.quality import QualityConfig
+from augment.runcache import RunCache, run_key
 from augment.seeding import derive_seed
 
 log = logging.getLogger(__name__)
 
-REAL_CONDITIONS = ("baseline", "oversample", "reweight")
-GAN_CONDITIONS = ("gan", "gan+filter", "synthetic-only")
-CONDITIONS = (*REAL_CONDITIONS, *GAN_CONDITIONS, "full")
-ConditionName = Literal[
-    "baseline", "oversample", "reweight", "gan", "gan+filter", "synthetic-only", "full"
-]
-SCORES = ("balanced_accuracy", "macro_f1", "gmean", "accuracy")
+CLASSICAL = (
+    "baseline",
+    "oversample",
+    "reweight",
+    "logit-adjust",
+    "balanced-softmax",
+    "drw",
+    "mixup-drw",
+    "crt",
+)
+CEILINGS = ("full", "full-2x")
+SYNTHETIC = ("gan", "gan+filter", "synthetic-only")
+SCORES = ("balanced_accuracy", "macro_f1", "gmean", "accuracy", "tail_recall")
 FEATURE_CONDITION = "reweight"  # its run 0 is the feature network of the quality metrics
+TAIL_CLASSES = 3  # tail_recall: mean recall of this many rarest train classes
+_MIX = re.compile(r"^(?P<method>[a-z-]+)\+gan(?::(?P<cap>\d+(?:\.\d+)?))?$")
+
+
+# -- conditions ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Condition:
+    """A condition's recipe, parsed from its name (:meth:`parse`).
+
+    ``method``: a classical method (or ``full``) applied to the training pool; ``synthetic``:
+    which synthetic images join the pool (``none``, the balancing ``unfiltered`` or
+    ``filtered`` ones, ``stage``: those the synthesize stage wrote, ``only``: synthetic
+    images alone); ``cap``: at most this many synthetic per real image per class (None: up to
+    the largest class); ``steps_factor``: multiple of the common steps (``full-2x``: 2).
+    """
+
+    name: str
+    method: str
+    synthetic: Literal["none", "unfiltered", "filtered", "stage", "only"] = "none"
+    cap: float | None = None
+    steps_factor: int = 1
+
+    @property
+    def uses_generator(self) -> bool:
+        return self.synthetic != "none"
+
+    @property
+    def is_classical(self) -> bool:
+        return self.synthetic == "none" and self.method in CLASSICAL
+
+    @property
+    def competes(self) -> bool:
+        """A GAN condition the verdict weighs (synthetic-only is a quality measure)."""
+        return self.synthetic in ("unfiltered", "filtered", "stage")
+
+    @staticmethod
+    def parse(name: str) -> Condition:
+        """The condition named ``name``; ValueError naming what is wrong otherwise."""
+        if name in CLASSICAL:
+            return Condition(name, name)
+        if name in CEILINGS:
+            return Condition(name, "full", steps_factor=2 if name == "full-2x" else 1)
+        if name in SYNTHETIC:
+            kind = {"gan": "unfiltered", "gan+filter": "filtered", "synthetic-only": "only"}
+            return Condition(name, "baseline", kind[name])  # type: ignore[arg-type]
+        match = _MIX.match(name)
+        if match is None or match["method"] not in CLASSICAL:
+            raise ValueError(
+                f"unknown condition {name!r}: one of {', '.join(CLASSICAL + CEILINGS + SYNTHETIC)}"
+                ", or '<method>+gan[:M]' with a method of the first "
+                f"{len(CLASSICAL)} (e.g. 'oversample+gan:4')"
+            )
+        cap = None if match["cap"] is None else float(match["cap"])
+        if cap is not None and cap <= 0:
+            raise ValueError(f"condition {name!r}: the cap M must be > 0")
+        return Condition(name, match["method"], "stage", cap)
 
 
 # -- configuration -------------------------------------------------------------------------
@@ -82,85 +155,113 @@ class DownstreamModel(StrictModel):
 
     width: int = Field(32, ge=4)
     batch_size: int = Field(128, ge=2)
-    lr: float = Field(1e-3, gt=0)
+    lr: float = Field(3e-3, gt=0, description="peak of the one-cycle schedule")
     weight_decay: float = Field(5e-4, ge=0)
     augment: bool = Field(True, description="random 1-2 pixel shifts while training")
+    flip: bool = Field(False, description="random horizontal flips (not for digits)")
     device: Literal["auto", "cpu", "cuda"] = "auto"
 
-    def classifier_config(self, balance: str) -> ClassifierConfig:
+    def classifier_config(self, balance: str = "none") -> ClassifierConfig:
         return ClassifierConfig(balance=balance, **self.model_dump())
 
+    def identity(self) -> dict[str, Any]:
+        """What determines a run's weights (the device does not, on CPU)."""
+        return self.model_dump(exclude={"device"})
 
-class QualityConfig(StrictModel):
-    """GAN quality metrics (``evaluate.quality``)."""
 
-    enabled: bool = True
-    k: int = Field(3, ge=1, description="neighbours of the k-NN precision/recall")
-    max_per_class: int = Field(1000, ge=2, description="images per class and set measured")
-    diversity_pairs: int = Field(200, ge=1, description="random same-class pairs per class")
-    blur_sigma: float = Field(1.0, gt=0, description="Gaussian blur of the blurred reference")
+class DRWConfig(StrictModel):
+    """Deferred re-weighting (``evaluate.drw``)."""
+
+    start: float = Field(0.8, ge=0, le=1, description="fraction of the steps before weights")
+    beta: float = Field(0.9999, ge=0, lt=1, description="effective-number beta (Cui et al.)")
+
+
+class CRTConfig(StrictModel):
+    """Classifier re-training on frozen features (``evaluate.crt``)."""
+
+    steps: int = Field(1000, ge=1)
+    batch_size: int = Field(256, ge=2)
+    lr: float = Field(1e-2, gt=0)
 
 
 class EvaluateConfig(StrictModel):
     """params.yaml ``evaluate``."""
 
-    conditions: list[ConditionName] = Field(default_factory=lambda: list(CONDITIONS))
+    conditions: list[str] = Field(
+        default_factory=lambda: [*CLASSICAL, "full", *SYNTHETIC, "oversample+gan:2", "crt+gan"]
+    )
     seeds: int = Field(1, ge=1, description="runs per condition (mean and std reported)")
     epochs: float = Field(
         8, gt=0, description="passes over a class-balanced train set; same steps for all"
     )
     model: DownstreamModel = Field(default_factory=DownstreamModel)
+    tau: float = Field(1.0, ge=0, description="logit adjustment's temperature")
+    drw: DRWConfig = Field(default_factory=DRWConfig)
+    mixup: float = Field(1.0, gt=0, description="mixup's Beta(alpha, alpha) parameter")
+    crt: CRTConfig = Field(default_factory=CRTConfig)
+    synthetic_weight: float = Field(
+        1.0, gt=0, le=1, description="loss weight of a synthetic image (a real one: 1)"
+    )
     quality: QualityConfig = Field(default_factory=QualityConfig)
+
+    @field_validator("conditions")
+    @classmethod
+    def _known(cls, names: list[str]) -> list[str]:
+        for name in names:
+            Condition.parse(name)
+        if len(set(names)) != len(names):
+            raise ValueError("a condition is listed twice")
+        return names
+
+    def parsed(self) -> list[Condition]:
+        return [Condition.parse(name) for name in self.conditions]
+
+    def objective(self, method: str, synthetic: bool) -> Objective:
+        """The training objective of a classical ``method`` (crt/logit-adjust: plain CE)."""
+        weight = self.synthetic_weight if synthetic else 1.0
+        drw = {"drw_start": self.drw.start, "drw_beta": self.drw.beta}
+        if method == "reweight":
+            return Objective(class_weights="inverse", synthetic_weight=weight)
+        if method == "balanced-softmax":
+            return Objective(loss="balanced-softmax", synthetic_weight=weight)
+        if method == "drw":
+            return Objective(class_weights="drw", synthetic_weight=weight, **drw)
+        if method == "mixup-drw":
+            return Objective(class_weights="drw", mixup=self.mixup, synthetic_weight=weight, **drw)
+        return Objective(synthetic_weight=weight)
 
 
 # -- data of the conditions ----------------------------------------------------------------
 
 
 @dataclass
-class Images:
-    """uint8 N x H x W x C images with class-index labels."""
-
-    images: np.ndarray
-    labels: np.ndarray
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def of_class(self, k: int) -> np.ndarray:
-        return self.images[self.labels == k]
-
-    def counts(self, num_classes: int) -> np.ndarray:
-        return np.bincount(self.labels, minlength=num_classes)
-
-    @staticmethod
-    def concat(parts: Sequence[Images]) -> Images:
-        return Images(
-            np.concatenate([p.images for p in parts]), np.concatenate([p.labels for p in parts])
-        )
-
-    @staticmethod
-    def from_classes(arrays: Sequence[np.ndarray]) -> Images:
-        """Images of class ``k`` from ``arrays[k]``."""
-        labels = np.concatenate([np.full(len(a), k, np.int64) for k, a in enumerate(arrays)])
-        return Images(np.concatenate(arrays), labels)
-
-
-@dataclass
 class TrainingSet:
-    """The data of one condition (and variant, for the GAN conditions)."""
+    """The data and recipe of one condition (and variant, for the GAN conditions).
 
-    condition: str
+    The network trains on ``data`` with ``objective``; with ``head_data`` its linear head is
+    then re-trained on that set's features (cRT); with ``posthoc_counts`` its logits are
+    adjusted by that prior at prediction (post-hoc logit adjustment).
+    """
+
+    condition: Condition
     data: Images
-    balance: Literal["none", "reweight"] = "none"
+    objective: Objective = field(default_factory=Objective)
     variant: str | None = None
+    head_data: Images | None = None
+    posthoc_counts: np.ndarray | None = None
 
     @property
     def key(self) -> str:
-        return self.condition if self.variant is None else f"{self.condition}@{self.variant}"
+        name = self.condition.name
+        return name if self.variant is None else f"{name}@{self.variant}"
+
+    @property
+    def train_images(self) -> int:
+        return len(self.head_data if self.head_data is not None else self.data)
 
 
 def oversampled(real: Images, num_classes: int, seed: int) -> Images:
-    """Every real image once, plus random repeats of each class up to the largest class."""
+    """Every image once, plus random repeats of each class up to the largest class."""
     counts = real.counts(num_classes)
     rng = np.random.default_rng(derive_seed(seed, "evaluate", "oversample"))
     picks = [np.arange(len(real))]
@@ -168,48 +269,94 @@ def oversampled(real: Images, num_classes: int, seed: int) -> Images:
         members = np.flatnonzero(real.labels == k)
         if len(members):
             picks.append(rng.choice(members, counts.max() - len(members), replace=True))
-    index = np.concatenate(picks)
-    return Images(real.images[index], real.labels[index])
+    return real.take(np.concatenate(picks))
 
 
-def real_sets(
-    real: Images, full: Images | None, conditions: Sequence[str], num_classes: int, seed: int
-) -> list[TrainingSet]:
-    """The conditions that need no generator, in the order of ``conditions``."""
-    sets = []
-    for name in conditions:
-        if name == "baseline":
-            sets.append(TrainingSet(name, real))
-        elif name == "oversample":
-            sets.append(TrainingSet(name, oversampled(real, num_classes, seed)))
-        elif name == "reweight":
-            sets.append(TrainingSet(name, real, balance="reweight"))
-        elif name == "full" and full is not None:
-            sets.append(TrainingSet(name, full))
-        elif name == "full":
-            log.warning("no untouched train split (prepare.keep_full): 'full' is skipped")
-    return sets
+def per_class_cut(data: Images, limits: Sequence[int], seed: int, name: str) -> Images:
+    """At most ``limits[k]`` random images of class ``k`` (all of a smaller class), in order."""
+    rng = np.random.default_rng(derive_seed(seed, "evaluate", "cut", name))
+    keep = []
+    for k, limit in enumerate(limits):
+        members = np.flatnonzero(data.labels == k)
+        if len(members) > limit:
+            members = np.sort(rng.choice(members, int(limit), replace=False))
+        keep.append(members)
+    return data.take(np.concatenate(keep) if keep else np.zeros(0, np.int64))
 
 
-def gan_sets(
-    real: Images,
-    variant: str,
-    synthetic: dict[str, Images],
-    conditions: Sequence[str],
-) -> list[TrainingSet]:
-    """``gan``, ``gan+filter`` and ``synthetic-only`` sets of one variant.
+def capped_mix(real: Images, synthetic: Images, num_classes: int, cap: float | None) -> Images:
+    """Real images plus the first ``min(available, floor(cap * n_k))`` synthetic of class k.
 
-    ``synthetic`` maps ``"gan"``/``"gan+filter"`` to the balancing synthetic images (without
-    and with the quality filter) and ``"synthetic-only"`` to a class-balanced set.
+    ``cap=None`` keeps every synthetic image given. Synthetic images are marked as such.
     """
-    sets = []
-    for name in conditions:
-        if name in ("gan", "gan+filter"):
-            data = Images.concat([real, synthetic[name]])
-            sets.append(TrainingSet(name, data, variant=variant))
-        elif name == "synthetic-only":
-            sets.append(TrainingSet(name, synthetic[name], variant=variant))
+    counts = real.counts(num_classes)
+    picks = []
+    for k in range(num_classes):
+        members = np.flatnonzero(synthetic.labels == k)
+        limit = len(members) if cap is None else math.floor(cap * counts[k])
+        picks.append(members[:limit])
+    chosen = synthetic.take(np.concatenate(picks)).as_synthetic()
+    return Images.concat([real, chosen])
+
+
+def training_sets(
+    conditions: Sequence[Condition],
+    real: Images,
+    full: Images | None,
+    synthetic: Mapping[str, Mapping[str, Images]],
+    num_classes: int,
+    config: EvaluateConfig,
+    seed: int,
+) -> list[TrainingSet]:
+    """The training sets of ``conditions``: classical ones once, GAN ones per variant.
+
+    ``synthetic[variant]`` maps ``unfiltered``/``filtered`` to the balancing synthetic
+    images, ``stage`` to those the synthesize stage wrote and ``only`` to a class-balanced
+    set (CAS). A ``full`` condition without an untouched split is skipped with a warning.
+    """
+    sets: list[TrainingSet] = []
+    n_max = int(real.counts(num_classes).max())
+    for condition in conditions:
+        if condition.method == "full":
+            if full is None:
+                log.warning("%r skipped: no untouched train split (keep_full)", condition.name)
+                continue
+            cut = per_class_cut(full, [n_max] * num_classes, seed, "full")
+            sets.append(TrainingSet(condition, cut, config.objective("baseline", False)))
+            continue
+        if not condition.uses_generator:
+            sets.append(method_set(condition, real, real, num_classes, config, seed))
+            continue
+        for variant, images in synthetic.items():
+            if condition.synthetic == "only":
+                pool = images["only"].as_synthetic()
+            else:
+                pool = capped_mix(real, images[condition.synthetic], num_classes, condition.cap)
+            ts = method_set(condition, pool, real, num_classes, config, seed)
+            ts.variant = variant
+            sets.append(ts)
     return sets
+
+
+def method_set(
+    condition: Condition,
+    pool: Images,
+    real: Images,
+    num_classes: int,
+    config: EvaluateConfig,
+    seed: int,
+) -> TrainingSet:
+    """``condition.method`` applied to the images of ``pool`` (``real``: cRT's backbone data)."""
+    method = condition.method
+    has_synthetic = bool(pool.synthetic.any())
+    objective = config.objective(method, has_synthetic)
+    if method == "oversample":
+        return TrainingSet(condition, oversampled(pool, num_classes, seed), objective)
+    if method == "crt":  # backbone: plain cross-entropy on real images only
+        return TrainingSet(condition, real, config.objective("baseline", False), head_data=pool)
+    if method == "logit-adjust":
+        return TrainingSet(condition, pool, objective, posthoc_counts=pool.counts(num_classes))
+    return TrainingSet(condition, pool, objective)
 
 
 # -- downstream runs -----------------------------------------------------------------------
@@ -221,11 +368,18 @@ def training_steps(real: Images, num_classes: int, config: EvaluateConfig) -> in
     return max(1, math.ceil(config.epochs * balanced / config.model.batch_size))
 
 
+def tail_classes(counts: np.ndarray, how_many: int = TAIL_CLASSES) -> list[int]:
+    """Indices of the ``how_many`` classes with the fewest real train images (ties: later)."""
+    order = sorted(range(len(counts)), key=lambda k: (counts[k], -k))
+    return sorted(order[: min(how_many, len(counts))])
+
+
 @dataclass
 class Downstream:
     """Scores of every run of every condition, and the feature network."""
 
     classes: list[str]
+    tail: list[int] = field(default_factory=list)
     runs: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     sets: dict[str, TrainingSet] = field(default_factory=dict)
     feature_model: Classifier | None = None
@@ -236,14 +390,19 @@ class Downstream:
         for key, runs in self.runs.items():
             ts = self.sets[key]
             entry: dict[str, Any] = {
-                "condition": ts.condition,
+                "condition": ts.condition.name,
                 "variant": ts.variant,
-                "train_images": len(ts.data),
+                "classical": ts.condition.is_classical,
+                "train_images": ts.train_images,
                 "runs": len(runs),
             }
             for score in SCORES:
-                values = np.array([r[score] for r in runs], np.float64)
-                entry[score] = {"mean": float(values.mean()), "std": float(values.std())}
+                values = np.array([r[score] for r in runs if r[score] is not None], np.float64)
+                entry[score] = (
+                    {"mean": float(values.mean()), "std": float(values.std())}
+                    if len(values)
+                    else {"mean": None, "std": None}
+                )
             entry["per_class_recall"] = {
                 c: _mean_or_none([r["per_class_recall"][k] for r in runs])
                 for k, c in enumerate(self.classes)
@@ -266,6 +425,88 @@ def _mean_or_none(values: Sequence[float | None]) -> float | None:
     return float(np.mean(present)) if present else None
 
 
+class Runner:
+    """Trains (or finds in the cache) the network of a training set and scores it."""
+
+    def __init__(
+        self,
+        num_classes: int,
+        steps: int,
+        config: EvaluateConfig,
+        seed: int,
+        cache: RunCache | None = None,
+        progress: bool = True,
+    ) -> None:
+        self.num_classes, self.steps, self.config, self.seed = num_classes, steps, config, seed
+        self.cache = cache if cache is not None else RunCache(None)
+        self.progress = progress
+
+    def network(self, ts: TrainingSet, run: int) -> Classifier:
+        """The trained network of ``ts``'s run ``run`` (before any head re-training)."""
+        steps = self.steps * ts.condition.steps_factor
+        seed = derive_seed(self.seed, "evaluate", "run", run)
+        key = run_key(
+            model=self.config.model.identity(),
+            objective=ts.objective.to_dict(),
+            steps=steps,
+            seed=seed,
+            classes=self.num_classes,
+            data=ts.data.digest(),
+        )
+        model = self.cache.get(key)
+        if model is not None:
+            log.info("%s, run %d: cached (%s)", ts.key, run + 1, key[:12])
+            return model
+        balance = "none" if ts.objective.class_weights != "inverse" else "reweight"
+        model = train_classifier(
+            ts.data.images,
+            ts.data.labels,
+            self.num_classes,
+            self.config.model.classifier_config(balance),
+            seed=seed,
+            progress=self.progress,
+            steps=steps,
+            objective=ts.objective,
+            synthetic=ts.data.synthetic,
+        )
+        self.cache.put(
+            key,
+            model,
+            {
+                "condition": ts.key,
+                "run": run,
+                "steps": steps,
+                "objective": ts.objective.to_dict(),
+                "train_images": len(ts.data),
+            },
+        )
+        return model
+
+    def logits(self, ts: TrainingSet, run: int, test: Images) -> tuple[Classifier, np.ndarray]:
+        """The network of ``ts``'s run and its final logits f32[N,K] on ``test``."""
+        model = self.network(ts, run)
+        if ts.head_data is not None:
+            head = retrain_head(
+                model.head,
+                extract_features(model, ts.head_data.images),
+                ts.head_data.labels,
+                self.num_classes,
+                steps=self.config.crt.steps,
+                seed=derive_seed(self.seed, "evaluate", "crt", run),
+                batch_size=self.config.crt.batch_size,
+                lr=self.config.crt.lr,
+                sample_weight=np.where(ts.head_data.synthetic, self.config.synthetic_weight, 1.0),
+            )
+            features = torch.as_tensor(extract_features(model, test.images))
+            with torch.no_grad():
+                logits = head(features).numpy()
+        else:
+            logits = predict_logits(model, test.images)
+        if ts.posthoc_counts is not None:
+            logits = posthoc_adjusted(logits, ts.posthoc_counts, self.config.tau)
+        return model, logits
+
+
 def run_downstream(
     sets: Sequence[TrainingSet],
     test: Images,
@@ -274,25 +515,31 @@ def run_downstream(
     config: EvaluateConfig,
     seed: int,
     progress: bool = True,
+    cache: RunCache | None = None,
+    tail: Sequence[int] = (),
 ) -> Downstream:
-    """Train and score ``config.seeds`` classifiers per set; keep the feature network."""
-    result = Downstream(list(classes))
+    """Score ``config.seeds`` runs per set on ``test``; keep the feature network.
+
+    ``tail`` lists the classes whose mean recall is ``tail_recall``.
+    """
+    runner = Runner(len(classes), steps, config, seed, cache, progress=False)
+    result = Downstream(list(classes), list(tail))
+    bar = tqdm(
+        total=len(sets) * config.seeds,
+        desc="evaluate",
+        unit="run",
+        disable=not progress,
+        dynamic_ncols=True,
+    )
     for ts in sets:
         result.sets[ts.key] = ts
         result.runs[ts.key] = []
         for run in range(config.seeds):
-            log.info("%s, run %d/%d: %d train images", ts.key, run + 1, config.seeds, len(ts.data))
-            model = train_classifier(
-                ts.data.images,
-                ts.data.labels,
-                len(classes),
-                config.model.classifier_config(ts.balance),
-                seed=derive_seed(seed, "evaluate", "run", run),
-                progress=progress,
-                steps=steps,
-            )
-            predicted = predict_proba(model, test.images).argmax(axis=1)
-            scores = classification_scores(test.labels, predicted, len(classes))
+            bar.set_postfix_str(f"{ts.key} {run + 1}/{config.seeds}")
+            model, logits = runner.logits(ts, run, test)
+            scores = classification_scores(test.labels, logits.argmax(axis=1), len(classes))
+            recalls = [scores["per_class_recall"][k] for k in tail]
+            scores["tail_recall"] = _mean_or_none(recalls) if tail else None
             scores["run"] = run
             result.runs[ts.key].append(scores)
             log.info(
@@ -302,179 +549,66 @@ def run_downstream(
                 scores["balanced_accuracy"],
                 scores["macro_f1"],
             )
-            if ts.condition == FEATURE_CONDITION and run == 0:
+            if ts.condition.name == FEATURE_CONDITION and run == 0:
                 result.feature_model = model
+            bar.update()
+    bar.close()
     return result
 
 
 def feature_network(
-    real: Images, num_classes: int, steps: int, config: EvaluateConfig, seed: int
-) -> Classifier:
-    """The ``reweight`` classifier of run 0 (trained here when that condition is not run)."""
-    return train_classifier(
-        real.images,
-        real.labels,
-        num_classes,
-        config.model.classifier_config("reweight"),
-        seed=derive_seed(seed, "evaluate", "run", 0),
-        progress=False,
-        steps=steps,
-    )
-
-
-# -- quality -------------------------------------------------------------------------------
-
-
-def blurred(images: np.ndarray, sigma: float) -> np.ndarray:
-    """Gaussian-blurred copy of uint8 N x H x W x C images (kernel ~ 4 sigma wide, odd)."""
-    size = 2 * math.ceil(2 * sigma) + 1
-    x = to_tensor(images)
-    with torch.no_grad():
-        out = gaussian_blur(x, [size, size], [sigma, sigma])
-    return to_uint8(out)
-
-
-def class_weights_like(labels: np.ndarray, reference: np.ndarray, num_classes: int) -> np.ndarray:
-    """Per-sample weights giving ``labels`` the class mix of ``reference`` (absent: 0)."""
-    have = np.bincount(labels, minlength=num_classes).astype(np.float64)
-    want = np.bincount(reference, minlength=num_classes) / len(reference)
-    per_class = np.divide(want, have, out=np.zeros_like(want), where=have > 0)
-    return per_class[labels]
-
-
-def capped(data: Images, limit: int, seed: int, name: str) -> Images:
-    """At most ``limit`` random images per class (all of a smaller class)."""
-    rng = np.random.default_rng(derive_seed(seed, "evaluate", "quality", name))
-    keep = []
-    for k in np.unique(data.labels):
-        members = np.flatnonzero(data.labels == k)
-        keep.append(np.sort(rng.choice(members, min(limit, len(members)), replace=False)))
-    index = np.concatenate(keep) if keep else np.zeros(0, np.int64)
-    return Images(data.images[index], data.labels[index])
-
-
-def _safe(fn: Any, *args: Any, **kwargs: Any) -> Any:
-    """``fn(...)``, or None when the sets are too small for it (DataError)."""
-    try:
-        return fn(*args, **kwargs)
-    except DataError as exc:
-        log.debug("metric skipped: %s", exc)
-        return None
-
-
-def _ratio(a: float | None, b: float | None) -> float | None:
-    return None if a is None or b is None or b <= 0 else a / b
-
-
-def quality(
-    model: Classifier,
-    train: Images,
-    test: Images,
-    synthetic: Images,
-    classes: Sequence[str],
-    config: QualityConfig,
+    real: Images,
+    num_classes: int,
+    steps: int,
+    config: EvaluateConfig,
     seed: int,
-) -> dict[str, Any]:
-    """GAN quality of ``synthetic`` (overall and per class) against the real splits."""
-    k = config.k
-    n = len(classes)
-    train = capped(train, config.max_per_class, seed, "train")
-    test = capped(test, config.max_per_class, seed, "test")
-    synthetic = capped(synthetic, config.max_per_class, seed, "synthetic")
-    blur = Images(blurred(train.images, config.blur_sigma), train.labels)
-    sets = {"train": train, "test": test, "synthetic": synthetic, "blur": blur}
-    feats = {
-        name: extract_features(model, data.images).astype(np.float64) for name, data in sets.items()
-    }
-    labels = {name: data.labels for name, data in sets.items()}
-
-    def distance(name: str, mask: dict[str, np.ndarray] | None = None) -> float | None:
-        x, y = feats[name], labels[name]
-        t = feats["test"]
-        if mask is not None:
-            x, y, t = x[mask[name]], y[mask[name]], t[mask["test"]]
-        w = class_weights_like(
-            y, labels["test"] if mask is None else labels["test"][mask["test"]], n
-        )
-        return _safe(fd, x, t, weights_a=w)
-
-    def flat(images: np.ndarray) -> np.ndarray:
-        return images.reshape(len(images), -1).astype(np.float32)
-
-    def summary(mask: dict[str, np.ndarray] | None, class_index: int | None) -> dict[str, Any]:
-        pick = (
-            (lambda name: feats[name]) if mask is None else (lambda name: feats[name][mask[name]])
-        )
-        value: dict[str, Any] = {
-            "synthetic_images": int(len(pick("synthetic"))),
-            "fd": distance("synthetic", mask),
-            "fd_floor": distance("train", mask),
-            "fd_blurred": distance("blur", mask),
-        }
-        value["fd_over_floor"] = _ratio(value["fd"], value["fd_floor"])
-        pr = _safe(precision_recall, pick("test"), pick("synthetic"), k=k)
-        value["precision"], value["recall"] = pr if pr is not None else (None, None)
-        if class_index is not None:
-            syn, real = synthetic.of_class(class_index), train.of_class(class_index)
-            div_syn = _safe(ms_ssim_diversity, syn, pairs=config.diversity_pairs, seed=seed)
-            div_real = _safe(ms_ssim_diversity, real, pairs=config.diversity_pairs, seed=seed)
-            value["diversity"], value["diversity_real"] = div_syn, div_real
-            value["diversity_ratio"] = _ratio(div_syn, div_real)
-            copy = _safe(memorization, flat(syn), flat(real), flat(test.of_class(class_index)))
-        else:
-            copy = _safe(
-                memorization, flat(synthetic.images), flat(train.images), flat(test.images)
-            )
-        value["nn_ratio"] = None if copy is None else copy["nn_ratio"]
-        value["copy_fraction"] = None if copy is None else copy["copy_fraction"]
-        return value
-
-    per_class = {}
-    for c, name in enumerate(classes):
-        mask = {key: labels[key] == c for key in labels}
-        per_class[name] = summary(mask, c)
-    overall = summary(None, None)
-    ratios = [v["diversity_ratio"] for v in per_class.values() if v["diversity_ratio"] is not None]
-    overall["diversity_ratio"] = float(np.mean(ratios)) if ratios else None
-    return {"overall": overall, "classes": per_class}
+    cache: RunCache | None = None,
+) -> Classifier:
+    """The ``reweight`` classifier of run 0 (trained here, or cached, when it did not run)."""
+    condition = Condition.parse(FEATURE_CONDITION)
+    ts = method_set(condition, real, real, num_classes, config, seed)
+    return Runner(num_classes, steps, config, seed, cache, progress=False).network(ts, 0)
 
 
 # -- the verdict ---------------------------------------------------------------------------
 
 
 def verdicts(summary: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Per variant: its best GAN condition against the best classic fix of the long tail.
+    """Per variant: its best GAN condition against the best of all classical conditions.
 
-    ``helps`` is true only when the GAN condition's mean balanced accuracy beats both
-    ``oversample`` and ``reweight`` (those that ran) by more than their combined standard
-    deviation; ``delta`` is the difference in balanced accuracy.
+    ``helps`` is true only when the GAN condition's mean balanced accuracy beats the best
+    classical condition's by more than their combined standard deviation
+    (``hypot(std_gan, std_classical)``); ``delta`` is the difference in balanced accuracy and
+    ``tail_delta`` that in the mean recall of the rarest classes.
     """
-    classic = {c: summary[c] for c in ("oversample", "reweight") if c in summary}
-    if not classic:
-        classic = {c: summary[c] for c in ("baseline",) if c in summary}
+    classical = {key: e for key, e in summary.items() if _parsed(e).is_classical}
     out: dict[str, dict[str, Any]] = {}
     variants = sorted({e["variant"] for e in summary.values() if e["variant"] is not None})
+    if not classical:
+        return out
+    rival_key = max(classical, key=lambda key: classical[key]["balanced_accuracy"]["mean"])
+    rival = classical[rival_key]
     for variant in variants:
         candidates = {
-            key: e
-            for key, e in summary.items()
-            if e["variant"] == variant and e["condition"] in ("gan", "gan+filter")
+            key: e for key, e in summary.items() if e["variant"] == variant and _parsed(e).competes
         }
-        if not candidates or not classic:
+        if not candidates:
             continue
         best_key = max(candidates, key=lambda key: candidates[key]["balanced_accuracy"]["mean"])
-        rival_key = max(classic, key=lambda key: classic[key]["balanced_accuracy"]["mean"])
-        best, rival = (
-            candidates[best_key]["balanced_accuracy"],
-            classic[rival_key]["balanced_accuracy"],
-        )
-        delta = best["mean"] - rival["mean"]
-        noise = math.hypot(best["std"], rival["std"])
+        best = candidates[best_key]
+        delta = best["balanced_accuracy"]["mean"] - rival["balanced_accuracy"]["mean"]
+        noise = math.hypot(best["balanced_accuracy"]["std"], rival["balanced_accuracy"]["std"])
+        tails = best.get("tail_recall", {}).get("mean"), rival.get("tail_recall", {}).get("mean")
         out[variant] = {
             "best": best_key,
             "rival": rival_key,
             "delta": delta,
             "noise": noise,
+            "tail_delta": None if None in tails else tails[0] - tails[1],
             "helps": bool(delta > noise and delta > 0),
         }
     return out
+
+
+def _parsed(entry: dict[str, Any]) -> Condition:
+    return Condition.parse(entry["condition"])

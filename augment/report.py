@@ -64,19 +64,25 @@ def plot_recall(
 def downstream_table(summary: dict[str, dict[str, Any]]) -> str:
     header = [
         "condition",
+        "kind",
         "train images",
         "balanced acc. %",
+        "tail recall %",
         "macro-F1 %",
         "G-mean %",
         "gap closed",
     ]
     rows = []
     for key, e in summary.items():
+        kind = "classical" if e.get("classical") else ("GAN" if e["variant"] else "ceiling")
+        tail = e.get("tail_recall", {})
         rows.append(
             [
                 f"`{key}`",
+                kind,
                 str(e["train_images"]),
                 _pct(e["balanced_accuracy"]["mean"], e["balanced_accuracy"]["std"]),
+                _pct(tail.get("mean"), tail.get("std")),
                 _pct(e["macro_f1"]["mean"], e["macro_f1"]["std"]),
                 _pct(e["gmean"]["mean"], e["gmean"]["std"]),
                 "–" if e["gap_closed"] is None else f"{100 * e['gap_closed']:.0f}%",
@@ -111,17 +117,29 @@ def verdict_lines(verdicts: dict[str, dict[str, Any]], runs: int) -> list[str]:
     lines = []
     for variant, v in verdicts.items():
         noise = "one run: no noise estimate" if runs < 2 else f"noise ± {100 * v['noise']:.1f}"
+        tail = v.get("tail_delta")
+        tail_text = "" if tail is None else f"; rarest classes' recall {100 * tail:+.1f} points"
         versus = (
-            f"`{v['best']}` vs `{v['rival']}`: {100 * v['delta']:+.1f} points of "
-            f"balanced accuracy ({noise})."
+            f"its best condition `{v['best']}` vs the best classical one `{v['rival']}`: "
+            f"{100 * v['delta']:+.1f} points of balanced accuracy ({noise}){tail_text}."
         )
         if v["helps"]:
             lines.append(f"- **{variant}: synthetic data helps.** {versus}")
         else:
             lines.append(
-                f"- **{variant}: synthetic data does not beat the classic fixes.** {versus}"
+                f"- **{variant}: synthetic data does not beat the best classical fix.** {versus}"
             )
     return lines
+
+
+def _model_text(model: dict[str, Any] | None) -> str:
+    if not model:
+        return "the downstream CNN"
+    extras = [name for name in ("augment", "flip") if model.get(name)]
+    shown = {"augment": "random shifts", "flip": "flips"}
+    return f"3-block CNN, width {model['width']}, batch {model['batch_size']}, lr {model['lr']}" + (
+        ", " + " and ".join(shown[e] for e in extras) if extras else ""
+    )
 
 
 def write_report(
@@ -152,15 +170,28 @@ def write_report(
         folder / "quality_per_class.csv", index=False, lineterminator="\n", float_format="%.6f"
     )
 
+    test_counts = context.get("test_counts") or []
+    balanced = len(set(test_counts)) <= 1
+    test_text = f"{context['test_images']} {'balanced ' if balanced else ''}real test images" + (
+        "" if balanced else f" (per class {min(test_counts)} to {max(test_counts)})"
+    )
     parts = [
         "# Does synthetic data help?",
         "",
-        f"Downstream classifier: {context['steps']} optimizer steps per run, "
-        f"{context['seeds']} run(s) per condition, scored on {context['test_images']} "
-        "balanced real test images. Mean ± std over runs; *gap closed* is the fraction of "
-        "the baseline-to-full gap in balanced accuracy.",
-        "",
         *(verdict_lines(verdicts, context["seeds"]) or ["- No GAN condition ran."]),
+        "",
+        "## Protocol",
+        "",
+        f"Every condition trains the same classifier ({_model_text(context.get('model'))}) "
+        f"for the same {context['steps']} optimizer steps (AdamW, one-cycle schedule: "
+        "warm-up then cosine decay), and is scored after its **last** step, never at a "
+        f"best step, on {test_text}. {context['seeds']} run(s) per condition, run *r* of "
+        "each starting from the same seed; mean ± std over runs. *Tail recall*: mean recall "
+        f"of the {len(context.get('tail_classes', []))} rarest train classes "
+        f"({', '.join(map(str, context.get('tail_classes', [])))}). *Gap closed*: the "
+        "fraction of the baseline-to-full gap in balanced accuracy. The verdict compares "
+        "each variant's best GAN condition with the best classical condition and counts it "
+        "a help only beyond their combined seed noise (std).",
         "",
         "## Downstream classifier",
         "",

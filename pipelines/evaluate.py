@@ -7,7 +7,9 @@ the real test split, and measures each generator's quality. Reads ``data/prepare
 ``data/augmented/<variant>/`` (the synthesize stage's images) and ``models/classifier.pt``
 (the judge, for the filtered or unfiltered set the synthesize stage did not write). Writes
 ``metrics/evaluate.json``, ``reports/evaluate/`` (report.md, per_class_recall.{png,csv},
-quality_per_class.csv, runs.csv).
+quality_per_class.csv, runs.csv) and keeps every finished run in ``models/evaluate/``
+(:mod:`augment.runcache`), so a re-run after a kill or a GAN-side change trains only what
+changed.
 Run from the project root: ``python -m pipelines.evaluate``.
 """
 
@@ -18,6 +20,7 @@ import json
 import logging
 import os
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -25,26 +28,25 @@ import pandas as pd
 
 from augment.classifier import load_classifier
 from augment.config import parse
+from augment.data.arrays import Images
 from augment.data.images import load_images
 from augment.data.manifest import Manifest
 from augment.data.prepare import FULL_MANIFEST
 from augment.errors import DataError, ModelError
 from augment.evaluate import (
     FEATURE_CONDITION,
-    GAN_CONDITIONS,
     EvaluateConfig,
-    Images,
-    TrainingSet,
     feature_network,
-    gan_sets,
-    quality,
-    real_sets,
     run_downstream,
+    tail_classes,
+    training_sets,
     training_steps,
     verdicts,
 )
 from augment.io import atomic_path
+from augment.quality import quality
 from augment.report import write_report
+from augment.runcache import RunCache
 from augment.runtime import Generator
 from augment.synthesize import SynthesisConfig, synthesize_arrays
 from pipelines._common import (
@@ -78,12 +80,12 @@ def synthetic_sets(
     synthesis: SynthesisConfig,
     seed: int,
 ) -> dict[str, Images]:
-    """The variant's ``gan``, ``gan+filter`` and ``synthetic-only`` synthetic images.
+    """The variant's synthetic images: ``stage``, ``unfiltered``, ``filtered``, ``only``.
 
-    The set the synthesize stage wrote is read from disk; the other one is generated
-    here with the filter flipped (same seeds, so its unfiltered images are those the
-    stage would write). ``synthetic-only`` has ``n_max`` unfiltered images per class; the
-    unfiltered balancing images are their first ``deficit`` per class (the same noise).
+    ``stage`` is what the synthesize stage wrote (read from disk); the balancing set with
+    the filter flipped is generated here (same seeds, so its images are those the stage
+    would write). ``only`` (CAS) has ``n_max`` unfiltered images per class; the unfiltered
+    balancing images are their first ``deficit`` per class (the same noise).
     """
     model_path = args.models / f"{variant}.onnx"
     if not model_path.is_file():
@@ -100,17 +102,45 @@ def synthetic_sets(
     unfiltered = synthesis.with_filter(False)
     cas = synthesize_arrays(generator, real, unfiltered, seed, quotas=balanced, progress=False)
     deficits = [cas[c][: max(0, n_max - int(counts[c]))] for c in classes]
-    sets = {"synthetic-only": Images.from_classes([cas[c] for c in classes])}
+    sets = {"stage": on_disk, "only": Images.from_classes([cas[c] for c in classes])}
     if synthesis.filter.enabled:
-        sets["gan+filter"] = on_disk
-        sets["gan"] = Images.from_classes(deficits)
+        sets["filtered"] = on_disk
+        sets["unfiltered"] = Images.from_classes(deficits)
     else:
-        sets["gan"] = on_disk
+        sets["unfiltered"] = on_disk
         judge = load_classifier(args.classifier)
         filtered = synthesis.with_filter(True)
         arrays = synthesize_arrays(generator, real, filtered, seed, judge=judge, progress=False)
-        sets["gan+filter"] = Images.from_classes([arrays[c] for c in classes])
+        sets["filtered"] = Images.from_classes([arrays[c] for c in classes])
     return sets
+
+
+def log_verdicts(found: dict[str, dict[str, Any]]) -> None:
+    for variant, v in found.items():
+        level = logging.INFO if v["helps"] else logging.WARNING
+        log.log(
+            level,
+            "%s: %s vs %s: %+.2f points of balanced accuracy (noise %.2f)%s",
+            variant,
+            v["best"],
+            v["rival"],
+            100 * v["delta"],
+            100 * v["noise"],
+            "" if v["helps"] else ": synthetic data did not beat the best classical condition",
+        )
+
+
+def sample_images(args: argparse.Namespace, variants: list[str], report_dir: Path) -> dict:
+    """Captions -> paths (relative to the report) of the earlier stages' sample grids."""
+    images = {}
+    for variant in variants:
+        for caption, rel in (
+            (f"{variant}: synthesized (synthesize stage)", f"synthesize/{variant}/samples.png"),
+            (f"{variant}: training samples, final", f"train/{variant}/final.png"),
+        ):
+            if (args.reports / rel).is_file():
+                images[caption] = os.path.relpath(args.reports / rel, report_dir)
+    return images
 
 
 def main(argv: list[str]) -> None:
@@ -125,13 +155,15 @@ def main(argv: list[str]) -> None:
         augmented="data/augmented",
         reports="reports",
         metrics="metrics/evaluate.json",
+        cache="models/evaluate",
     )
 
     params = load_params(args.params)
     seed = read_seed(params)
     config = parse(EvaluateConfig, section(params, "evaluate"), "params.yaml evaluate")
     synthesis = parse(SynthesisConfig, section(params, "synthesize"), "params.yaml synthesize")
-    wants_gan = any(c in GAN_CONDITIONS for c in config.conditions) or config.quality.enabled
+    conditions = config.parsed()
+    wants_gan = any(c.uses_generator for c in conditions) or config.quality.enabled
     variants = synthesis.variants if wants_gan else []
     trained_variants(params, variants, "params.yaml synthesize.variants")
     started = time.perf_counter()
@@ -144,19 +176,19 @@ def main(argv: list[str]) -> None:
         raise DataError(f"{args.prepared / 'manifest.csv'}: no test images to evaluate on")
     full_path = args.prepared / FULL_MANIFEST
     full = None
-    if "full" in config.conditions and full_path.is_file():
+    if any(c.method == "full" for c in conditions) and full_path.is_file():
         full = load(Manifest.read(full_path).subset(split="train"), classes, str(full_path))
     num_classes = len(classes)
     steps = training_steps(real, num_classes, config)
-    n_max = int(real.counts(num_classes).max())
+    counts = real.counts(num_classes)
+    n_max = int(counts.max())
 
-    sets: list[TrainingSet] = real_sets(real, full, config.conditions, num_classes, seed)
-    synthetic: dict[str, dict[str, Images]] = {}
-    for variant in variants:
-        synthetic[variant] = synthetic_sets(
-            variant, manifest, classes, n_max, args, synthesis, seed
-        )
-        sets += gan_sets(real, variant, synthetic[variant], config.conditions)
+    synthetic = {
+        variant: synthetic_sets(variant, manifest, classes, n_max, args, synthesis, seed)
+        for variant in variants
+    }
+    sets = training_sets(conditions, real, full, synthetic, num_classes, config, seed)
+    tail = tail_classes(counts)
     log.info(
         "%d training sets x %d run(s), %d steps each, tested on %d images",
         len(sets),
@@ -164,46 +196,35 @@ def main(argv: list[str]) -> None:
         steps,
         len(test),
     )
-    downstream = run_downstream(sets, test, classes, steps, config, seed)
+    cache = RunCache(args.cache)
+    downstream = run_downstream(sets, test, classes, steps, config, seed, cache=cache, tail=tail)
     summary = downstream.summary()
 
     scores: dict[str, Any] = {}
     if config.quality.enabled and variants:
         model = downstream.feature_model
         if model is None:
-            model = feature_network(real, num_classes, steps, config, seed)
+            model = feature_network(real, num_classes, steps, config, seed, cache)
         for variant in variants:
             log.info("%s: quality metrics", variant)
-            scores[variant] = quality(
-                model,
-                real,
-                test,
-                synthetic[variant]["synthetic-only"],
-                classes,
-                config.quality,
-                seed,
-            )
+            only = synthetic[variant]["only"]
+            scores[variant] = quality(model, real, test, only, classes, config.quality, seed)
     found = verdicts(summary)
-    for variant, v in found.items():
-        level = logging.INFO if v["helps"] else logging.WARNING
-        log.log(
-            level,
-            "%s: %s vs %s: %+.2f points of balanced accuracy (noise %.2f)%s",
-            variant,
-            v["best"],
-            v["rival"],
-            100 * v["delta"],
-            100 * v["noise"],
-            "" if v["helps"] else ": synthetic data did not beat the classic fixes",
-        )
+    log_verdicts(found)
 
     seconds = time.perf_counter() - started
     context = {
         "steps": steps,
         "seeds": config.seeds,
         "test_images": len(test),
+        "test_counts": test.counts(num_classes).tolist(),
         "train_images": len(real),
+        "train_counts": dict(zip(classes, counts.tolist(), strict=True)),
+        "tail_classes": [classes[k] for k in tail],
+        "model": config.model.identity(),
         "feature_network": f"{FEATURE_CONDITION}, run 0",
+        "cached_runs": cache.hits,
+        "trained_runs": cache.misses,
         "seconds": round(seconds, 1),
     }
     metrics = {
@@ -213,14 +234,6 @@ def main(argv: list[str]) -> None:
         "quality": {v: q["overall"] for v, q in scores.items()},
     }
     report_dir = args.reports / "evaluate"
-    images = {}
-    for variant in variants:
-        for caption, rel in (
-            (f"{variant}: synthesized (synthesize stage)", f"synthesize/{variant}/samples.png"),
-            (f"{variant}: training samples, final", f"train/{variant}/final.png"),
-        ):
-            if (args.reports / rel).is_file():
-                images[caption] = os.path.relpath(args.reports / rel, report_dir)
     with atomic_path(report_dir, is_dir=True) as tmp:
         write_report(
             tmp,
@@ -228,9 +241,9 @@ def main(argv: list[str]) -> None:
             quality=scores,
             verdicts=found,
             classes=classes,
-            train_counts=real.counts(num_classes).tolist(),
+            train_counts=counts.tolist(),
             context=context,
-            images=images,
+            images=sample_images(args, variants, report_dir),
         )
         runs = [
             {"condition": key, **{k: v for k, v in r.items() if not k.startswith("per_class")}}
@@ -240,7 +253,14 @@ def main(argv: list[str]) -> None:
         pd.DataFrame(runs).to_csv(tmp / "runs.csv", index=False, lineterminator="\n")
     with atomic_path(args.metrics) as tmp:
         tmp.write_text(json.dumps(metrics, indent=2) + "\n")
-    log.info("wrote %s and %s in %.0f s", args.metrics, report_dir, seconds)
+    log.info(
+        "wrote %s and %s in %.0f s (%d runs trained, %d from the cache)",
+        args.metrics,
+        report_dir,
+        seconds,
+        cache.misses,
+        cache.hits,
+    )
 
 
 if __name__ == "__main__":

@@ -7,23 +7,24 @@ import pytest
 from sklearn.datasets import load_digits
 
 from augment.config import parse
+from augment.data.arrays import Images
 from augment.errors import ConfigError
 from augment.evaluate import (
+    Condition,
     EvaluateConfig,
-    Images,
     TrainingSet,
-    blurred,
-    capped,
-    class_weights_like,
-    gan_sets,
+    capped_mix,
     oversampled,
-    quality,
-    real_sets,
     run_downstream,
+    tail_classes,
+    training_sets,
     training_steps,
     verdicts,
 )
+from augment.longtail import Objective
 from augment.metrics import gaussian_stats
+from augment.quality import blurred, capped, class_weights_like, quality
+from augment.runcache import RunCache
 
 CLASSES = [str(k) for k in range(10)]
 
@@ -69,36 +70,113 @@ def test_every_condition_gets_the_same_steps(digits) -> None:
     assert training_steps(train, 10, config) == 2 * 10 * 60 // 50
 
 
+def parsed(*names: str) -> list[Condition]:
+    return [Condition.parse(name) for name in names]
+
+
 def test_conditions_and_their_data(digits) -> None:
     train, test = digits
-    sets = real_sets(train, test, ["baseline", "oversample", "reweight", "full"], 10, 0)
-    assert [s.key for s in sets] == ["baseline", "oversample", "reweight", "full"]
-    assert [s.balance for s in sets] == ["none", "none", "reweight", "none"]
-    assert real_sets(train, None, ["full"], 10, 0) == []  # no untouched split: skipped
+    config = EvaluateConfig()
+    names = ["baseline", "oversample", "reweight", "balanced-softmax", "drw", "mixup-drw"]
+    sets = training_sets(parsed(*names, "full"), train, test, {}, 10, config, 0)
+    assert [s.key for s in sets] == [*names, "full"]
+    objectives = [s.objective for s in sets]
+    assert [o.class_weights for o in objectives] == [
+        "none",
+        "none",
+        "inverse",
+        "none",
+        "drw",
+        "drw",
+        "none",
+    ]
+    assert objectives[3].loss == "balanced-softmax" and objectives[5].mixup == config.mixup
+    assert len(sets[1].data) == 10 * 60  # oversampled to the largest class
+    assert sets[-1].data.counts(10).tolist() == [40] * 10  # full: at most n_max (60) a class
+    assert training_sets(parsed("full"), train, None, {}, 10, config, 0) == []  # skipped
+    # logit-adjust and crt reuse the baseline network: same data, same objective
+    la, crt = training_sets(parsed("logit-adjust", "crt"), train, None, {}, 10, config, 0)
+    assert la.objective == crt.objective == sets[0].objective
+    assert la.data.digest() == crt.data.digest() == sets[0].data.digest()
+    assert la.posthoc_counts.tolist() == train.counts(10).tolist()
+    assert crt.head_data is train
+
     synthetic = {
-        "gan": Images(test.images[:5], test.labels[:5]),
-        "gan+filter": Images(test.images[:3], test.labels[:3]),
-        "synthetic-only": test,
+        "sngan": {
+            "unfiltered": Images(test.images[:5], test.labels[:5]),
+            "filtered": Images(test.images[:3], test.labels[:3]),
+            "stage": Images(test.images[:3], test.labels[:3]),
+            "only": test,
+        }
     }
-    gans = gan_sets(train, "sngan", synthetic, ["baseline", "gan", "gan+filter", "synthetic-only"])
-    assert [s.key for s in gans] == ["gan@sngan", "gan+filter@sngan", "synthetic-only@sngan"]
-    assert [len(s.data) for s in gans] == [len(train) + 5, len(train) + 3, len(test)]
+    gans = training_sets(
+        parsed("baseline", "gan", "gan+filter", "synthetic-only", "crt+gan"),
+        train,
+        None,
+        synthetic,
+        10,
+        config,
+        0,
+    )
+    assert [s.key for s in gans] == [
+        "baseline",
+        "gan@sngan",
+        "gan+filter@sngan",
+        "synthetic-only@sngan",
+        "crt+gan@sngan",
+    ]
+    assert [len(s.data) for s in gans[1:4]] == [len(train) + 5, len(train) + 3, len(test)]
+    assert gans[1].data.synthetic.sum() == 5 and gans[3].data.synthetic.all()
+    decoupled = gans[4]  # backbone on real images, head on real + synthetic
+    assert decoupled.data.digest() == train.digest()
+    assert len(decoupled.head_data) == len(train) + 3 and decoupled.train_images == len(train) + 3
+
+
+def test_capped_mix_counts_per_class() -> None:
+    real = Images(np.zeros((9, 8, 8, 1), np.uint8), np.array([0] * 6 + [1] * 2 + [2]))
+    labels = np.array([1] * 10 + [2] * 10 + [0] * 2)
+    synthetic = Images(
+        np.arange(22, dtype=np.uint8)[:, None, None, None].repeat(8, 1).repeat(8, 2), labels
+    )
+    for cap, expected in ((None, [8, 12, 11]), (1, [8, 4, 2]), (2.5, [8, 7, 3]), (0.4, [8, 2, 1])):
+        mix = capped_mix(real, synthetic, 3, cap)
+        assert mix.counts(3).tolist() == expected, cap
+        assert mix.synthetic.sum() == sum(expected) - len(real)
+        assert not mix.synthetic[: len(real)].any()
+    # the first synthetic images of a class are the ones kept
+    mix = capped_mix(real, synthetic, 3, 1)
+    assert mix.images[mix.synthetic & (mix.labels == 1), 0, 0, 0].tolist() == [0, 1]
+    with pytest.raises(ValueError, match="> 0"):
+        Condition.parse("oversample+gan:0")
 
 
 def test_unknown_condition_is_a_config_error_naming_it() -> None:
-    with pytest.raises(ConfigError, match="conditions"):
+    with pytest.raises(ConfigError, match="smote"):
         parse(EvaluateConfig, {"conditions": ["baseline", "smote"]}, "params.yaml evaluate")
+    with pytest.raises(ConfigError, match="full"):
+        parse(EvaluateConfig, {"conditions": ["full+gan:2"]}, "params.yaml evaluate")
+    with pytest.raises(ConfigError, match="twice"):
+        parse(EvaluateConfig, {"conditions": ["drw", "drw"]}, "params.yaml evaluate")
 
 
-def test_downstream_runs_scores_and_gap(digits) -> None:
+def test_tail_classes_are_the_rarest() -> None:
+    assert tail_classes(np.array([50, 3, 20, 3, 9])) == [1, 3, 4]
+    assert tail_classes(np.array([5, 1])) == [0, 1]
+
+
+def test_downstream_runs_scores_and_gap(digits, tmp_path) -> None:
     train, test = digits
     config = EvaluateConfig(seeds=2, model={"width": 8, "batch_size": 64})
     sets = [
-        TrainingSet("baseline", capped(train, 3, 0, "tiny")),
-        TrainingSet("reweight", train, balance="reweight"),
-        TrainingSet("full", test),  # a stand-in ceiling: many balanced images
+        TrainingSet(Condition.parse("baseline"), capped(train, 3, 0, "tiny")),
+        TrainingSet(Condition.parse("reweight"), train, Objective(class_weights="inverse")),
+        TrainingSet(Condition.parse("full"), test),  # a stand-in ceiling: many balanced images
     ]
-    result = run_downstream(sets, test, CLASSES, 40, config, seed=0, progress=False)
+    cache = RunCache(tmp_path / "runs")
+    result = run_downstream(
+        sets, test, CLASSES, 40, config, seed=0, progress=False, cache=cache, tail=[7, 8, 9]
+    )
+    assert (cache.hits, cache.misses) == (0, 6) and len(list((tmp_path / "runs").iterdir())) == 6
     assert result.feature_model is not None  # reweight, run 0
     assert {k: len(v) for k, v in result.runs.items()} == {"baseline": 2, "reweight": 2, "full": 2}
     summary = result.summary()
@@ -107,39 +185,67 @@ def test_downstream_runs_scores_and_gap(digits) -> None:
     assert base["gap_closed"] == 0 and full["gap_closed"] == pytest.approx(1)
     runs = [r["balanced_accuracy"] for r in result.runs["reweight"]]
     assert summary["reweight"]["balanced_accuracy"]["std"] == pytest.approx(np.std(runs))
-    # same seed, same scores (CPU training is deterministic)
+    recalls = [summary["reweight"]["per_class_recall"][c] for c in "789"]
+    assert summary["reweight"]["tail_recall"]["mean"] == pytest.approx(np.mean(recalls))
+    # same seed, same scores (CPU training is deterministic), with and without the cache
     again = run_downstream(sets[:1], test, CLASSES, 40, config, seed=0, progress=False)
-    assert again.runs["baseline"] == result.runs["baseline"]
+    assert again.runs["baseline"] == [{**r, "tail_recall": None} for r in result.runs["baseline"]]
+    reread = RunCache(tmp_path / "runs")  # a new process: the runs come from disk
+    cached = run_downstream(sets, test, CLASSES, 40, config, 0, False, reread, tail=[7, 8, 9])
+    assert (reread.hits, reread.misses) == (6, 0)
+    assert cached.runs == result.runs
+    longer = run_downstream(sets[:1], test, CLASSES, 41, config, 0, False, reread)
+    assert reread.misses == 2 and longer.runs != result.runs  # other steps: trained anew
 
 
-def entry(condition: str, variant: str | None, mean: float, std: float) -> dict:
+def entry(condition: str, variant: str | None, mean: float, std: float, tail=None) -> dict:
     return {
         "condition": condition,
         "variant": variant,
         "balanced_accuracy": {"mean": mean, "std": std},
+        "tail_recall": {"mean": tail, "std": 0.0},
     }
 
 
 def test_verdict_needs_a_margin_beyond_the_noise() -> None:
     summary = {
         "oversample": entry("oversample", None, 0.80, 0.01),
-        "reweight": entry("reweight", None, 0.82, 0.01),
-        "gan@a": entry("gan", "a", 0.85, 0.01),
+        "reweight": entry("reweight", None, 0.82, 0.01, tail=0.6),
+        "full": entry("full", None, 0.95, 0.01),  # the ceiling is no rival
+        "gan@a": entry("gan", "a", 0.85, 0.01, tail=0.7),
         "gan+filter@a": entry("gan+filter", "a", 0.84, 0.01),
+        "synthetic-only@a": entry("synthetic-only", "a", 0.9, 0.01),  # not a competitor
         "gan@b": entry("gan", "b", 0.825, 0.02),
     }
     found = verdicts(summary)
     assert found["a"]["best"] == "gan@a" and found["a"]["rival"] == "reweight"
     assert found["a"]["delta"] == pytest.approx(0.03) and found["a"]["helps"]
+    assert found["a"]["tail_delta"] == pytest.approx(0.1)
     assert not found["b"]["helps"]  # +0.5 points but noise of about 2.2
+
+
+def test_verdict_weighs_the_best_of_all_classical_conditions() -> None:
+    summary = {
+        "oversample": entry("oversample", None, 0.80, 0.01),
+        "crt": entry("crt", None, 0.84, 0.005),
+        "mixup-drw": entry("mixup-drw", None, 0.86, 0.005),
+        "logit-adjust": entry("logit-adjust", None, 0.85, 0.005),
+        "oversample+gan:4@a": entry("oversample+gan:4", "a", 0.855, 0.005),
+        "crt+gan:2@a": entry("crt+gan:2", "a", 0.875, 0.005),
+    }
+    found = verdicts(summary)["a"]
+    assert found["rival"] == "mixup-drw" and found["best"] == "crt+gan:2@a"
+    assert found["delta"] == pytest.approx(0.015) and found["helps"]
+    summary["balanced-softmax"] = entry("balanced-softmax", None, 0.88, 0.005)
+    found = verdicts(summary)["a"]
+    assert found["rival"] == "balanced-softmax" and not found["helps"]
 
 
 def test_quality_separates_real_copies_and_noise(digits) -> None:
     train, test = digits
     config = EvaluateConfig(seeds=1, model={"width": 8})
-    model = run_downstream(
-        [TrainingSet("reweight", train, balance="reweight")], test, CLASSES, 60, config, 0, False
-    ).feature_model
+    reweight = TrainingSet(Condition.parse("reweight"), train, Objective(class_weights="inverse"))
+    model = run_downstream([reweight], test, CLASSES, 60, config, 0, False).feature_model
     q = parse(EvaluateConfig, {"quality": {"diversity_pairs": 30}}, "evaluate").quality
     copies = quality(model, train, test, train, CLASSES, q, seed=0)["overall"]
     assert copies["nn_ratio"] == 0 and copies["copy_fraction"] == 1

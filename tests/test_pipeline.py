@@ -8,8 +8,10 @@ from typing import Any
 
 import pandas as pd
 import pytest
+import yaml
 
 from augment.data.manifest import Manifest
+from augment.evaluate import Condition
 from augment.io import sha256_file
 from augment.runtime import Generator
 from augment.workspace import edit_params, new_project
@@ -62,9 +64,12 @@ def project(tmp_path_factory) -> Path:
 def test_repro_evaluates_every_condition(project):
     metrics = json.loads((project / "metrics/evaluate.json").read_text())
     conditions = metrics["conditions"]
-    expected = {"baseline", "oversample", "reweight", "full"} | {
-        f"{c}@{v}" for c in ("gan", "gan+filter", "synthetic-only") for v in SYNTHESIZERS
+    defaults = yaml.safe_load((ROOT / "params.yaml").read_text())["evaluate"]["conditions"]
+    names = [Condition.parse(c) for c in defaults]
+    expected = {c.name for c in names if not c.uses_generator} | {
+        f"{c.name}@{v}" for c in names if c.uses_generator for v in SYNTHESIZERS
     }
+    assert {"drw", "mixup-drw", "balanced-softmax", "logit-adjust", "crt"} < expected
     assert set(conditions) == expected
     prepared = Manifest.read(project / "data/prepared/manifest.csv")
     real = prepared.counts("train")
@@ -84,6 +89,20 @@ def test_repro_evaluates_every_condition(project):
     assert (report / "per_class_recall.png").stat().st_size > 0
     runs = pd.read_csv(report / "runs.csv")
     assert len(runs) == len(expected)
+    # the networks of logit-adjust and crt are the baseline's: trained once, then cached
+    assert metrics["trained_runs"] + metrics["cached_runs"] == len(expected)
+    assert metrics["cached_runs"] >= 2 + len(SYNTHESIZERS)  # crt+gan reuses it too
+    assert len(list((project / "models/evaluate").iterdir())) == metrics["trained_runs"]
+
+
+def test_evaluate_rerun_takes_every_run_from_its_cache(project):
+    before = json.loads((project / "metrics/evaluate.json").read_text())
+    result = dvc(project, "repro", "--force", "--single-item", "evaluate")
+    assert result.returncode == 0, result.stderr[-2000:]
+    after = json.loads((project / "metrics/evaluate.json").read_text())
+    assert after["trained_runs"] == 0
+    assert after["cached_runs"] == before["trained_runs"] + before["cached_runs"]
+    assert after["conditions"] == before["conditions"]
 
 
 def test_repro_balances_every_class_with_synthetic_images(project):
