@@ -11,7 +11,7 @@ from typing import Literal, get_args
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
 Adversarial = Literal["ns", "minimax", "wasserstein", "hinge", "lsgan", "rsgan", "ragan", "rahinge"]
 ADVERSARIAL: tuple[str, ...] = get_args(Adversarial)
@@ -83,3 +83,29 @@ def mode_seeking(image_a: Tensor, image_b: Tensor, z_a: Tensor, z_b: Tensor) -> 
     image_gap = (image_a - image_b).abs().flatten(1).mean(1)
     noise_gap = (z_a - z_b).abs().flatten(1).mean(1)
     return 1.0 / ((image_gap / noise_gap).mean() + 1e-5)
+
+
+class LeCamAnchors(nn.Module):
+    """The moving anchors of LeCam regularization (Tseng et al., CVPR 2021, eq. 3).
+
+    ``R_LC = E_x[(D(x) - alpha_F)^2] + E_z[(D(G(z)) - alpha_R)^2]``, where ``alpha_R`` and
+    ``alpha_F`` are exponential moving averages (decay ``gamma``) of the discriminator's mean
+    logit on real and on generated images. It keeps the logits of real and fake close to
+    each other's recent average, which bounds how far a discriminator can overfit a small
+    train set; the paper shows it minimizes a LeCam (triangular) divergence. The anchors
+    are buffers, so a checkpoint keeps them and a resumed run continues them exactly.
+    """
+
+    def __init__(self, gamma: float = 0.99) -> None:
+        super().__init__()
+        self.gamma = gamma
+        self.register_buffer("real", torch.zeros(()))
+        self.register_buffer("fake", torch.zeros(()))
+
+    def forward(self, real_logits: Tensor, fake_logits: Tensor) -> Tensor:
+        """The penalty on this batch's logits f32[N]; then the anchors move towards them."""
+        penalty = ((real_logits - self.fake) ** 2).mean() + ((fake_logits - self.real) ** 2).mean()
+        with torch.no_grad():
+            self.real.mul_(self.gamma).add_((1 - self.gamma) * real_logits.detach().mean())
+            self.fake.mul_(self.gamma).add_((1 - self.gamma) * fake_logits.detach().mean())
+        return penalty

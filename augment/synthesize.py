@@ -22,7 +22,7 @@ import logging
 import math
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -33,10 +33,11 @@ from tqdm.auto import tqdm
 
 from augment.classifier import Classifier, predict_proba
 from augment.config import StrictModel
-from augment.data.images import image_grid, read_image, write_png
+from augment.data.images import image_grid, load_images, read_image, write_png
 from augment.data.manifest import Manifest
 from augment.data.prepare import class_count_table, write_count_report
 from augment.errors import ConfigError, DataError, ModelError
+from augment.filtering import CopyCheck, calibrated_thresholds
 from augment.io import atomic_path
 from augment.planning import parse_policy, plan
 from augment.runtime import Generator, to_uint8
@@ -54,10 +55,23 @@ Judge = tuple[Classifier, Sequence[str]]
 
 
 class FilterConfig(StrictModel):
-    """The quality filter: keep a sample if the judge gives its label >= ``threshold``."""
+    """The quality filter: keep a sample if the judge gives its label >= ``threshold``.
+
+    ``calibrate``: per-class thresholds instead, each the score that ``real_pass_rate`` of
+    the class's real val images reach; ``reject_copies``: also reject near copies of train
+    images (:mod:`augment.filtering`).
+    """
 
     enabled: bool = True
     threshold: float = Field(0.9, gt=0, lt=1)
+    calibrate: bool = Field(False, description="per-class thresholds from the val split")
+    real_pass_rate: float = Field(
+        0.8, gt=0, le=1, description="share of real val images a calibrated threshold passes"
+    )
+    reject_copies: bool = Field(False, description="reject samples nearer than fresh data")
+    copy_quantile: float = Field(
+        0.05, ge=0, lt=1, description="near copy: closer than this share of val images come"
+    )
     budget: float = Field(
         10, ge=1, description="generate at most budget * quota images per class, then fill"
     )
@@ -130,6 +144,7 @@ class SynthesisResult:
     images_per_second: float
     policy: str = ""
     threshold: float | None = None
+    thresholds: dict[str, float] = field(default_factory=dict)
 
     @property
     def after(self) -> dict[str, int]:
@@ -144,6 +159,7 @@ class SynthesisResult:
             "threshold": self.threshold,
             "classes": {
                 name: {
+                    "threshold": _round(self.thresholds.get(name, self.threshold)),
                     "planned": self.plan[name],
                     "generated": self.generated[name],
                     "accepted": self.accepted[name],
@@ -336,6 +352,8 @@ class ClassJob:
     model_label: int
     quota: int
     judge_label: int | None
+    threshold: float | None = None  # None: the filter's common threshold
+    copies: CopyCheck | None = None
 
 
 def synthesize_class(
@@ -375,7 +393,7 @@ def filter_class(
     best-scored rejected samples, so the cost is bounded whatever the acceptance rate.
     """
     stats = ClassStats(planned=job.quota)
-    threshold = config.filter.threshold
+    threshold = config.filter.threshold if job.threshold is None else job.threshold
     limit = math.ceil(config.filter.budget * job.quota)
     rejected: list[tuple[float, int, int]] = []  # min-heap (score, -round, -offset)
     sizes: dict[int, int] = {}
@@ -388,7 +406,12 @@ def filter_class(
             generator, job.model_label, sub, sizes[r], config.batch_size
         ):
             scores = predict_proba(judge, images)[:, judge_label]
-            passed = np.flatnonzero(scores >= threshold)
+            good = scores >= threshold
+            if job.copies is not None:  # near copies pass never, and fill a quota last
+                original = job.copies.keep(images)
+                good &= original
+                scores = np.where(original, scores, -1.0)
+            passed = np.flatnonzero(good)
             keep = passed[: job.quota - stats.accepted]
             writer.write(images[keep], sub)
             stats.generated += len(images)
@@ -397,7 +420,7 @@ def filter_class(
             _remember_rejected(
                 rejected,
                 scores,
-                np.flatnonzero(scores < threshold),
+                np.flatnonzero(~good),
                 offset,
                 r,
                 job.quota - stats.accepted,
@@ -523,7 +546,7 @@ def synthesize(
                 stats[name] = synthesize_class(job, generator, writer, config, seed, judge_model)
                 samples[name] = writer.samples
         seconds = time.perf_counter() - started
-        result = make_result(before, stats, judge_model is not None, seconds, config)
+        result = make_result(before, stats, judge_model is not None, seconds, config, jobs)
         if rep_tmp is not None:
             counts = class_count_table(real)
             counts["train_synthetic"] = pd.Series(result.plan).reindex(counts.index).fillna(0)
@@ -585,7 +608,42 @@ def class_jobs(
         ClassJob(name, generator.class_index(name), quotas.get(name, 0), judge_index.get(name))
         for name in real.classes
     ]
+    if judge_model is not None and (config.filter.calibrate or config.filter.reject_copies):
+        calibrate(jobs, judge_model, judge_index, generator, real, config.filter)
     return jobs, judge_model
+
+
+def calibrate(
+    jobs: Sequence[ClassJob],
+    judge: Classifier,
+    judge_index: dict[str, int],
+    generator: Generator,
+    real: Manifest,
+    config: FilterConfig,
+) -> None:
+    """Set each job's calibrated threshold and near-copy check from the real splits."""
+    info = generator.info
+
+    def images_of(split: str) -> tuple[np.ndarray, np.ndarray]:
+        part = real.subset(split=split, source="real")
+        loaded = load_images(part, info.channels, info.image_size, progress=False)
+        return loaded.images, np.asarray(part.classes, str)[loaded.labels]
+
+    val_images, val_labels = images_of("val")
+    if config.calibrate:
+        thresholds = calibrated_thresholds(
+            judge, val_images, val_labels, judge_index, config.real_pass_rate, config.threshold
+        )
+        for job in jobs:
+            job.threshold = thresholds[job.name]
+    if config.reject_copies:
+        train_images, train_labels = images_of("train")
+        for job in jobs:
+            job.copies = CopyCheck(
+                train_images[train_labels == job.name],
+                val_images[val_labels == job.name],
+                config.copy_quantile,
+            )
 
 
 def progress_bar(jobs: Sequence[ClassJob], desc: str, progress: bool) -> tqdm:
@@ -630,6 +688,7 @@ def make_result(
     filtering: bool,
     seconds: float,
     config: SynthesisConfig,
+    jobs: Sequence[ClassJob] = (),
 ) -> SynthesisResult:
     written = sum(s.planned for s in stats.values())
     return SynthesisResult(
@@ -644,6 +703,7 @@ def make_result(
         images_per_second=round(written / seconds, 2) if seconds > 0 else 0.0,
         policy=str(parse_policy(config.policy)),
         threshold=config.filter.threshold if filtering else None,
+        thresholds={j.name: j.threshold for j in jobs if filtering and j.threshold is not None},
     )
 
 

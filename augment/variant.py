@@ -150,6 +150,10 @@ class SynthesisParams(Params):
     spectral_norm: bool = False
     gradient_penalty: float = Field(0.0, ge=0, description="WGAN-GP weight (lambda)")
     r1: float = Field(0.0, ge=0, description="R1 penalty weight (gamma)")
+    lecam: float = Field(
+        0.0, ge=0, description="LeCam regularization weight (Tseng et al., 2021; 0.3 in gSR)"
+    )
+    lecam_decay: float = Field(0.99, ge=0, lt=1, description="decay of LeCam's anchors")
     weight_clip: float | None = Field(None, gt=0, description="WGAN critic weight clipping")
     aux_weight: float = Field(0.0, ge=0, description="AC-GAN auxiliary classifier weight")
     minibatch_std: bool = Field(
@@ -190,6 +194,9 @@ class SynthesisVariant(Variant):
     def __init__(self, params: Params, data: DataSpec) -> None:
         super().__init__(params, data)
         self.augment = DiffAugment(self.params.diffaugment)
+        if self.params.lecam > 0 and self.discriminator is not None:
+            # a submodule of the discriminator: its anchors are checkpointed with it
+            self.discriminator.lecam = losses.LeCamAnchors(self.params.lecam_decay)
 
     def sample(self, labels: Tensor) -> Tensor:
         """Generated images for ``labels`` with fresh latent noise."""
@@ -227,6 +234,10 @@ class SynthesisVariant(Variant):
             penalty = losses.r1_penalty(real_logits, real_aug)
             loss = loss + 0.5 * p.r1 * penalty
             logs["r1"] = penalty.item()
+        if p.lecam > 0:
+            penalty = self.discriminator.lecam(real_logits, fake_logits)
+            loss = loss + p.lecam * penalty
+            logs["lecam"] = penalty.item()
         if p.aux_weight > 0:
             logs["d_aux"] = aux.item()
         return LossOutput(loss, logs)

@@ -118,7 +118,7 @@ def params_for(dataset: str, budget: dict[str, Any], args: argparse.Namespace) -
     prepare: dict[str, Any] = {"source": source, "long_tail": long_tail}
     if args.smoke:
         prepare["limit_per_class"] = budget["head"] if counts else 60
-    conditions = CLASSICAL + ["full"] + (["full-2x"] if dataset == args.convergence else [])
+    conditions = CLASSICAL + ["full"] + (["full-2x"] if dataset in args.convergence else [])
     conditions += GAN
     return {
         "seed": args.seed,
@@ -256,7 +256,12 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, help="downstream runs per condition")
     parser.add_argument("--gan-steps", type=int, help="generator steps per variant")
     parser.add_argument("--epochs", type=float, help="downstream passes over a balanced set")
-    parser.add_argument("--convergence", default="fashion-r100", help="dataset with full-2x")
+    parser.add_argument(
+        "--convergence",
+        nargs="*",
+        default=["fashion-r100", "mnist-r50"],
+        help="datasets that also run full-2x (the convergence check)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--fashion-dir", type=Path, help="folder with the idx(.gz) files")
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/gan-augment-bench"))

@@ -45,6 +45,7 @@ def stage_metrics(variant: str, result: SynthesisResult) -> dict[str, Any]:
         "images_per_second": result.images_per_second,
         "classes": {
             name: {
+                "threshold": result.thresholds.get(name, result.threshold),
                 "before": result.before[name],
                 "synthetic": result.plan[name],
                 "after": after[name],

@@ -133,6 +133,7 @@ def test_stochastic_translator_takes_a_noise_code(name, registry, mnist_small, t
     ("name", "params"),
     [
         ("wgan-gp", {"d_steps": 2}),
+        ("sngan", {"lecam": 0.3}),  # LeCam's moving anchors are resumed with the critic
         # the history of fakes and the class-consistency judge are resumed too
         # (no lr decay: the 3-step run stands for a killed 6-step one)
         (

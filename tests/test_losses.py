@@ -116,3 +116,15 @@ def test_mode_seeking_generator_loss_pairs_labels(registry):
     batch = {"image": torch.zeros(8, 1, 28, 28), "label": torch.tensor([0, 1, 2, 3, 3, 2, 1, 0])}
     out = variant.generator_loss(batch)
     assert out.logs["mode_seeking"] > 0 and torch.isfinite(out.loss)
+
+
+def test_lecam_penalty_and_its_moving_anchors() -> None:
+    anchors = losses.LeCamAnchors(gamma=0.5)
+    real, fake = torch.tensor([1.0, 3.0]), torch.tensor([-2.0, 0.0])
+    # anchors start at 0: (1^2 + 3^2) / 2 + ((-2)^2 + 0^2) / 2
+    assert float(anchors(real, fake)) == pytest.approx(5.0 + 2.0)
+    assert (float(anchors.real), float(anchors.fake)) == (1.0, -0.5)  # 0.5 * 0 + 0.5 * mean
+    # now real logits are pulled towards alpha_F = -0.5, fake ones towards alpha_R = 1
+    expected = ((1.5**2 + 3.5**2) / 2) + ((3.0**2 + 1.0**2) / 2)
+    assert float(anchors(real, fake)) == pytest.approx(expected)
+    assert "real" in anchors.state_dict() and "fake" in anchors.state_dict()

@@ -26,14 +26,16 @@ from augment.classifier import (
     Classifier,
     ClassifierConfig,
     load_classifier,
+    predict_proba,
     save_classifier,
     train_classifier,
 )
 from augment.config import parse
-from augment.data.images import to_tensor, write_png
+from augment.data.images import load_images, to_tensor, write_png
 from augment.data.manifest import Manifest
 from augment.errors import ConfigError, DataError, ModelError
 from augment.export import export_onnx
+from augment.filtering import CopyCheck, calibrated_thresholds, nearest_distances
 from augment.planning import Policy, parse_policy, plan
 from augment.registry import Registry
 from augment.runtime import Generator, to_uint8
@@ -389,6 +391,89 @@ def test_in_memory_synthesis_equals_the_written_images(
     for name in CLASSES:
         assert len(longer[name]) == 40
         np.testing.assert_array_equal(longer[name][: len(shorter[name])], shorter[name])
+
+
+def test_calibrated_thresholds_pass_the_share_of_real_val_images(
+    prepared: Path, model_path: Path, judge: tuple, tmp_path: Path
+) -> None:
+    real = Manifest.read(prepared)
+    val = real.subset(split="val")
+    loaded = load_images(val, progress=False)
+    scores = predict_proba(judge[0], loaded.images)
+    names = np.asarray(val.classes)[loaded.labels]
+    thresholds = calibrated_thresholds(
+        judge[0], loaded.images, names, {c: i for i, c in enumerate(CLASSES)}, 0.75, 0.9
+    )
+    for k, name in enumerate(CLASSES):
+        own = scores[names == name, k]
+        assert thresholds[name] == pytest.approx(np.quantile(own.astype(np.float64), 0.25))
+        assert (own >= thresholds[name]).mean() >= 0.75  # 3 of its 4 val images pass
+    # in the stage: each class is held to its own threshold, and the report says which
+    generator = Generator(model_path, task="synthesize")
+    config = SynthesisConfig(policy="target:20", filter={"calibrate": True, "real_pass_rate": 0.75})
+    out, reports = tmp_path / "out", tmp_path / "reports"
+    result = synthesize(
+        generator, real, config, out, seed=1, judge=judge, report_dir=reports, progress=False
+    )
+    assert result.thresholds == pytest.approx(thresholds)
+    acceptance = json.loads((reports / "acceptance.json").read_text())
+    assert acceptance["classes"]["3"]["threshold"] == pytest.approx(thresholds["3"], abs=1e-6)
+    arrays = synthesize_arrays(generator, real, config, seed=1, judge=judge, progress=False)
+    for k, name in enumerate(CLASSES):
+        accepted = arrays[name][: result.accepted[name]]
+        if len(accepted):
+            assert (predict_proba(judge[0], accepted)[:, k] >= thresholds[name]).all()
+
+
+def test_near_copies_of_train_images_are_rejected(digits: tuple) -> None:
+    images, labels = digits
+    train, val = images[labels == 3][:30], images[labels == 3][30:60]
+    check = CopyCheck(train, val, quantile=0.05)
+    assert check.radius > 0
+    assert not check.keep(train[:10]).any()  # the train images themselves
+    shifted = np.roll(val, 1, axis=2)
+    assert check.keep(val).mean() >= 0.9 and check.keep(shifted).mean() > 0.5
+    # the distance is the true Euclidean distance to the nearest train image
+    dist = nearest_distances(val[:3], train)
+    brute = [min(np.linalg.norm(v.astype(float) - t.astype(float)) for t in train) for v in val[:3]]
+    assert dist == pytest.approx(brute, rel=1e-5)
+    left_out = nearest_distances(train, train, exclude_self=True)
+    assert (left_out > 0).all()
+
+
+def test_copy_rejection_in_the_stage_keeps_no_copy(
+    prepared: Path, judge: tuple, tmp_path: Path
+) -> None:
+    real = Manifest.read(prepared)
+    train, val = real.subset(split="train"), real.subset(split="val")
+    train_images, val_images = load_images(train, progress=False), load_images(val, progress=False)
+    # a generator regressed onto the train images alone reproduces them closely
+    copier = export_cgan(
+        tmp_path / "copier.onnx", fit_to=(train_images.images, train_images.labels)
+    )
+    generator = Generator(copier, task="synthesize")
+    plain = SynthesisConfig(policy="target:20", filter={"threshold": 0.01})
+    strict = SynthesisConfig(policy="target:20", filter={"threshold": 0.01, "reject_copies": True})
+    train_names = np.asarray(train.classes)[train_images.labels]
+    val_names = np.asarray(val.classes)[val_images.labels]
+    copies_seen = 0
+    for config in (plain, strict):
+        result = synthesize(
+            generator, real, config, tmp_path / "out", seed=0, judge=judge, progress=False
+        )
+        arrays = synthesize_arrays(generator, real, config, seed=0, judge=judge, progress=False)
+        for name in CLASSES:
+            check = CopyCheck(
+                train_images.images[train_names == name],
+                val_images.images[val_names == name],
+                0.05,
+            )
+            kept = check.keep(arrays[name][: result.accepted[name]])
+            if config is strict:
+                assert kept.all(), name  # no accepted sample is a near copy
+            else:
+                copies_seen += int((~kept).sum())
+    assert copies_seen > 0  # without the check, the copier's copies are accepted
 
 
 def test_quality_filter_fills_a_shortfall_and_says_so(
