@@ -29,8 +29,9 @@ gan+filter        real + the filtered ones (what the synthesize stage writes by 
 synthetic-only    class-balanced synthetic images only: classification accuracy score
 <method>+gan:M    a classical method above run on real + the synthesize stage's images,
                   at most ``M`` synthetic per real image in each class (``<method>+gan``:
-                  up to the largest class). ``crt+gan:M`` keeps the backbone trained on
-                  real images and re-trains the head on the mix (decoupled).
+                  all of them; with ``synthesize.policy: balance``, up to the largest
+                  class). ``crt+gan:M`` keeps the backbone trained on real images and
+                  re-trains the head on the mix (decoupled).
 ================  ========================================================================
 
 Every condition gets ``ceil(epochs * K * n_max / batch_size)`` steps (``K`` classes,
@@ -70,6 +71,7 @@ from augment.metrics import classification_scores
 from augment.quality import QualityConfig
 from augment.runcache import RunCache, run_key
 from augment.seeding import derive_seed
+from augment.train import resolve_device
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +87,7 @@ CLASSICAL = (
 )
 CEILINGS = ("full", "full-2x")
 SYNTHETIC = ("gan", "gan+filter", "synthetic-only")
+DEFAULT_GAN_CONDITIONS = ("gan+filter", "synthetic-only", "oversample+gan:2", "crt+gan")
 SCORES = ("balanced_accuracy", "macro_f1", "gmean", "accuracy", "tail_recall")
 FEATURE_CONDITION = "reweight"  # its run 0 is the feature network of the quality metrics
 TAIL_CLASSES = 3  # tail_recall: mean recall of this many rarest train classes
@@ -153,7 +156,7 @@ class Condition:
 class DownstreamModel(StrictModel):
     """The downstream classifier: :class:`augment.classifier.Classifier`, same for all."""
 
-    width: int = Field(32, ge=4)
+    width: int = Field(16, ge=4)
     batch_size: int = Field(128, ge=2)
     lr: float = Field(3e-3, gt=0, description="peak of the one-cycle schedule")
     weight_decay: float = Field(5e-4, ge=0)
@@ -165,8 +168,11 @@ class DownstreamModel(StrictModel):
         return ClassifierConfig(balance=balance, **self.model_dump())
 
     def identity(self) -> dict[str, Any]:
-        """What determines a run's weights (the device does not, on CPU)."""
-        return self.model_dump(exclude={"device"})
+        """What determines a run's weights: the config, and the device where it is not CPU
+        (CUDA kernels give other weights; CPU keys stay those of before devices counted)."""
+        identity = self.model_dump(exclude={"device"})
+        device = resolve_device(self.device).type
+        return identity if device == "cpu" else {**identity, "device": device}
 
 
 class DRWConfig(StrictModel):
@@ -188,11 +194,11 @@ class EvaluateConfig(StrictModel):
     """params.yaml ``evaluate``."""
 
     conditions: list[str] = Field(
-        default_factory=lambda: [*CLASSICAL, "full", *SYNTHETIC, "oversample+gan:2", "crt+gan"]
+        default_factory=lambda: [*CLASSICAL, "full", *DEFAULT_GAN_CONDITIONS]
     )
     seeds: int = Field(1, ge=1, description="runs per condition (mean and std reported)")
     epochs: float = Field(
-        8, gt=0, description="passes over a class-balanced train set; same steps for all"
+        16, gt=0, description="passes over a class-balanced train set; same steps for all"
     )
     model: DownstreamModel = Field(default_factory=DownstreamModel)
     tau: float = Field(1.0, ge=0, description="logit adjustment's temperature")

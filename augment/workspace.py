@@ -37,7 +37,11 @@ def edit_params(project: Path, override: dict[str, Any]) -> None:
 
 def run_dvc(project: Path, *args: str, capture: bool = True) -> subprocess.CompletedProcess:
     """``dvc <args>`` in ``project``, with this interpreter's bin directory first on PATH."""
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "DVC_NO_ANALYTICS": "1",  # no analytics daemon (and no temporary files it leaves)
+    }
     return subprocess.run(["dvc", *args], cwd=project, env=env, capture_output=capture, text=True)
 
 

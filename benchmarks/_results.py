@@ -1,7 +1,9 @@
-"""What every benchmark does with its figures: ``<out>.json`` and ``<out>.md``, then print."""
+"""What every benchmark does with its figures: ``<out>.json`` and ``<out>.md``, then print;
+and the ``--smoke`` flag they share."""
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 from typing import Any
@@ -13,3 +15,21 @@ def write_results(out: Path, report: dict[str, Any], markdown: str) -> None:
     out.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
     out.with_suffix(".md").write_text(markdown)
     print(markdown)
+
+
+def parse_args(parser: argparse.ArgumentParser, smoke: dict[str, Any]) -> argparse.Namespace:
+    """Parse the command line, with a ``--smoke`` flag: a tiny run of the same code (does it
+    still work?) that takes ``smoke``'s values (option dest: value) as its defaults; options
+    given explicitly still win. Without ``--smoke`` the defaults are untouched."""
+    settings = ", ".join(
+        f"--{key.replace('_', '-')} {' '.join(map(str, v)) if isinstance(v, list) else v}"
+        for key, v in smoke.items()
+    )
+    parser.add_argument(
+        "--smoke", action="store_true", help=f"a tiny run: does it work? ({settings})"
+    )
+    args = parser.parse_args()
+    if args.smoke:
+        parser.set_defaults(**smoke)
+        args = parser.parse_args()
+    return args

@@ -15,6 +15,7 @@ examples_of_bugs, ...}}) and fuzz.md; exits 1 if any case is a bug.
 
     python benchmarks/fuzz.py                  # 2000 cases per family: about 3 minutes
     python benchmarks/fuzz.py --cases 200 --family csv --family onnx --seed 3
+    python benchmarks/fuzz.py --smoke --out /tmp/fuzz   # 5 cases per family: does it work?
 """
 
 from __future__ import annotations
@@ -32,13 +33,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]  # pipelines/ and the shared fuzz cases
 
 import torch  # noqa: E402
-from _results import write_results  # noqa: E402
+from _results import parse_args, write_results  # noqa: E402
 from fuzzing import FAMILIES, Case, run_case  # noqa: E402
 from hypothesis import HealthCheck, Phase, given, seed, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 KINDS = ("accepted", "clear_error", "bug")
 MAX_EXAMPLES = 10  # bug examples kept per family, one per distinct problem
+SMOKE = {"cases": 5}  # --smoke: every family, a few cases each
 
 
 def fuzz_family(strategy: st.SearchStrategy[Case], cases: int, seed_value: int) -> dict[str, Any]:
@@ -101,7 +103,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--family", action="append", choices=sorted(FAMILIES))
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/fuzz")
-    args = parser.parse_args()
+    args = parse_args(parser, SMOKE)
     torch.set_num_threads(1)
     logging.disable(logging.WARNING)  # skipped-image warnings of skip_bad cases
     warnings.simplefilter("ignore")  # Pillow's notes on corrupt files (errors still raise)

@@ -16,6 +16,7 @@ ratios hold on a shared, noisy machine. Three parts:
 
     python benchmarks/inference.py                       # all parts, ~6 minutes on 2 cores
     python benchmarks/inference.py --parts transform --threads 1
+    python benchmarks/inference.py --smoke --out /tmp/inference   # a tiny run: does it work?
 
 Writes ``benchmarks/results/inference.json`` and ``.md`` (``--out`` to change).
 """
@@ -38,7 +39,7 @@ from typing import Any
 import albumentations as A
 import numpy as np
 import torch
-from _results import write_results
+from _results import parse_args, write_results
 from threadpoolctl import threadpool_limits
 from torch.utils.data import DataLoader, Dataset
 from torch.utils.flop_counter import FlopCounterMode
@@ -54,6 +55,8 @@ ROOT = Path(__file__).resolve().parents[1]
 SPEC = DataSpec(28, 1, tuple(str(i) for i in range(10)))
 TARGETS = {"ort_vs_torch_b256": 1.5, "ort_vs_torch_b1": 3.0, "matmul_fraction_b256": 0.25}
 TRANSFORM_TARGET = 2.0  # GAN transform cost <= 2x the basic Compose's
+# --smoke: every part and variant, one timed round, a few hundred images
+SMOKE = {"rounds": 1, "transform_images": 128, "synthesis_sizes": [100, 200]}
 
 
 def interleaved(calls: dict[str, Callable[[], Any]], items: int, rounds: int) -> dict[str, float]:
@@ -356,7 +359,7 @@ def main() -> None:
     parser.add_argument("--synthesis-child", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--model", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--workdir", type=Path, help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    args = parse_args(parser, SMOKE)
     if args.synthesis_child:
         print(json.dumps(synthesis_child(args.model, args.synthesis_child, args.workdir)))
         return

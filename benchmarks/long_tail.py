@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import yaml
 from _results import write_results
 
 from augment.data.prepare import long_tail_counts
@@ -120,7 +121,9 @@ def params_for(dataset: str, budget: dict[str, Any], args: argparse.Namespace) -
         prepare["limit_per_class"] = budget["head"] if counts else 60
     conditions = CLASSICAL + ["full"] + (["full-2x"] if dataset in args.convergence else [])
     conditions += GAN
-    return {
+    if args.conditions:
+        conditions = args.conditions
+    override = {
         "seed": args.seed,
         "prepare": prepare,
         "classifier": {"epochs": budget["judge_epochs"]},
@@ -134,6 +137,21 @@ def params_for(dataset: str, budget: dict[str, Any], args: argparse.Namespace) -
             "model": {"width": budget["width"], "flip": fashion},
         },
     }
+    for assignment in args.set:
+        set_dotted(override, assignment)
+    return override
+
+
+def set_dotted(params: dict[str, Any], assignment: str) -> None:
+    """Apply ``a.b.c=value`` (the value parsed as YAML) to a nested params dict."""
+    key, sep, text = assignment.partition("=")
+    if not sep or not key:
+        raise SystemExit(f"--set {assignment!r}: expected KEY=VALUE, e.g. recipes.sngan.lecam=0.3")
+    *parents, leaf = key.split(".")
+    node = params
+    for name in parents:
+        node = node.setdefault(name, {})
+    node[leaf] = yaml.safe_load(text)
 
 
 def run_dataset(dataset: str, budget: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
@@ -193,7 +211,8 @@ def markdown(runs: list[dict[str, Any]], meta: dict[str, Any]) -> str:
         "# Long-tailed classification: balanced accuracy on balanced test splits (%)",
         "",
         f"Budget `{meta['budget_name']}`: {json.dumps(meta['budget'])}; variants "
-        f"{', '.join(meta['variants'])}; seed {meta['seed']}; wall time "
+        f"{', '.join(meta['variants'])}; overrides {meta.get('overrides') or 'none'}; "
+        f"seed {meta['seed']}; wall time "
         f"{meta['seconds'] / 60:.1f} min on {meta['machine']}.",
         "Mean ± std over seeds, scored after the last step. *tail*: mean recall of the three "
         "rarest train classes. Train counts per class (head to tail):",
@@ -262,6 +281,14 @@ def main() -> None:
         default=["fashion-r100", "mnist-r50"],
         help="datasets that also run full-2x (the convergence check)",
     )
+    parser.add_argument("--conditions", nargs="+", help="evaluate these conditions instead")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a params.yaml override, e.g. recipes.sngan.lecam=0.3 (repeatable)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--fashion-dir", type=Path, help="folder with the idx(.gz) files")
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/gan-augment-bench"))
@@ -289,6 +316,7 @@ def main() -> None:
     meta = {
         "budget_name": name,
         "budget": budget,
+        "overrides": args.set,
         "variants": args.variants,
         "seed": args.seed,
         "seconds": round(time.perf_counter() - started, 1),

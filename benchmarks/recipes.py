@@ -9,11 +9,13 @@ as exported) and reports:
 * ``judge_agreement``: how often the judge classifier (models/classifier.pt) predicts the
   class the image was generated for, and its mean probability for that class.
 
-Needs `dvc repro classifier` first (for data/prepared and models/classifier.pt). With no
-``--recipe`` it runs the README's table (about 14 minutes on 2 cores); or pick some:
+Needs `dvc repro classifier` first (for data/prepared and models/classifier.pt, read in
+``--project``: the current folder unless given). With no ``--recipe`` it runs the README's
+table (about 14 minutes on 2 cores); or pick some:
 
     python benchmarks/recipes.py --steps 1500 \
         --recipe cgan=cgan --recipe cgan+ms=cgan:'{"mode_seeking": 0.2}'
+    python benchmarks/recipes.py --smoke --out /tmp/recipes.json   # a tiny run: does it work?
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from _results import parse_args
 
 from augment.classifier import load_classifier, predict_proba
 from augment.data.images import load_images, to_uint8
@@ -42,6 +45,7 @@ DEFAULT_RECIPES = {  # the README's table
     "acgan+mode_seeking": ("acgan", {"mode_seeking": 0.2}),
     "sngan+mode_seeking": ("sngan", {"mode_seeking": 0.2}),
 }
+SMOKE = {"steps": 2, "per_class": 4}  # --smoke: every recipe of the table, a few steps
 
 
 def parse_recipe(text: str) -> tuple[str, tuple[str, dict]]:
@@ -62,12 +66,15 @@ def main() -> None:
     parser.add_argument("--recipe", action="append", type=parse_recipe, default=[])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/recipes.json"))
-    args = parser.parse_args()
+    parser.add_argument(
+        "--project", type=Path, default=Path("."), help="the project `dvc repro classifier` ran in"
+    )
+    args = parse_args(parser, SMOKE)
     recipes = dict(args.recipe) or DEFAULT_RECIPES
 
-    manifest = Manifest.read(Path("data/prepared/manifest.csv"))
+    manifest = Manifest.read(args.project / "data/prepared/manifest.csv")
     train = load_images(manifest.subset(split="train", source="real"), progress=False)
-    judge, _ = load_classifier(Path("models/classifier.pt"))
+    judge, _ = load_classifier(args.project / "models/classifier.pt")
     classes = manifest.classes
     real_std = [within_class_std(train.images[train.labels == c]) for c in range(len(classes))]
     spec = DataSpec(train.images.shape[1], train.images.shape[3], classes)

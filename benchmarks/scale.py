@@ -13,6 +13,7 @@ shared and noisy):
 
     python benchmarks/scale.py                 # ~5 minutes on 2 cores
     python benchmarks/scale.py --parts ddp --steps 100
+    python benchmarks/scale.py --smoke --out /tmp/scale   # a tiny run: does it work?
 
 Writes ``benchmarks/results/scale.json`` and ``.md`` (``--out`` to change).
 """
@@ -32,10 +33,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._results import write_results  # noqa: E402
+from benchmarks._results import parse_args, write_results  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 AUGMENT = [sys.executable, "-m", "augment.cli"]
+SMOKE = {"steps": 2, "per_class": 5}  # --smoke: every setup (torchrun too), a few steps
 
 
 def timed(command: list[str], cwd: Path, threads: int) -> tuple[float, int]:
@@ -178,7 +180,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--per-class", type=int, default=200, help="images per class (1x)")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/scale.json")
-    args = parser.parse_args()
+    args = parse_args(parser, SMOKE)
     report: dict[str, Any] = {"machine": f"{platform.machine()}, {os.cpu_count()} cores"}
     with tempfile.TemporaryDirectory() as tmp:
         if "ddp" in args.parts:

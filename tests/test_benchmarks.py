@@ -2,24 +2,36 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import math
+import os
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
 import pytest
+import torch
+from fuzzing import FAMILIES
+
+from augment.workspace import new_project, run_dvc
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
 
 
-def run_benchmark(script: str, *args: str) -> subprocess.CompletedProcess:
+def run_benchmark(
+    script: str, *args: str, env: dict[str, str] | None = None, timeout: float = 1200
+) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / script), *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=1200,
+        timeout=timeout,
+        env=env,
     )
 
 
@@ -45,3 +57,164 @@ def test_long_tail_benchmark_smoke_run(tmp_path) -> None:
     assert run["targets"]["sngan"]["best_classical"] in run["conditions"]
     table = out.with_suffix(".md").read_text()
     assert "| `oversample+gan:4@sngan` |" in table and "## Targets" in table
+
+
+# -- the other benchmarks' --smoke runs ------------------------------------------------------
+
+
+def smoke(script: str, tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    """``benchmarks/<script> --smoke <args>`` with its temporary folders under ``tmp_path``
+    and one thread per process (a busy core does not stall a tiny run); must exit 0."""
+    env = {**os.environ, "TMPDIR": str(tmp_path), "OMP_NUM_THREADS": "1"}
+    result = run_benchmark(script, "--smoke", *args, env=env, timeout=300)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result
+
+
+def benchmark_module(name: str) -> ModuleType:
+    """``benchmarks/<name>.py`` imported (for its tables and SMOKE budget; main not run)."""
+    folder, saved = ROOT / "benchmarks", list(sys.path)
+    sys.path.insert(0, str(folder))  # the scripts import their _results helpers
+    try:
+        spec = importlib.util.spec_from_file_location(f"benchmark_{name}", folder / f"{name}.py")
+        assert spec and spec.loader
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    finally:
+        sys.path[:] = saved  # and some put the repository first on it
+    return module
+
+
+def numbers(tree: Any) -> list[float]:
+    """Every number in a JSON tree (booleans left out)."""
+    if isinstance(tree, dict):
+        return [x for value in tree.values() for x in numbers(value)]
+    if isinstance(tree, list):
+        return [x for value in tree for x in numbers(value)]
+    return [tree] if isinstance(tree, int | float) and not isinstance(tree, bool) else []
+
+
+def read_report(out: Path) -> tuple[dict[str, Any], str]:
+    """``(<out>.json, <out>.md)``; every number in the JSON finite (NaN parses as a float)."""
+    report = json.loads(out.with_suffix(".json").read_text())
+    bad = [x for x in numbers(report) if not math.isfinite(x)]
+    assert not bad, f"non-finite numbers in {out.with_suffix('.json')}: {bad[:5]}"
+    return report, out.with_suffix(".md").read_text()
+
+
+def test_fuzz_benchmark_smoke_run(tmp_path) -> None:
+    out = tmp_path / "fuzz"
+    smoke("fuzz.py", tmp_path, "--out", str(out))  # exit 1 if any case is a bug
+    report, table = read_report(out)
+    cases = benchmark_module("fuzz").SMOKE["cases"]
+    assert list(report) == list(FAMILIES)
+    for family, row in report.items():
+        assert row["cases"] == cases == row["accepted"] + row["clear_error"] + row["bug"], family
+        assert row["bug"] == 0 and row["examples_of_bugs"] == [], family
+        assert f"| {family} | {cases} | {row['accepted']} | {row['clear_error']} | 0 |" in table
+
+
+def test_inference_benchmark_smoke_run(tmp_path, registry) -> None:
+    out = tmp_path / "inference"
+    smoke("inference.py", tmp_path, "--out", str(out))
+    report, table = read_report(out)
+    budget = benchmark_module("inference").SMOKE
+    generators = report["generators"]
+    assert set(generators["variants"]) == set(registry.names("synthesize"))
+    assert generators["matmul_gflops"] > 0
+    for name, row in generators["variants"].items():
+        assert row["mflops_per_image"] > 0, name
+        for batch in ("batch_1", "batch_256"):
+            assert row[batch]["torch_images_per_s"] > 0 and row[batch]["onnxruntime_gflops"] > 0
+        assert f"| {name} | {row['mflops_per_image']} |" in table
+    transform = report["transform"]
+    assert transform["images_per_epoch"] == budget["transform_images"]
+    pipelines = {"none", "basic", *(f"basic+gan(reuse={r})" for r in (1, 2, 4))}
+    assert set(transform["dataloader_2_workers"]["us_per_image"]) == pipelines
+    runs = report["synthesis"]["runs"]
+    assert list(runs) == [str(n) for n in budget["synthesis_sizes"]]
+    assert all(run["images"] == int(size) and run["peak_rss_mib"] > 0 for size, run in runs.items())
+    assert {"ort_vs_torch_b256", "ort_vs_torch_b1", "matmul_fraction_b256"} <= set(
+        report["targets"]
+    )
+    assert "| variant | MFLOP/img |" in table and "| target |" in table
+
+
+def test_recipes_benchmark_smoke_run(tmp_path, monkeypatch) -> None:
+    # the benchmark's prerequisite, `dvc repro classifier`, in a tiny project
+    monkeypatch.setenv("TMPDIR", str(tmp_path))  # where dvc's daemon leaves its files
+    tiny = {"prepare": {"limit_per_class": 20}, "classifier": {"epochs": 1}}
+    project = new_project(ROOT, tmp_path / "project", tiny)
+    repro = run_dvc(project, "repro", "classifier")
+    assert repro.returncode == 0, repro.stdout[-3000:] + repro.stderr[-3000:]
+    out = tmp_path / "recipes.json"
+    smoke("recipes.py", tmp_path, "--project", str(project), "--out", str(out))
+    report = json.loads(out.read_text())  # JSON only: recipes.py writes no Markdown
+    assert all(math.isfinite(x) for x in numbers(report))
+    module = benchmark_module("recipes")
+    assert report["steps"] == module.SMOKE["steps"] and report["real_diversity"] > 0
+    assert list(report["recipes"]) == list(module.DEFAULT_RECIPES)
+    for label, row in report["recipes"].items():
+        assert (row["variant"], row["params"]) == module.DEFAULT_RECIPES[label]
+        assert 0 <= row["judge_agreement"] <= 1 and 0 <= row["judge_probability"] <= 1
+        assert row["diversity"] >= 0 and len(row["per_class"]) == 10, label
+
+
+@pytest.mark.skipif(
+    not (torch.distributed.is_available() and torch.distributed.is_gloo_available()),
+    reason="scale.py trains under torchrun with the gloo backend: not in this torch build",
+)
+def test_scale_benchmark_smoke_run(tmp_path) -> None:
+    out = tmp_path / "scale"
+    smoke("scale.py", tmp_path, "--out", str(out))
+    report, table = read_report(out)
+    budget = benchmark_module("scale").SMOKE
+    ddp = report["ddp"]
+    assert [row["processes"] for row in ddp.values()] == [1, 1, 2]
+    for name, row in ddp.items():
+        assert row["steps"] == budget["steps"] and row["steps_per_s"] > 0, name
+        assert f"| {name} | {row['steps_per_s']} |" in table
+    images = 10 * budget["per_class"]
+    generate = report["generate"]
+    sharded = "2 shards at once + merge"
+    assert set(generate) == {f"{images} images", f"{10 * images} images", sharded}
+    merged = generate[sharded]
+    assert merged["images"] == 10 * images and merged["bytes_equal_to_unsharded"] is True
+    assert "| setup | steps/s |" in table and "## Generation" in table
+
+
+def test_translate_benchmark_smoke_run(tmp_path) -> None:
+    out = tmp_path / "translate"
+    smoke("translate.py", tmp_path, "--out", str(out))
+    report, table = read_report(out)
+    module = benchmark_module("translate")
+    assert list(report["runs"]) == list(module.RUNS)
+    assert report["epochs"] == module.SMOKE["epochs"]
+    for name, run in report["runs"].items():
+        assert run["steps"] == max(1, round(module.RUNS[name][3] * module.SMOKE["steps"]))
+        assert set(run["accuracy"]) == {"source_only", "translated", "oracle"}, name
+        assert all(0 <= a <= 1 for a in run["accuracy"].values()), name
+        assert 0 <= run["label_preservation"] <= 1, name
+        assert run["source_images"] == 10 * module.SMOKE["limit_per_class"], name
+        assert (out / f"{name}.png").stat().st_size > 0  # the sample grid, beside the report
+        assert f"| {name} | {run['steps']} |" in table
+    assert set(report["verdicts"]) == {"cyclegan", "cyclegan+noise", "stargan"}
+
+
+def test_upscale_benchmark_smoke_run(tmp_path) -> None:
+    out = tmp_path / "upscale"
+    smoke("upscale.py", tmp_path, "--out", str(out))
+    report, table = read_report(out)
+    module = benchmark_module("upscale")
+    methods = {"nearest", "bicubic", *module.VARIANTS}
+    for scale in (2, 4):
+        rows = report["photos"][f"x{scale}"]
+        assert methods <= set(rows), scale
+        assert all(20 < rows[m]["psnr_rgb"] < 60 and 0 < rows[m]["ssim_y"] <= 1 for m in methods)
+        assert all(rows[v]["train_steps"] == module.SMOKE["steps"] for v in module.VARIANTS)
+        assert f"x{scale}: srresnet {rows['srresnet_gain_db']:+.2f} dB over bicubic" in table
+    accuracy = report["digits"]["accuracy"]
+    assert set(accuracy) == {"original"} | methods
+    assert all(0 <= a <= 100 for a in accuracy.values())
+    assert report["throughput"]["output_megapixels_per_s"] > 0
+    assert "| method | PSNR RGB |" in table and "| input | accuracy |" in table
