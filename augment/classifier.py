@@ -226,6 +226,7 @@ def train_classifier(
     model.to(device).train()
     x = to_tensor(images).to(device)
     counts = torch.bincount(y, minlength=num_classes)
+    device_counts = counts.to(device)  # the prior of balanced softmax
     rng = torch.Generator().manual_seed(derive_seed(seed, "classifier", "batches"))
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=config.lr, weight_decay=config.weight_decay
@@ -262,7 +263,7 @@ def train_classifier(
                     objective,
                     model(xb),
                     targets,
-                    counts.to(device),
+                    device_counts,
                     class_weights_at(objective, counts, done, total_steps),
                     None if sample_weight is None else sample_weight[idx].to(device),
                 )

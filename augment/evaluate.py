@@ -164,8 +164,9 @@ class DownstreamModel(StrictModel):
     flip: bool = Field(False, description="random horizontal flips (not for digits)")
     device: Literal["auto", "cpu", "cuda"] = "auto"
 
-    def classifier_config(self, balance: str = "none") -> ClassifierConfig:
-        return ClassifierConfig(balance=balance, **self.model_dump())
+    def classifier_config(self) -> ClassifierConfig:
+        """Shuffled epochs, no class weights: a run's :class:`Objective` handles the tail."""
+        return ClassifierConfig(balance="none", **self.model_dump())
 
     def identity(self) -> dict[str, Any]:
         """What determines a run's weights: the config, and the device where it is not CPU
@@ -463,12 +464,11 @@ class Runner:
         if model is not None:
             log.info("%s, run %d: cached (%s)", ts.key, run + 1, key[:12])
             return model
-        balance = "none" if ts.objective.class_weights != "inverse" else "reweight"
-        model = train_classifier(
+        model = train_classifier(  # shuffled epochs; the objective weighs the classes
             ts.data.images,
             ts.data.labels,
             self.num_classes,
-            self.config.model.classifier_config(balance),
+            self.config.model.classifier_config(),
             seed=seed,
             progress=self.progress,
             steps=steps,

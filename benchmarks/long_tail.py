@@ -40,23 +40,15 @@ import yaml
 from _results import write_results
 
 from augment.data.prepare import long_tail_counts
-from augment.data.sources import fashion_mnist_candidates
+from augment.data.sources import fashion_mnist_candidates, find_idx_dir
+from augment.evaluate import CLASSICAL as CLASSICAL_CONDITIONS
 from augment.workspace import new_project, run_dvc
 
 ROOT = Path(__file__).resolve().parents[1]
 DEEPSMOTE_COUNTS = [4000, 2000, 1000, 750, 500, 350, 200, 100, 60, 40]
 PUBLISHED = {"BAGAN": 81.5, "GAMO": 83.0, "DeepSMOTE": 83.6}  # ResNet-18, full counts
 
-CLASSICAL = [
-    "baseline",
-    "oversample",
-    "reweight",
-    "logit-adjust",
-    "balanced-softmax",
-    "drw",
-    "mixup-drw",
-    "crt",
-]
+CLASSICAL = list(CLASSICAL_CONDITIONS)  # every classical condition the evaluate stage has
 GAN = [
     "gan+filter",
     "synthetic-only",
@@ -104,6 +96,7 @@ def counts_for(dataset: str, head: int) -> list[int] | None:
 
 
 DATASETS = ("fashion-r100", "fashion-r10", "mnist-r50")
+RUN_FILE = "benchmark_run.json"  # a finished run's figures, in its project
 
 
 def params_for(dataset: str, budget: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
@@ -165,7 +158,23 @@ def run_dataset(dataset: str, budget: dict[str, Any], args: argparse.Namespace) 
         sys.exit(f"dvc repro failed for {dataset} (exit {result.returncode}) in {project}")
     metrics = json.loads((project / "metrics/evaluate.json").read_text())
     # metrics' own "seconds" is the evaluate stage's; repro_seconds the whole dvc repro
-    return {**metrics, "dataset": dataset, "repro_seconds": round(seconds, 1)}
+    run = {
+        **metrics,
+        "dataset": dataset,
+        "budget": budget,
+        "overrides": args.set,
+        "repro_seconds": round(seconds, 1),
+    }
+    (project / RUN_FILE).write_text(json.dumps(run, indent=2) + "\n")
+    return run
+
+
+def last_run(dataset: str, args: argparse.Namespace) -> dict[str, Any]:
+    """The figures of the dataset's last finished run in ``--workdir`` (``--report-only``)."""
+    path = args.workdir / dataset / RUN_FILE
+    if not path.is_file():
+        sys.exit(f"{path}: no finished run of {dataset} to report (run it first)")
+    return json.loads(path.read_text())
 
 
 # -- the table -------------------------------------------------------------------------------
@@ -289,13 +298,19 @@ def main() -> None:
         metavar="KEY=VALUE",
         help="a params.yaml override, e.g. recipes.sngan.lecam=0.3 (repeatable)",
     )
+    parser.add_argument(
+        "--report-only",
+        action="store_true",
+        help="run nothing: the table of each dataset's last finished run in --workdir",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--fashion-dir", type=Path, help="folder with the idx(.gz) files")
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/gan-augment-bench"))
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/long_tail")
     args = parser.parse_args()
     wants_fashion = any(d.startswith("fashion") for d in args.datasets)
-    if wants_fashion and args.fashion_dir is None and not fashion_mnist_candidates():
+    no_data = args.fashion_dir is None and find_idx_dir(fashion_mnist_candidates()) is None
+    if wants_fashion and not args.report_only and no_data:
         sys.exit(
             "Fashion-MNIST not found: apt-get install dataset-fashion-mnist, "
             "or pass --fashion-dir with the idx files"
@@ -310,7 +325,7 @@ def main() -> None:
     started = time.perf_counter()
     runs = []
     for dataset in args.datasets:
-        run = run_dataset(dataset, budget, args)
+        run = last_run(dataset, args) if args.report_only else run_dataset(dataset, budget, args)
         run["targets"] = targets(run)
         runs.append(run)
     meta = {
@@ -319,7 +334,12 @@ def main() -> None:
         "overrides": args.set,
         "variants": args.variants,
         "seed": args.seed,
-        "seconds": round(time.perf_counter() - started, 1),
+        "seconds": round(
+            sum(r["repro_seconds"] for r in runs)
+            if args.report_only
+            else time.perf_counter() - started,
+            1,
+        ),
         "machine": f"{platform.machine()}, {torch.get_num_threads()} threads, "
         f"{'CUDA' if torch.cuda.is_available() else 'CPU'}",
     }

@@ -57,6 +57,25 @@ def test_long_tail_benchmark_smoke_run(tmp_path) -> None:
     assert run["targets"]["sngan"]["best_classical"] in run["conditions"]
     table = out.with_suffix(".md").read_text()
     assert "| `oversample+gan:4@sngan` |" in table and "## Targets" in table
+    assert "full-2x" in run["conditions"]  # the convergence check runs on mnist-r50
+    # --report-only rebuilds the same table from the project's last run, training nothing
+    again = tmp_path / "again"
+    args = ("--datasets", "mnist-r50", "--workdir", str(tmp_path / "work"), "--out", str(again))
+    result = run_benchmark("long_tail.py", "--report-only", *args)
+    assert result.returncode == 0, result.stderr[-3000:]
+    rebuilt = json.loads(again.with_suffix(".json").read_text())
+    assert rebuilt["runs"][0]["conditions"] == run["conditions"]
+    missing = run_benchmark(
+        "long_tail.py",
+        "--report-only",
+        "--datasets",
+        "fashion-r10",
+        "--workdir",
+        str(tmp_path / "work"),
+        "--out",
+        str(again),
+    )
+    assert missing.returncode != 0 and "no finished run of fashion-r10" in missing.stderr
 
 
 # -- the other benchmarks' --smoke runs ------------------------------------------------------
