@@ -120,7 +120,7 @@ def verdict_lines(verdicts: dict[str, dict[str, Any]], runs: int) -> list[str]:
         tail = v.get("tail_delta")
         tail_text = "" if tail is None else f"; rarest classes' recall {100 * tail:+.1f} points"
         versus = (
-            f"its best condition `{v['best']}` vs the best classical one `{v['rival']}`: "
+            f"Its best condition `{v['best']}` vs the best classical one `{v['rival']}`: "
             f"{100 * v['delta']:+.1f} points of balanced accuracy ({noise}){tail_text}."
         )
         if v["helps"]:

@@ -159,7 +159,7 @@ class SynthesisResult:
             "threshold": self.threshold,
             "classes": {
                 name: {
-                    "threshold": _round(self.thresholds.get(name, self.threshold)),
+                    **self._threshold_of(name),
                     "planned": self.plan[name],
                     "generated": self.generated[name],
                     "accepted": self.accepted[name],
@@ -169,6 +169,12 @@ class SynthesisResult:
                 for name in self.plan
             },
         }
+
+    def _threshold_of(self, name: str) -> dict[str, float | None]:
+        """``{"threshold": t}``: the class's own (calibrated) or the common one, if filtered."""
+        if not self.filtered:
+            return {}
+        return {"threshold": _round(self.thresholds.get(name, self.threshold))}
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready dict of every field."""

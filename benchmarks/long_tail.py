@@ -224,10 +224,10 @@ def markdown(runs: list[dict[str, Any]], meta: dict[str, Any]) -> str:
         f"seed {meta['seed']}; wall time "
         f"{meta['seconds'] / 60:.1f} min on {meta['machine']}.",
         "Mean ± std over seeds, scored after the last step. *tail*: mean recall of the three "
-        "rarest train classes. Train counts per class (head to tail):",
+        "rarest train classes. Train counts per class:",
         "",
     ]
-    lines += [f"- `{r['dataset']}`: {list(r['train_counts'].values())}" for r in runs]
+    lines += [f"- `{r['dataset']}`: {r['train_counts']}" for r in runs]
     lines.append("")
     keys: list[str] = []
     for r in runs:
