@@ -432,6 +432,7 @@ class Trainer:
         logs: dict[str, float] = {}
         p = self.variant.params
         factor = lr_factor(p.lr_decay, p.decay_from, self.step / self.config.steps)
+        self.variant.at_progress((self.step + 1) / self.config.steps)
         for optimizer, base in ((self.opt_g, p.lr_g), (self.opt_d, p.lr_d)):
             for group in optimizer.param_groups if optimizer else ():
                 group["lr"] = base * factor

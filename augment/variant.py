@@ -111,6 +111,11 @@ class Variant(ABC):
     def after_discriminator_step(self) -> None:
         """Called after each discriminator update (weight clipping lives here)."""
 
+    def at_progress(self, progress: float) -> None:
+        """Called before each training step with the fraction of the run that step ends
+        (``(step + 1) / steps``, so the last step sees 1.0): schedules that are a function
+        of the step only, and so resume exactly, live here."""
+
     @abstractmethod
     def export_module(self, generator: nn.Module) -> nn.Module:
         """Wrap ``generator`` (the live or EMA copy) so ``forward`` matches the ONNX contract."""
@@ -163,6 +168,11 @@ class SynthesisParams(Params):
         0.0, ge=0, description="MSGAN weight: rewards images that differ when z differs"
     )
     diffaugment: str = Field("", description="comma list of color,translation,cutout")
+    transition: tuple[float, float] = Field(
+        (0.0, 0.0),
+        description="transitional conditioning (Shahbazi et al., 2022): fractions of the run "
+        "where the class condition fades in from 0 to full; (0, 0): conditional throughout",
+    )
 
     @field_validator("diffaugment")
     @classmethod
@@ -176,6 +186,9 @@ class SynthesisParams(Params):
             raise ValueError("conditioning 'none' needs aux_weight > 0 or labels are ignored")
         if self.d_norm == "batch" and self.gradient_penalty > 0:
             raise ValueError("gradient_penalty needs d_norm 'layer' or 'none' (not batch)")
+        start, end = self.transition
+        if not 0 <= start <= end <= 1:
+            raise ValueError(f"transition {list(self.transition)}: needs 0 <= start <= end <= 1")
         return self
 
 
@@ -197,6 +210,12 @@ class SynthesisVariant(Variant):
         if self.params.lecam > 0 and self.discriminator is not None:
             # a submodule of the discriminator: its anchors are checkpointed with it
             self.discriminator.lecam = losses.LeCamAnchors(self.params.lecam_decay)
+
+    def at_progress(self, progress: float) -> None:
+        strength = condition_strength(self.params.transition, progress)
+        for network in (self.generator, self.discriminator):
+            if isinstance(getattr(network, "condition_strength", None), Tensor):
+                network.condition_strength.fill_(strength)
 
     def sample(self, labels: Tensor) -> Tensor:
         """Generated images for ``labels`` with fresh latent noise."""
@@ -284,6 +303,23 @@ class SynthesisVariant(Variant):
 
     def metadata(self) -> dict[str, Any]:
         return {"latent_dim": self.params.latent_dim}
+
+
+def condition_strength(transition: tuple[float, float], progress: float) -> float:
+    """lambda_t of transitional conditioning (Shahbazi et al., 2022, "Collapse by
+    Conditioning"): 0 before ``start`` (an unconditional GAN, whose every class shares what
+    the whole data set teaches), rising linearly to 1 at ``end`` (fully conditional).
+
+    With few images a class, a class-conditional GAN collapses where the unconditional one
+    on the same data does not; starting unconditional and fading the class condition in
+    lets the tail classes start from what the head taught. ``(0, 0)``: always 1.
+    """
+    start, end = transition
+    if progress >= end:
+        return 1.0
+    if progress <= start:
+        return 0.0
+    return (progress - start) / (end - start)
 
 
 class UpscaleParams(Params):

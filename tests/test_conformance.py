@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from augment.errors import ModelError, TrainingDiverged
+from augment.errors import ConfigError, ModelError, TrainingDiverged
 from augment.export import export_onnx
 from augment.registry import Registry
 from augment.runtime import Generator
@@ -224,6 +224,36 @@ def test_learning_rate_decay(registry, mnist_small, tmp_path):
     # the last step (index 3 of 4) ran at 1 - 3/4 of the base rates
     assert state["opt_g"]["param_groups"][0]["lr"] == pytest.approx(2e-4 * 0.25)
     assert state["opt_d"]["param_groups"][0]["lr"] == pytest.approx(1e-3 * 0.25)
+
+
+def test_transitional_conditioning_fades_the_class_in(registry, mnist_small, tmp_path):
+    from augment.variant import condition_strength
+
+    # lambda_t: 0 until start, linear to 1 at end; (0, 0) is a plain conditional GAN
+    ramp = [condition_strength((0.25, 0.75), t) for t in (0.0, 0.25, 0.5, 0.75, 1.0)]
+    assert ramp == [0.0, 0.0, 0.5, 1.0, 1.0]
+    assert condition_strength((0.0, 0.0), 0.0) == 1.0
+    with pytest.raises(ConfigError, match=r"sngan: transition \[0.8, 0.2\]: needs 0 <= start"):
+        registry.create("sngan", {"transition": [0.8, 0.2]}, SPEC)
+
+    variant = registry.create("sngan", {"transition": [0.25, 0.75]}, SPEC, seed=0)
+    g, d = variant.generator.eval(), variant.discriminator.eval()
+    z, image = torch.randn(4, variant.params.latent_dim), torch.rand(4, 1, 28, 28) * 2 - 1
+    a, b = torch.zeros(4, dtype=torch.long), torch.full((4,), 7)
+    variant.at_progress(0.1)  # unconditional: the label changes nothing
+    assert torch.equal(g(z, a), g(z, b)) and torch.equal(d(image, a).logits, d(image, b).logits)
+    variant.at_progress(0.5)  # half way: the label counts
+    assert not torch.allclose(g(z, a), g(z, b))
+    assert not torch.allclose(d(image, a).logits, d(image, b).logits)
+    # lambda is a function of the step, not state: never in a checkpoint or the ONNX inputs
+    assert "condition_strength" not in g.state_dict() and "condition_strength" not in d.state_dict()
+
+    config = TrainConfig(steps=4, batch_size=16, checkpoint_every=4, sample_every=4, log_every=1)
+    variant = registry.create("sngan", {"transition": [0.25, 0.75]}, SPEC)
+    fit(variant, *mnist_small, config, outputs(tmp_path), 0, progress=False)
+    # the trainer drove it: the last step ends the run (progress 1.0), fully conditional
+    assert float(variant.generator.condition_strength) == 1.0
+    assert float(variant.discriminator.condition_strength) == 1.0
 
 
 def test_bf16_autocast_trains(registry, mnist_small, tmp_path):

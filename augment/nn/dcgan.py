@@ -99,9 +99,13 @@ class ConditionalGenerator(nn.Module):
         self.upsample = nn.Sequential(*blocks)
         dcgan_init(self)
         nn.init.normal_(self.embed.weight)  # class codes on the scale of z
+        # lambda of transitional conditioning (SynthesisVariant.at_progress sets it; 1: a
+        # plain conditional generator); not saved, since it is a function of the step
+        self.register_buffer("condition_strength", torch.ones(()), persistent=False)
 
     def forward(self, z: Tensor, label: Tensor) -> Tensor:
-        h = self.project(torch.cat([z, self.embed(label)], dim=1))
+        code = self.condition_strength * self.embed(label)  # [N, latent]
+        h = self.project(torch.cat([z, code], dim=1))
         return self.upsample(h.view(-1, self.top, self.base, self.base))
 
 
@@ -168,16 +172,20 @@ class ConditionalDiscriminator(nn.Module):
         )
         self.classifier = nn.Linear(feature_dim, num_classes) if auxiliary_classifier else None
         dcgan_init(self)
+        # lambda of transitional conditioning: scales the class term (projection or
+        # one-hot maps), so at 0 this is an unconditional critic; not saved (see generator)
+        self.register_buffer("condition_strength", torch.ones(()), persistent=False)
 
     def forward(self, image: Tensor, label: Tensor) -> DiscriminatorOutput:
         if self.conditioning == "concat":
-            onehot = F.one_hot(label, self.num_classes).to(image.dtype)
+            onehot = F.one_hot(label, self.num_classes).to(image.dtype) * self.condition_strength
             maps = onehot[:, :, None, None].expand(-1, -1, *image.shape[2:])
             image = torch.cat([image, maps], dim=1)
         h = self.features(image)
         logits = self.adversarial(h).squeeze(1)
         if self.projection is not None:
-            logits = logits + (self.projection(label) * h).sum(dim=1)
+            # D(x, y) = psi(h) + lambda * <e_y, h>  (Miyato & Koyama, 2018; lambda: Shahbazi)
+            logits = logits + self.condition_strength * (self.projection(label) * h).sum(dim=1)
         classes = self.classifier(h) if self.classifier is not None else None
         return DiscriminatorOutput(logits, classes)
 
