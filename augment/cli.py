@@ -71,14 +71,16 @@ def _generate(args: argparse.Namespace) -> None:
     classes = args.classes.split(",") if args.classes else list(generator.info.classes)
     labels = [generator.class_index(c) for c in classes]  # unknown class: clear error first
     shard = Shard.parse(args.shard)
-    count = generate_folder(generator, args.out_dir, labels, args.per_class, args.seed, shard)
+    count = generate_folder(
+        generator, args.out_dir, labels, args.per_class, args.seed, shard, force=args.force
+    )
     print(f"wrote {count} images of {len(labels)} classes (shard {shard}) to {args.out_dir}")
 
 
 def _merge(args: argparse.Namespace) -> None:
     from augment.generate import merge_shards
 
-    count = merge_shards(args.shards, args.out_dir)
+    count = merge_shards(args.shards, args.out_dir, force=args.force)
     print(f"merged {len(args.shards)} shards: {count} images in {args.out_dir}")
 
 
@@ -100,12 +102,13 @@ def _image_to_image(args: argparse.Namespace, task: str) -> None:
     """``augment upscale|translate``: each input image through the model, one PNG each.
 
     The output folder mirrors the input's layout and is written atomically: a bad image
-    fails the whole run and leaves no partial output.
+    fails the whole run and leaves no partial output (and a folder gan-augment did not
+    write is replaced only with ``--force``).
     """
     from tqdm import tqdm
 
     from augment.data.images import read_image, write_png
-    from augment.io import atomic_path
+    from augment.io import output_folder
     from augment.runtime import Generator, from_uint8, to_uint8
     from augment.seeding import derive_seed
 
@@ -127,7 +130,7 @@ def _image_to_image(args: argparse.Namespace, task: str) -> None:
 
     images = _input_images(Path(args.input))
     out = Path(args.out_dir)
-    with atomic_path(out, is_dir=True) as tmp:
+    with output_folder(out, args.force) as tmp:
         for path, relative in tqdm(images, desc=task, unit="img", disable=None):
             image = read_image(path, channels=generator.info.channels)
             result = to_uint8(apply(from_uint8(image[None]), relative))[0]
@@ -135,6 +138,10 @@ def _image_to_image(args: argparse.Namespace, task: str) -> None:
             target.parent.mkdir(parents=True, exist_ok=True)
             write_png(target, result, atomic=False)
     print(f"wrote {len(images)} {task}d image(s) to {out}")
+
+
+OUT_HELP = "output folder, written atomically; one it did not write is replaced only with --force"
+FORCE_HELP = "replace OUT_DIR even if gan-augment did not write it (its contents are deleted)"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -155,7 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     generate = commands.add_parser("generate", help="synthesize labelled images with a model")
     generate.add_argument("model", help="an .onnx synthesize model")
-    generate.add_argument("out_dir", help="output folder (replaced atomically)")
+    generate.add_argument("out_dir", help=OUT_HELP)
     generate.add_argument("--per-class", type=int, default=100, help="images per class")
     generate.add_argument("--classes", help="comma-separated class names (default: all)")
     generate.add_argument("--seed", type=int, default=0)
@@ -166,7 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
     generate.set_defaults(run=_generate)
 
     merge = commands.add_parser("merge", help="merge the shards of a generate run, checked")
-    merge.add_argument("out_dir", help="output folder (replaced atomically)")
+    merge.add_argument("out_dir", help=OUT_HELP)
     merge.add_argument("shards", nargs="+", help="the shard folders (every k of n once)")
     merge.set_defaults(run=_merge)
 
@@ -175,7 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
     for command in (upscale, translate):
         command.add_argument("model", help=f"an .onnx {command.prog.split()[-1]} model")
         command.add_argument("input", help="an image, or a folder of images (searched deeply)")
-        command.add_argument("out_dir", help="output folder of PNGs (replaced atomically)")
+        command.add_argument("out_dir", help=OUT_HELP)
         command.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     upscale.add_argument("--scale", type=int, help="expected factor (checked against the model)")
     upscale.add_argument("--tile", type=int, default=256, help="tile side in input pixels")
@@ -184,6 +191,8 @@ def build_parser() -> argparse.ArgumentParser:
     translate.add_argument("--domain", help="target domain (multi-domain models)")
     translate.add_argument("--seed", type=int, default=0, help="noise of stochastic models")
     translate.set_defaults(run=lambda args: _image_to_image(args, "translate"))
+    for command in (generate, merge, upscale, translate):
+        command.add_argument("--force", action="store_true", help=FORCE_HELP)
     return parser
 
 

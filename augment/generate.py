@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 from augment.data.images import write_png
 from augment.data.manifest import COLUMNS
 from augment.errors import ConfigError, DataError
-from augment.io import atomic_path
+from augment.io import output_folder
 from augment.runtime import Generator, to_uint8
 from augment.seeding import derive_seed
 
@@ -102,16 +102,18 @@ def generate_folder(
     seed: int,
     shard: Shard = Shard(),
     progress: bool = True,
+    force: bool = False,
 ) -> int:
     """Write shard ``shard`` of ``per_class`` images of each class index in ``labels``
-    to ``out`` (replaced atomically); returns the number of images written."""
+    to ``out`` (replaced atomically; a folder gan-augment did not write only with
+    ``force``); returns the number of images written."""
     if per_class < 1:
         raise ConfigError(f"--per-class {per_class}: must be at least 1")
     job = GenerateJob(generator.info.variant, generator.sha256, tuple(labels), per_class, seed)
     chunks = job.chunks_of(shard)
     classes = generator.info.classes
     written = 0
-    with atomic_path(out, is_dir=True) as tmp:
+    with output_folder(out, force) as tmp:
         with _manifest_writer(tmp) as rows, _bar(chunks, f"generate {shard}", progress) as bar:
             for chunk in chunks:
                 chunk_seed = chunk.seed(seed)
@@ -177,11 +179,15 @@ def read_job(folder: Path) -> tuple[GenerateJob, Shard]:
 
 
 def merge_shards(
-    shards: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str], progress: bool = True
+    shards: Sequence[str | os.PathLike[str]],
+    out: str | os.PathLike[str],
+    progress: bool = True,
+    force: bool = False,
 ) -> int:
-    """Merge the shard folders of one job into ``out`` (atomically): the same bytes an
-    unsharded run writes. Fails naming the folder when a shard is missing, repeated, of
-    another job, or does not hold exactly its images. Returns the number of images."""
+    """Merge the shard folders of one job into ``out`` (atomically; a folder gan-augment
+    did not write only with ``force``): the same bytes an unsharded run writes. Fails
+    naming the folder when a shard is missing, repeated, of another job, or does not hold
+    exactly its images. Returns the number of images."""
     folders = [Path(s) for s in shards]
     if not folders:
         raise ConfigError("merge: give the shard folders to merge")
@@ -203,7 +209,7 @@ def merge_shards(
     readers = {k: _shard_rows(folder, job, Shard(k, count)) for k, folder in by_index.items()}
     total = 0
     chunks = job.chunks()
-    with atomic_path(out, is_dir=True) as tmp:
+    with output_folder(out, force) as tmp:
         with _manifest_writer(tmp) as rows, _bar(chunks, "merge", progress) as bar:
             for position, chunk in enumerate(chunks):
                 index = position % count + 1

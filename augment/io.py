@@ -19,7 +19,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from augment.errors import AugmentError
+from augment.errors import AugmentError, DataError
 
 #: errno values that mean "this output cannot be written here" (not a bug, not bad input).
 WRITE_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG}
@@ -40,6 +40,7 @@ def atomic_path(final: str | os.PathLike[str], is_dir: bool = False) -> Iterator
         remove_stale_temporaries(final)
         if is_dir:
             tmp = Path(tempfile.mkdtemp(prefix=prefix, dir=final.parent))
+            os.chmod(tmp, 0o777 & ~_umask())  # the user's normal permissions, not mkdtemp's 0700
         else:
             fd, name = tempfile.mkstemp(prefix=prefix, suffix=final.suffix, dir=final.parent)
             os.close(fd)
@@ -56,7 +57,7 @@ def atomic_path(final: str | os.PathLike[str], is_dir: bool = False) -> Iterator
             os.replace(tmp, final)
             shutil.rmtree(old, ignore_errors=True)
         else:
-            os.chmod(tmp, 0o644)
+            os.chmod(tmp, 0o666 & ~_umask())  # not mkstemp's 0600
             os.replace(tmp, final)
     except OSError as exc:
         _remove(tmp)
@@ -66,6 +67,38 @@ def atomic_path(final: str | os.PathLike[str], is_dir: bool = False) -> Iterator
     except BaseException:
         _remove(tmp)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+#: written into every folder the ``augment`` commands make: its presence is what lets a
+#: later run replace the folder without ``--force``
+OUTPUT_MARKER = ".gan-augment-output"
+
+
+@contextlib.contextmanager
+def output_folder(final: str | os.PathLike[str], force: bool = False) -> Iterator[Path]:
+    """:func:`atomic_path` for a command's output folder, which never deletes what it did
+    not write: an existing non-empty folder without :data:`OUTPUT_MARKER` is a DataError
+    (before any work) unless ``force``."""
+    final = Path(final)
+    if final.exists() and not final.is_dir():
+        raise DataError(f"{final}: exists and is not a folder")
+    if final.is_dir() and not force and not (final / OUTPUT_MARKER).is_file():
+        entries = sum(1 for _ in final.iterdir())
+        if entries:
+            raise DataError(
+                f"{final}: folder exists with {entries} entr{'y' if entries == 1 else 'ies'} "
+                "that gan-augment did not write; choose a new folder, or pass --force to "
+                "replace it (deleting them)"
+            )
+    with atomic_path(final, is_dir=True) as tmp:
+        (tmp / OUTPUT_MARKER).write_text("written by gan-augment; safe to replace\n")
+        yield tmp
 
 
 def remove_stale_temporaries(final: Path) -> None:

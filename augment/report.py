@@ -35,14 +35,43 @@ def recall_frame(summary: dict[str, dict[str, Any]], classes: Sequence[str]) -> 
     return pd.DataFrame(data, index=pd.Index(list(classes), name="class"), dtype=float)
 
 
+#: fewer test images than this and a class's recall moves by 5 points or more per image
+FEW_TEST_IMAGES = 20
+
+
+def split_warnings(classes: Sequence[str], test_counts: Sequence[int]) -> list[str]:
+    """One line per problem of the test split: classes without test images, or with too
+    few for their recall to mean much (:data:`FEW_TEST_IMAGES`)."""
+    pairs = list(zip(classes, test_counts, strict=True))
+    none = [str(c) for c, n in pairs if n == 0]
+    few = [f"{c} ({n})" for c, n in pairs if 0 < n < FEW_TEST_IMAGES]
+    lines = []
+    if none:
+        lines.append(f"no test images for {', '.join(none)}: their recall is not measured")
+    if few:
+        lines.append(
+            f"fewer than {FEW_TEST_IMAGES} test images for {', '.join(few)}: one image moves "
+            "their recall by 5 points or more"
+        )
+    return lines
+
+
 def plot_recall(
-    frame: pd.DataFrame, train_counts: Sequence[int], path: str | os.PathLike[str]
+    frame: pd.DataFrame,
+    train_counts: Sequence[int],
+    path: str | os.PathLike[str],
+    test_counts: Sequence[int] | None = None,
 ) -> None:
-    """Per-class test recall of every condition, classes ordered head to tail."""
+    """Per-class test recall of every condition, classes ordered head to tail; each tick
+    gives the class's train (and test) image counts."""
     from matplotlib.figure import Figure
 
     order = np.argsort(-np.asarray(train_counts), kind="stable")
-    names = [f"{frame.index[i]}\n({train_counts[i]})" for i in order]
+    tests = list(test_counts) if test_counts is not None else None
+    names = [
+        f"{frame.index[i]}\n({train_counts[i]}" + (f" / {tests[i]})" if tests else ")")
+        for i in order
+    ]
     figure = Figure(figsize=(max(7.0, 0.75 * len(names) + 3), 4.8), dpi=100)
     axes = figure.add_subplot()
     x = np.arange(len(names))
@@ -50,11 +79,16 @@ def plot_recall(
         style = "--" if column in ("full", "baseline") else "-"
         axes.plot(x, frame[column].to_numpy()[order], style, marker="o", ms=4, label=column)
     axes.set_xticks(x, names, fontsize=8)
-    axes.set_xlabel("class (real train images), head to tail")
+    axes.set_xlabel(
+        "class (real train / test images), head to tail"
+        if tests
+        else "class (real train images), head to tail"
+    )
     axes.set_ylabel("test recall")
     axes.set_ylim(0, 1.02)
     axes.grid(alpha=0.3)
-    axes.set_title("Per-class recall on the balanced test split")
+    balanced = tests is not None and len(set(tests)) == 1
+    axes.set_title(f"Per-class recall on the {'balanced ' if balanced else ''}test split")
     axes.legend(fontsize=8, loc="lower left", ncol=2)
     figure.tight_layout()
     with atomic_path(path) as tmp:
@@ -159,8 +193,9 @@ def write_report(
     caption to a path relative to ``folder`` (sample grids of earlier stages).
     """
     frame = recall_frame(summary, classes)
+    test_counts = context.get("test_counts") or []
     frame.to_csv(folder / "per_class_recall.csv", lineterminator="\n", float_format="%.6f")
-    plot_recall(frame, train_counts, folder / "per_class_recall.png")
+    plot_recall(frame, train_counts, folder / "per_class_recall.png", test_counts or None)
     rows = [
         {"variant": variant, "class": name, **values}
         for variant, q in quality.items()
@@ -170,7 +205,6 @@ def write_report(
         folder / "quality_per_class.csv", index=False, lineterminator="\n", float_format="%.6f"
     )
 
-    test_counts = context.get("test_counts") or []
     balanced = len(set(test_counts)) <= 1
     test_text = f"{context['test_images']} {'balanced ' if balanced else ''}real test images" + (
         "" if balanced else f" (per class {min(test_counts)} to {max(test_counts)})"
@@ -192,6 +226,11 @@ def write_report(
         "fraction of the baseline-to-full gap in balanced accuracy. The verdict compares "
         "each variant's best GAN condition with the best classical condition and counts it "
         "a help only beyond their combined seed noise (std).",
+        "",
+        *(
+            f"> **Warning:** {line}."
+            for line in (split_warnings(classes, test_counts) if test_counts else [])
+        ),
         "",
         "## Downstream classifier",
         "",

@@ -45,7 +45,7 @@ from augment.evaluate import (
 )
 from augment.io import atomic_path
 from augment.quality import quality
-from augment.report import write_report
+from augment.report import split_warnings, write_report
 from augment.runcache import RunCache
 from augment.runtime import Generator
 from augment.synthesize import SynthesisConfig, synthesize_arrays
@@ -233,6 +233,8 @@ def main(argv: list[str]) -> None:
         "conditions": summary,
         "quality": {v: q["overall"] for v, q in scores.items()},
     }
+    for line in split_warnings(classes, context["test_counts"]):
+        log.warning("test split: %s", line)
     report_dir = args.reports / "evaluate"
     with atomic_path(report_dir, is_dir=True) as tmp:
         write_report(

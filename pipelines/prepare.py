@@ -1,8 +1,10 @@
-"""DVC stage ``prepare``: load the source, split it, make the train split long-tailed.
+"""DVC stage ``prepare``: load the source, split it (an artificial long tail if asked).
 
 Outputs ``data/prepared/`` (manifest.csv + images/), ``reports/prepare/class_counts.*``,
-``reports/prepare/bad_images.csv`` (images skipped with ``skip_bad``, and why) and
-``metrics/prepare.json``. Run from the project root: ``python -m pipelines.prepare``.
+``reports/prepare/dropped.csv`` (train images per class that ``limit_per_class`` and
+``long_tail`` left out), ``reports/prepare/bad_images.csv`` (images skipped with
+``skip_bad``, and why) and ``metrics/prepare.json``. Run from the project root:
+``python -m pipelines.prepare``.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from augment.data.prepare import (
     write_count_report,
 )
 from augment.io import atomic_path
+from augment.report import split_warnings
 from pipelines._common import load_params, read_seed, run, section, stage_args
 
 log = logging.getLogger("pipelines.prepare")
@@ -43,22 +46,31 @@ def main(argv: list[str]) -> None:
 
     raw = load_prepared_source(config)
     log.info("loaded %s: %d images of %d classes", raw.name, len(raw.labels), len(raw.classes))
-    manifest = prepare_dataset(raw, config, args.out, seed)
+    prepared = prepare_dataset(raw, config, args.out, seed)
+    manifest, dropped = prepared.manifest, prepared.dropped
     table = write_count_report(manifest, args.reports, f"{raw.name}: prepared class counts")
+    with atomic_path(args.reports / "dropped.csv") as tmp:  # what options left out, per class
+        dropped.to_csv(tmp, lineterminator="\n")
     with atomic_path(args.reports / "bad_images.csv") as tmp:  # listed, never silent
         pd.DataFrame(raw.bad, columns=["path", "reason"]).to_csv(tmp, index=False)
-    metrics = prepare_metrics(manifest, len(raw.bad))
+    metrics = prepare_metrics(manifest, len(raw.bad)) | {
+        f"dropped_{key}": int(value) for key, value in dropped.sum().items()
+    }
     with atomic_path(args.metrics) as tmp:
         tmp.write_text(json.dumps(metrics, indent=2) + "\n")
 
     for name, row in table.iterrows():
+        left_out = int(dropped.loc[name].sum())
         log.info(
-            "class %-14s train %6d  val %5d  test %5d",
+            "class %-14s train %6d  val %5d  test %5d%s",
             name,
             row["train_real"],
             row["val"],
             row["test"],
+            f"  ({left_out} train images left out)" if left_out else "",
         )
+    for line in split_warnings(list(table.index), table["test"].tolist()):
+        log.warning("test split: %s", line)
     if raw.bad:
         log.warning("%d bad image(s) skipped, first: %s (%s)", len(raw.bad), *raw.bad[0])
     log.info(

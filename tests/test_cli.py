@@ -69,6 +69,27 @@ def test_errors_are_one_line_and_leave_no_output(model, tmp_path):
     assert junk.returncode == 2 and "junk.onnx: not a readable ONNX file" in junk.stderr
 
 
+def test_a_folder_gan_augment_did_not_write_is_never_replaced(model, tmp_path):
+    mine = tmp_path / "photos"
+    mine.mkdir()
+    (mine / "holiday.jpg").write_bytes(b"the user's own file")
+    result = augment("generate", model, mine, "--per-class", 2)
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
+    assert "photos: folder exists with 1 entry that gan-augment did not write" in result.stderr
+    assert "--force" in result.stderr
+    assert [p.name for p in mine.iterdir()] == ["holiday.jpg"]  # untouched
+
+    out = tmp_path / "out"  # a folder it wrote itself is replaced without asking ...
+    for _ in range(2):
+        assert augment("generate", model, out, "--per-class", 2).returncode == 0
+    assert Manifest.read(out / "manifest.csv").counts("train").sum() == 6
+    assert oct(out.stat().st_mode & 0o777) != oct(0o700)  # normal permissions, not mkdtemp's
+    # ... and --force replaces a foreign one
+    forced = augment("generate", model, mine, "--per-class", 2, "--force")
+    assert forced.returncode == 0, forced.stderr
+    assert not (mine / "holiday.jpg").exists() and (mine / "manifest.csv").is_file()
+
+
 def test_generator_pickles_without_its_session(model):
     import pickle
 

