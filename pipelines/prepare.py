@@ -2,7 +2,8 @@
 
 Outputs ``data/prepared/`` (manifest.csv + images/), ``reports/prepare/class_counts.*``,
 ``reports/prepare/dropped.csv`` (train images per class that ``limit_per_class`` and
-``long_tail`` left out), ``reports/prepare/bad_images.csv`` (images skipped with
+``long_tail`` left out), ``reports/prepare/conversions.json`` (images changed by decoding
+or resizing, per kind), ``reports/prepare/bad_images.csv`` (images skipped with
 ``skip_bad``, and why) and ``metrics/prepare.json``. Run from the project root:
 ``python -m pipelines.prepare``.
 """
@@ -15,6 +16,7 @@ import logging
 import pandas as pd
 
 from augment.config import parse
+from augment.data.images import CONVERSIONS
 from augment.data.prepare import (
     PrepareConfig,
     load_prepared_source,
@@ -53,9 +55,16 @@ def main(argv: list[str]) -> None:
         dropped.to_csv(tmp, lineterminator="\n")
     with atomic_path(args.reports / "bad_images.csv") as tmp:  # listed, never silent
         pd.DataFrame(raw.bad, columns=["path", "reason"]).to_csv(tmp, index=False)
-    metrics = prepare_metrics(manifest, len(raw.bad)) | {
-        f"dropped_{key}": int(value) for key, value in dropped.sum().items()
-    }
+    with atomic_path(args.reports / "conversions.json") as tmp:  # counted, never silent
+        described = {
+            k: {"images": n, "what": CONVERSIONS[k]} for k, n in prepared.conversions.items()
+        }
+        tmp.write_text(json.dumps(described, indent=2) + "\n")
+    metrics = (
+        prepare_metrics(manifest, len(raw.bad))
+        | {f"dropped_{key}": int(value) for key, value in dropped.sum().items()}
+        | {"conversions": prepared.conversions}
+    )
     with atomic_path(args.metrics) as tmp:
         tmp.write_text(json.dumps(metrics, indent=2) + "\n")
 

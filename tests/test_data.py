@@ -29,6 +29,7 @@ from augment.data import (
     find_idx_dir,
     image_grid,
     load_images,
+    load_prepared_source,
     load_source,
     long_tail_counts,
     natural_sorted,
@@ -516,6 +517,42 @@ def test_a_users_long_tailed_folder_is_used_as_it_is(tmp_path: Path) -> None:
     assert prepared.dropped["long_tail"].to_dict() == {"apple": 6, "pear": 0, "quince": 0}
     with pytest.raises(ConfigError, match=r"'none' is now 'balanced'.*prepare.long_tail: null"):
         parse(PrepareConfig, {"long_tail": {"profile": "none"}}, "params.yaml prepare")
+
+
+def test_conversions_keep_the_aspect_ratio_and_are_counted(tmp_path: Path) -> None:
+    from collections import Counter
+
+    from augment.data import convert_image
+
+    wide = np.zeros((40, 80, 1), np.uint8)  # 80 wide, 40 high: a white square in the middle
+    wide[:, 20:60] = 255
+    counts: Counter[str] = Counter()
+    cropped = convert_image(wide, None, 20, "crop", counts)  # short side to 20, centre kept
+    assert cropped.shape == (20, 20, 1) and cropped[:, 2:18].min() >= 250
+    padded = convert_image(wide, None, 20, "pad", counts)  # long side to 20, bands of border
+    assert padded.shape == (20, 20, 1) and padded[10, 10, 0] >= 250
+    # the pad is the mean border colour: 80 of the 240 border pixels are white
+    assert padded[0, 10, 0] == padded[-1, 10, 0] == round(255 * 80 / 240)
+    stretched = convert_image(wide, None, 20, "stretch", counts)
+    assert stretched[:, :4].max() <= 5  # the black margins squeezed, not cut
+    assert counts == {"cropped": 1, "padded": 1, "stretched": 1}
+
+    root = tmp_path / "mine"
+    for name in ("red", "blue"):
+        (root / name).mkdir(parents=True)
+    Image.new("RGBA", (8, 8), (255, 0, 0, 128)).save(root / "red" / "half.png")
+    tiny_png(root / "red" / "gray.png", 90, size=8)  # gray among colour images
+    Image.new("RGB", (12, 8), (0, 0, 255)).save(root / "blue" / "wide.png")
+    config = PrepareConfig(
+        source={"kind": "folder", "root": str(root)},
+        channels=3,
+        image_size=8,
+        val_fraction=0,
+        test_fraction=0,
+    )
+    raw = load_prepared_source(config)
+    prepared = prepare_dataset(raw, config, tmp_path / "prepared", seed=0)
+    assert prepared.conversions == {"alpha": 1, "cropped": 1, "gray-to-rgb": 1}
 
 
 def test_csv_source(tmp_path: Path) -> None:

@@ -38,13 +38,13 @@ def runs(tiny_models, tmp_path_factory) -> dict[str, Path]:
 
 def test_shards_merge_into_the_bytes_of_an_unsharded_run(runs, tmp_path):
     whole = tree(runs["whole"])
-    assert len(whole) == 5 * PER_CLASS + 2
+    assert len(whole) == 5 * PER_CLASS + 3  # images, manifest.csv, generate.json, marker
     sizes = [len(Manifest.read(runs[k] / "manifest.csv")) for k in (1, 2, 3)]
     # chunks alternate 256, 44 (class 0), 256, 44 (class 1), ...; shard k takes every third
     assert sizes == [2 * CHUNK + 2 * 44, CHUNK + 2 * 44, 2 * CHUNK + 44]
     assert (
         merge_shards([runs[3], runs[1], runs[2]], tmp_path / "merged", progress=False)
-        == len(whole) - 2
+        == len(whole) - 3
     )
     assert tree(tmp_path / "merged") == whole
     manifest = Manifest.read(tmp_path / "merged" / "manifest.csv")

@@ -14,7 +14,6 @@ domain also keeps the plain image each of its images was made from
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -287,7 +286,6 @@ def write_domains(domains: Sequence[Domain], out_dir: Path) -> Manifest:
         atomic_path(out_dir, is_dir=True) as tmp,
         tqdm(total=total, desc="writing domains", unit="img", disable=None) as bar,
     ):
-        os.chmod(tmp, 0o755)
         for domain in domains:
             counters: dict[tuple[str, str], int] = {}
             for i, (label, split) in enumerate(zip(domain.labels, domain.split, strict=True)):

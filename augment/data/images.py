@@ -9,10 +9,11 @@ from __future__ import annotations
 import logging
 import os
 import warnings
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, BinaryIO, Literal
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
@@ -31,15 +32,41 @@ log = logging.getLogger(__name__)
 #: Refuse images with more pixels than this (a decompression bomb, not a dataset image).
 MAX_PIXELS = 8192 * 8192
 
+#: How a non-square image becomes ``size x size``: ``crop`` scales its short side to
+#: ``size`` and keeps the centre (the aspect ratio kept, the long side's ends cut; what
+#: torchvision's Resize + CenterCrop do), ``pad`` scales its long side to ``size`` and pads
+#: the short one with the image's mean border colour, ``stretch`` distorts it.
+Fit = Literal["crop", "pad", "stretch"]
+
+#: The conversions :func:`read_image` and :func:`convert_image` count (a ``Counter`` of
+#: these names, reported per data set by prepare).
+CONVERSIONS = {
+    "palette": "palette image to RGB or gray",
+    "16-bit": "16-bit or float image scaled to 8 bits",
+    "alpha": "alpha channel composited over black",
+    "gray-to-rgb": "gray image copied to 3 channels",
+    "rgb-to-gray": "colour image converted to gray",
+    "resized": "square image resized",
+    "cropped": "non-square image scaled and centre-cropped to a square",
+    "padded": "non-square image scaled and padded to a square",
+    "stretched": "non-square image stretched to a square (aspect ratio lost)",
+}
+
 
 def read_image(
-    path: str | os.PathLike[str], channels: int | None = None, size: int | None = None
+    path: str | os.PathLike[str],
+    channels: int | None = None,
+    size: int | None = None,
+    fit: Fit = "crop",
+    counts: Counter[str] | None = None,
 ) -> np.ndarray:
     """Decode an image file into a uint8 ``H x W x C`` array (C = 1 or 3).
 
     Palette images become RGB (or gray when the palette is), alpha is composited over
     black, 16-bit images are scaled to 8 bits. ``channels`` converts gray <-> RGB and
-    ``size`` resizes to ``size x size`` (Lanczos, antialiased). Any failure is a one-line
+    ``size`` resizes to ``size x size`` (Lanczos, antialiased; non-square images as
+    ``fit`` says). Each conversion made is counted in ``counts`` (:data:`CONVERSIONS`).
+    Any failure is a one-line
     DataError ``<path>: <what is wrong>``; an image of more than :data:`MAX_PIXELS` pixels
     is refused before it is decoded, a PNG file cut short (even after its pixel data) too.
     """
@@ -68,7 +95,7 @@ def read_image(
                 handle.seek(0)
                 with Image.open(handle) as image:
                     image.load()
-                    array = _to_gray_or_rgb(image)
+                    array = _to_gray_or_rgb(image, counts)
     except DataError:
         raise
     except Image.UnidentifiedImageError:
@@ -77,7 +104,7 @@ def read_image(
         raise DataError(f"{path}: too many pixels (possible decompression bomb)") from None
     except Exception as exc:  # Pillow's decoders raise many types on corrupt data
         raise DataError(f"{path}: corrupt or truncated image ({first_line(exc)})") from None
-    return convert_image(array, channels, size)
+    return convert_image(array, channels, size, fit, counts)
 
 
 #: The last chunk of every PNG file (length 0, type, CRC).
@@ -94,24 +121,30 @@ def _verify_png(image: Image.Image, handle: BinaryIO, path: Path) -> None:
         raise DataError(f"{path}: truncated PNG file (no end chunk)")
 
 
-def _to_gray_or_rgb(image: Image.Image) -> np.ndarray:
-    """A decoded PIL image as uint8 ``H x W x 1`` or ``H x W x 3``."""
+def _to_gray_or_rgb(image: Image.Image, counts: Counter[str] | None = None) -> np.ndarray:
+    """A decoded PIL image as uint8 ``H x W x 1`` or ``H x W x 3`` (conversions counted)."""
+    counts = counts if counts is not None else Counter()
     mode = image.mode
     if mode == "P":
+        counts["palette"] += 1
         has_alpha = "transparency" in image.info or image.palette.mode == "RGBA"
-        array = _to_gray_or_rgb(image.convert("RGBA" if has_alpha else "RGB"))
+        array = _to_gray_or_rgb(image.convert("RGBA" if has_alpha else "RGB"), counts)
         gray = (array[..., :1] == array[..., 1:]).all()
         return array[..., :1] if gray else array
     if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        counts["16-bit"] += 1
         wide = np.asarray(image).astype(np.float64)
         return np.clip(np.rint(wide / 257.0), 0, 255).astype(np.uint8)[..., None]
     if mode == "F":
+        counts["16-bit"] += 1
         return np.clip(np.rint(np.asarray(image)), 0, 255).astype(np.uint8)[..., None]
     if mode in ("1", "L"):
         return np.asarray(image.convert("L"), np.uint8)[..., None]
     if mode in ("LA", "La", "PA"):
+        counts["alpha"] += 1
         return _composite(np.asarray(image.convert("LA"), np.uint8))
     if mode in ("RGBA", "RGBa"):
+        counts["alpha"] += 1
         return _composite(np.asarray(image.convert("RGBA"), np.uint8))
     return np.asarray(image.convert("RGB"), np.uint8)
 
@@ -124,9 +157,16 @@ def _composite(array: np.ndarray) -> np.ndarray:
 
 
 def convert_image(
-    array: np.ndarray, channels: int | None = None, size: int | None = None
+    array: np.ndarray,
+    channels: int | None = None,
+    size: int | None = None,
+    fit: Fit = "crop",
+    counts: Counter[str] | None = None,
 ) -> np.ndarray:
-    """Convert a uint8 ``H x W x C`` array to ``channels`` and ``size x size`` (None: keep)."""
+    """Convert a uint8 ``H x W x C`` array to ``channels`` and ``size x size`` (None: keep);
+    a non-square image becomes square as ``fit`` says (:data:`Fit`). Each conversion made
+    is counted in ``counts`` (:data:`CONVERSIONS`)."""
+    counts = counts if counts is not None else Counter()
     if array.ndim == 2:
         array = array[..., None]
     if channels not in (None, 1, 3):
@@ -137,13 +177,36 @@ def convert_image(
         return array
     image = Image.fromarray(array[..., 0] if current == 1 else array)
     if channels == 1 and current == 3:
-        image = image.convert("L")
+        image, counts["rgb-to-gray"] = image.convert("L"), counts["rgb-to-gray"] + 1
     elif channels == 3 and current == 1:
-        image = image.convert("RGB")
+        image, counts["gray-to-rgb"] = image.convert("RGB"), counts["gray-to-rgb"] + 1
     if not same_size:
-        image = image.resize((size, size), Image.Resampling.LANCZOS)
+        image = _to_square(image, int(size), fit, counts)  # type: ignore[arg-type]
     out = np.asarray(image, np.uint8)
     return out[..., None] if out.ndim == 2 else out
+
+
+def _to_square(image: Image.Image, size: int, fit: Fit, counts: Counter[str]) -> Image.Image:
+    width, height = image.size
+    lanczos = Image.Resampling.LANCZOS
+    if width == height or fit == "stretch":
+        counts["resized" if width == height else "stretched"] += 1
+        return image.resize((size, size), lanczos)
+    if fit == "crop":  # short side to size, then the centre
+        scale = size / min(width, height)
+        w, h = max(size, round(width * scale)), max(size, round(height * scale))
+        left, top = (w - size) // 2, (h - size) // 2
+        counts["cropped"] += 1
+        return image.resize((w, h), lanczos).crop((left, top, left + size, top + size))
+    scale = size / max(width, height)  # pad: long side to size, then the mean border colour
+    w, h = max(1, round(width * scale)), max(1, round(height * scale))
+    pixels = np.asarray(image)
+    border = np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]])
+    fill = tuple(int(v) for v in np.rint(border.reshape(len(border), -1).mean(axis=0)))
+    canvas = Image.new(image.mode, (size, size), fill[0] if image.mode == "L" else fill)
+    canvas.paste(image.resize((w, h), lanczos), ((size - w) // 2, (size - h) // 2))
+    counts["padded"] += 1
+    return canvas
 
 
 def write_png(path: str | os.PathLike[str], array: np.ndarray, atomic: bool = True) -> None:
@@ -179,6 +242,7 @@ class LoadedImages:
     labels: np.ndarray
     kept: np.ndarray
     bad: list[tuple[str, str]] = field(default_factory=list)
+    conversions: Counter[str] = field(default_factory=Counter)  # see CONVERSIONS
 
 
 def load_images(
@@ -187,6 +251,7 @@ def load_images(
     size: int | None = None,
     skip_bad: bool = False,
     progress: bool = True,
+    fit: Fit = "crop",
 ) -> LoadedImages:
     """Decode every image of ``manifest`` into one uint8 ``N x H x W x C`` batch.
 
@@ -200,11 +265,12 @@ def load_images(
     first = ""
     kept: list[int] = []
     bad: list[tuple[str, str]] = []
+    conversions: Counter[str] = Counter()
     bar = tqdm(paths, desc="loading images", unit="img", disable=None if progress else True)
     for pos, path in enumerate(bar):
         prefix = f"{manifest.row_name(pos)}: " if manifest.origin else ""
         try:
-            array = read_image(path, channels, size)
+            array = read_image(path, channels, size, fit, conversions)
         except DataError as exc:
             if not skip_bad:
                 raise DataError(f"{prefix}{exc}") from None
@@ -225,7 +291,7 @@ def load_images(
     if batch is None:
         batch = np.zeros((0, size or 0, size or 0, channels or 1), np.uint8)
     kept_array = np.asarray(kept, np.int64)
-    return LoadedImages(batch[: len(kept)], indices[kept_array], kept_array, bad)
+    return LoadedImages(batch[: len(kept)], indices[kept_array], kept_array, bad, conversions)
 
 
 def _reason(exc: DataError, path: Path) -> str:

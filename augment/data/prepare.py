@@ -16,6 +16,7 @@ import json
 import logging
 import math
 import os
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -26,7 +27,7 @@ from pydantic import Field, field_validator, model_validator
 from tqdm import tqdm
 
 from augment.config import StrictModel
-from augment.data.images import convert_image, write_png
+from augment.data.images import CONVERSIONS, Fit, convert_image, write_png
 from augment.data.manifest import SPLITS, Manifest, natural_sorted
 from augment.data.sources import MnistSource, RawDataset, SourceConfig, load_source
 from augment.errors import ConfigError, DataError
@@ -83,6 +84,9 @@ class PrepareConfig(StrictModel):
     source: SourceConfig = Field(default_factory=MnistSource)
     image_size: int | None = Field(None, ge=1)
     channels: Literal[1, 3] | None = None
+    fit: Fit = Field(
+        "crop", description="a non-square image to image_size: crop (centre) | pad | stretch"
+    )
     val_fraction: float = Field(0.1, ge=0, lt=1)
     test_fraction: float = Field(
         0.2, ge=0, lt=1, description="used only when the source has no test split"
@@ -260,6 +264,7 @@ class Prepared:
 
     manifest: Manifest
     dropped: pd.DataFrame  # per class: limit_per_class, long_tail (train images left out)
+    conversions: dict[str, int]  # images changed by decoding or writing, per CONVERSIONS kind
 
 
 def prepare_dataset(raw: RawDataset, config: PrepareConfig, out_dir: Path, seed: int) -> Prepared:
@@ -305,14 +310,20 @@ def prepare_dataset(raw: RawDataset, config: PrepareConfig, out_dir: Path, seed:
         (index, label, "train", path.replace("images/train/", "images/held_out/", 1))
         for index, label, _, path in _file_plan(raw.labels, split, left_out, manifest_classes)
     ]
+    conversions = Counter(raw.conversions)  # the source's decoding, then the writing
     with atomic_path(out_dir, is_dir=True) as tmp:
-        os.chmod(tmp, 0o755)
-        rows = _write_images(raw, plan, tmp, config)
+        rows = _write_images(raw, plan, tmp, config, conversions)
         Manifest.from_rows(rows, tmp).write(tmp / "manifest.csv")
         if held_out:
-            full = _write_images(raw, held_out, tmp, config) + rows
+            full = _write_images(raw, held_out, tmp, config, conversions) + rows
             Manifest.from_rows(full, tmp).write(tmp / FULL_MANIFEST)
-    return Prepared(Manifest.read(out_dir / "manifest.csv"), dropped.loc[manifest_classes])
+    for kind, n in sorted(conversions.items()):
+        log.info("converted %d image(s): %s", n, CONVERSIONS[kind])
+    return Prepared(
+        Manifest.read(out_dir / "manifest.csv"),
+        dropped.loc[manifest_classes],
+        dict(sorted(conversions.items())),
+    )
 
 
 def _dropped_table(
@@ -373,14 +384,20 @@ def _file_plan(
 
 
 def _write_images(
-    raw: RawDataset, plan: list[tuple[int, str, str, str]], root: Path, config: PrepareConfig
+    raw: RawDataset,
+    plan: list[tuple[int, str, str, str]],
+    root: Path,
+    config: PrepareConfig,
+    conversions: Counter[str],
 ) -> list[dict[str, str]]:
-    """Convert and write every planned image; return the manifest rows."""
+    """Convert and write every planned image (counting conversions); the manifest rows."""
     rows = []
     for index, label, name, relative in tqdm(plan, desc="writing images", unit="img", disable=None):
         target = root / relative
         target.parent.mkdir(parents=True, exist_ok=True)
-        image = convert_image(raw.images[index], config.channels, config.image_size)
+        image = convert_image(
+            raw.images[index], config.channels, config.image_size, config.fit, conversions
+        )
         write_png(target, image, atomic=False)
         rows.append(
             {"path": relative, "label": label, "split": name, "domain": raw.name, "source": "real"}
@@ -395,6 +412,7 @@ def load_prepared_source(config: PrepareConfig) -> RawDataset:
         channels=config.channels,
         size=config.image_size,
         skip_bad=config.skip_bad or None,
+        fit=config.fit,
     )
 
 

