@@ -78,6 +78,13 @@ class FilterConfig(StrictModel):
     oversample: float = Field(
         1.5, ge=1, description="a round generates oversample * remaining / acceptance so far"
     )
+    min_judge_accuracy: float = Field(
+        0.6,
+        ge=0,
+        le=1,
+        description="a judge below this balanced accuracy on the val split filters "
+        "unreliably: a warning, and the stage's metrics say so",
+    )
 
 
 class SynthesisConfig(StrictModel):

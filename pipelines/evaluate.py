@@ -143,6 +143,27 @@ def sample_images(args: argparse.Namespace, variants: list[str], report_dir: Pat
     return images
 
 
+def summary_lines(
+    verdicts: dict[str, dict[str, Any]], summary: dict[str, dict[str, Any]], report: Path
+) -> list[str]:
+    """The end of the run in a few lines: each variant's verdict, and where to look."""
+
+    def score(key: str) -> str:
+        return f"{100 * summary[key]['balanced_accuracy']['mean']:.1f}"
+
+    lines = []
+    for variant, v in verdicts.items():
+        if v.get("best") is None or v.get("rival") is None:
+            continue
+        said = "helps" if v["helps"] else "does not help"
+        lines.append(
+            f"verdict {variant}: synthetic data {said}: best GAN condition {v['best']} "
+            f"{score(v['best'])} vs best classical {v['rival']} {score(v['rival'])} "
+            f"({100 * v['delta']:+.1f} points, noise {100 * v['noise']:.1f})"
+        )
+    return [*lines, f"report: {report / 'report.md'}"]
+
+
 def main(argv: list[str]) -> None:
     """Run the stage (options only relocate inputs/outputs, e.g. for tests)."""
     args = stage_args(
@@ -263,6 +284,8 @@ def main(argv: list[str]) -> None:
         cache.misses,
         cache.hits,
     )
+    for line in summary_lines(found, summary, report_dir):
+        log.info("%s", line)
 
 
 if __name__ == "__main__":

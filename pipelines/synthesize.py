@@ -3,7 +3,9 @@
 Reads ``models/onnx/<variant>.onnx``, ``data/prepared/manifest.csv`` and (when the
 quality filter is enabled) ``models/classifier.pt``; writes ``data/augmented/<variant>/``
 (manifest.csv + synthetic/), ``reports/synthesize/<variant>/`` (class_counts.*,
-acceptance.json, samples.png) and ``metrics/synthesize/<variant>.json``.
+acceptance.json, samples.png) and ``metrics/synthesize/<variant>.json``. A judge whose
+balanced accuracy on the val split is below ``filter.min_judge_accuracy`` is a warning
+(and ``filter_reliable: false`` in the metrics): it cannot tell good samples from bad.
 Run from the project root: ``python -m pipelines.synthesize <variant>``.
 """
 
@@ -13,12 +15,13 @@ import json
 import logging
 from typing import Any
 
-from augment.classifier import load_classifier
+from augment.classifier import evaluate, load_classifier
 from augment.config import parse
 from augment.data.manifest import Manifest
 from augment.io import atomic_path
 from augment.synthesize import SynthesisConfig, SynthesisResult, synthesize
 from pipelines._common import (
+    image_loader,
     load_params,
     model_stage_args,
     read_seed,
@@ -28,6 +31,16 @@ from pipelines._common import (
 )
 
 log = logging.getLogger("pipelines.synthesize")
+
+
+def judge_accuracy(judge: tuple[Any, list[str]], real: Manifest) -> float | None:
+    """The judge's balanced accuracy on the val split (None without val images)."""
+    val = real.subset(split="val")
+    if len(val) == 0:
+        return None
+    model, classes = judge
+    images, labels = image_loader(progress=False)(val)
+    return float(evaluate(model, images, labels, len(classes))["balanced_accuracy"])
 
 
 def stage_metrics(variant: str, result: SynthesisResult) -> dict[str, Any]:
@@ -92,6 +105,17 @@ def main(argv: list[str]) -> None:
     generator = require_model(args.models, variant, "synthesize")
     real = Manifest.read(args.manifest)
     judge = load_classifier(args.classifier) if config.filter.enabled else None
+    accuracy = judge_accuracy(judge, real) if judge is not None else None
+    reliable = accuracy is None or accuracy >= config.filter.min_judge_accuracy
+    if not reliable:
+        log.warning(
+            "the judge (%s) reaches %.0f%% balanced accuracy on the val split, below "
+            "filter.min_judge_accuracy %.0f%%: its filter cannot tell good samples from bad "
+            "(train it longer: classifier.epochs, or set synthesize.filter.enabled: false)",
+            args.classifier,
+            100 * accuracy,
+            100 * config.filter.min_judge_accuracy,
+        )
 
     result = synthesize(
         generator,
@@ -104,7 +128,8 @@ def main(argv: list[str]) -> None:
     )
     log_table(result)
     with atomic_path(args.metrics / f"{variant}.json") as tmp:
-        tmp.write_text(json.dumps(stage_metrics(variant, result), indent=2) + "\n")
+        judged = {"judge_val_balanced_accuracy": accuracy, "filter_reliable": reliable}
+        tmp.write_text(json.dumps(stage_metrics(variant, result) | judged, indent=2) + "\n")
     log.info(
         "%s: %d synthetic images, %.1f images/s",
         variant,

@@ -285,3 +285,26 @@ def test_an_imbalanced_test_split_is_reported_as_such(tmp_path):
     plot_recall(frame, [300, 40, 10], tmp_path / "balanced.png", [50, 50, 50])
     imbalanced = (tmp_path / "imbalanced.png").read_bytes()
     assert imbalanced[:4] == b"\x89PNG" and imbalanced != (tmp_path / "balanced.png").read_bytes()
+
+
+def test_the_run_ends_with_the_verdict_and_where_the_report_is(tmp_path):
+    from pipelines.evaluate import summary_lines
+
+    def entry(mean):
+        return {"balanced_accuracy": {"mean": mean, "std": 0.004}}
+
+    summary = {"mixup-drw+gan:2@sngan": entry(0.951), "mixup-drw": entry(0.960)}
+    found = {
+        "sngan": {
+            "best": "mixup-drw+gan:2@sngan",
+            "rival": "mixup-drw",
+            "delta": -0.009,
+            "noise": 0.0057,
+            "helps": False,
+        }
+    }
+    assert summary_lines(found, summary, tmp_path) == [
+        "verdict sngan: synthetic data does not help: best GAN condition mixup-drw+gan:2@sngan "
+        "95.1 vs best classical mixup-drw 96.0 (-0.9 points, noise 0.6)",
+        f"report: {tmp_path / 'report.md'}",
+    ]

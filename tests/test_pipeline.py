@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -123,6 +125,42 @@ def test_repro_balances_every_class_with_synthetic_images(project):
             real_rows.reset_index(drop=True),
             prepared.frame.drop(columns="path").reset_index(drop=True),
         )
+        metrics = json.loads((project / f"metrics/synthesize/{variant}.json").read_text())
+        judge = json.loads((project / "metrics/classifier.json").read_text())
+        # the stage measures its judge on the val split, as the classifier stage did
+        assert metrics["judge_val_balanced_accuracy"] == pytest.approx(
+            judge["val_balanced_accuracy"], abs=1e-6
+        )
+        assert metrics["filter_reliable"] == (judge["val_balanced_accuracy"] >= 0.6)
+
+
+def test_a_weak_judge_is_a_warning(project, tmp_path):
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["synthesize"]["filter"]["min_judge_accuracy"] = 1.0  # no judge is that good
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pipelines.synthesize",
+            "cgan",
+            "--out",
+            str(tmp_path / "augmented"),
+            "--reports",
+            str(tmp_path / "reports"),
+            "--metrics",
+            str(tmp_path / "metrics"),
+            "--params",
+            str(tmp_path / "params.yaml"),
+        ],
+        cwd=project,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "filter.min_judge_accuracy 100%: its filter cannot tell good samples" in result.stderr
+    metrics = json.loads((tmp_path / "metrics/cgan.json").read_text())
+    assert metrics["filter_reliable"] is False
 
 
 def test_repro_exports_models_with_metadata_and_reports(project):
