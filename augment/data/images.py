@@ -6,6 +6,7 @@ Arrays are uint8 ``H x W x C`` (C = 1 or 3) unless stated otherwise; batches are
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import warnings
@@ -370,11 +371,42 @@ def side_by_side(
     return image_grid(tiles, nrow=len(columns), row_labels=names)
 
 
+@functools.cache
+def _cmap(path: str) -> frozenset[int]:
+    """The code points a font file has glyphs for."""
+    from fontTools.ttLib import TTFont
+
+    try:
+        with TTFont(path, fontNumber=0, lazy=True) as font:
+            return frozenset(font.getBestCmap() or {})
+    except Exception:  # an unreadable system font is simply not a candidate
+        return frozenset()
+
+
+@functools.cache
+def label_font(text: str, size: int = 11) -> ImageFont.FreeTypeFont:
+    """A font with glyphs for every character of ``text``: DejaVu Sans (shipped with
+    matplotlib: Latin, Greek, Cyrillic and more), else the first installed font that covers
+    them (CJK, for example, where a system font has it), else DejaVu Sans with a warning
+    (missing glyphs then show as boxes). Pillow's default font has ASCII only."""
+    from matplotlib import font_manager
+
+    needed = {ord(c) for c in text if not c.isspace()}
+    default = font_manager.findfont("DejaVu Sans")
+    if needed <= _cmap(default):
+        return ImageFont.truetype(default, size)
+    for entry in font_manager.fontManager.ttflist:
+        if "LastResort" not in entry.fname and needed <= _cmap(entry.fname):  # not its boxes
+            return ImageFont.truetype(entry.fname, size)
+    log.warning("no installed font has every character of %r; some show as boxes", text)
+    return ImageFont.truetype(default, size)
+
+
 def _label_strip(
     labels: Sequence[str], row_height: int, pad: int, shape: tuple[int, ...]
 ) -> np.ndarray:
     """White text on black, one label centred on each row of a grid of ``shape``."""
-    font = ImageFont.load_default()  # ships with Pillow: nothing to download
+    font = label_font("".join(sorted({c for text in labels for c in str(text)})))
     boxes = [font.getbbox(str(text)) for text in labels]
     width = max(right for _, _, right, _ in boxes) + 3 * pad
     strip = Image.new("L", (width, shape[0]), 0)

@@ -400,7 +400,14 @@ def _write_images(
         )
         write_png(target, image, atomic=False)
         rows.append(
-            {"path": relative, "label": label, "split": name, "domain": raw.name, "source": "real"}
+            {
+                "path": relative,
+                "label": label,
+                "split": name,
+                "domain": raw.name,
+                "source": "real",
+                "origin": raw.origin(index),  # the way back to the user's own file
+            }
         )
     return rows
 

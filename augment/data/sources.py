@@ -73,7 +73,8 @@ class RawDataset:
     ``images`` is uint8 ``N x H x W x C``; ``labels`` holds class names; ``classes`` is the
     source's canonical class order; ``split`` is a predefined split per image (or None);
     ``bad`` lists ``(path, reason)`` of images skipped as unreadable; ``conversions``
-    counts what decoding changed (:data:`augment.data.images.CONVERSIONS`).
+    counts what decoding changed (:data:`augment.data.images.CONVERSIONS`); ``origins``
+    names where each image came from (its file; None: ``<name>#<index>``).
     """
 
     name: str
@@ -83,6 +84,11 @@ class RawDataset:
     split: np.ndarray | None = None
     bad: list[tuple[str, str]] = field(default_factory=list)
     conversions: Counter[str] = field(default_factory=Counter)
+    origins: np.ndarray | None = None
+
+    def origin(self, index: int) -> str:
+        """Where image ``index`` came from: its file, or ``<name>#<index>`` in the source."""
+        return str(self.origins[index]) if self.origins is not None else f"{self.name}#{index}"
 
     def __post_init__(self) -> None:
         if self.images.dtype != np.uint8 or self.images.ndim != 4:
@@ -582,6 +588,14 @@ def _load_manifest_images(
         raise DataError(f"{manifest.origin or manifest.root}: no readable images{skipped}")
     labels = np.asarray(manifest.classes, dtype=object)[loaded.labels].astype(str)
     split = None if split is None else split[loaded.kept]
+    origins = np.asarray([str(p) for p in manifest.absolute_paths()], dtype=object)
     return RawDataset(
-        name, loaded.images, labels, manifest.classes, split, loaded.bad, loaded.conversions
+        name,
+        loaded.images,
+        labels,
+        manifest.classes,
+        split,
+        loaded.bad,
+        loaded.conversions,
+        origins[loaded.kept],
     )
