@@ -29,7 +29,7 @@ from torch import Tensor, nn
 from augment import losses
 from augment.config import StrictModel
 from augment.errors import ConfigError
-from augment.nn.diffaugment import DiffAugment
+from augment.nn.diffaugment import AugmentProbability, DiffAugment
 from augment.runtime import Task
 
 Batch = dict[str, Tensor]
@@ -168,6 +168,14 @@ class SynthesisParams(Params):
         0.0, ge=0, description="MSGAN weight: rewards images that differ when z differs"
     )
     diffaugment: str = Field("", description="comma list of color,translation,cutout")
+    ada_target: float = Field(
+        0.0,
+        ge=0,
+        lt=1,
+        description="ADA (Karras et al., 2020): apply DiffAugment with a probability that "
+        "rises while E[sign D(real)] exceeds this target (0.6 in the paper); 0: always apply",
+    )
+    ada_speed: int = Field(20_000, ge=1, description="real images for ADA's p to go 0 -> 1")
     transition: tuple[float, float] = Field(
         (0.0, 0.0),
         description="transitional conditioning (Shahbazi et al., 2022): fractions of the run "
@@ -186,6 +194,8 @@ class SynthesisParams(Params):
             raise ValueError("conditioning 'none' needs aux_weight > 0 or labels are ignored")
         if self.d_norm == "batch" and self.gradient_penalty > 0:
             raise ValueError("gradient_penalty needs d_norm 'layer' or 'none' (not batch)")
+        if self.ada_target > 0 and not DiffAugment.parse(self.diffaugment):
+            raise ValueError("ada_target > 0 needs a diffaugment policy (what ADA applies)")
         start, end = self.transition
         if not 0 <= start <= end <= 1:
             raise ValueError(f"transition {list(self.transition)}: needs 0 <= start <= end <= 1")
@@ -210,6 +220,15 @@ class SynthesisVariant(Variant):
         if self.params.lecam > 0 and self.discriminator is not None:
             # a submodule of the discriminator: its anchors are checkpointed with it
             self.discriminator.lecam = losses.LeCamAnchors(self.params.lecam_decay)
+        if self.params.ada_target > 0 and self.discriminator is not None:  # p, likewise
+            self.discriminator.ada = AugmentProbability(
+                self.params.ada_target, self.params.ada_speed
+            )
+
+    def augmented(self, images: Tensor) -> Tensor:
+        """DiffAugment as the discriminator sees it (with ADA's current ``p``, if on)."""
+        ada = getattr(self.discriminator, "ada", None)
+        return self.augment(images, ada.p if ada is not None else 1.0)
 
     def at_progress(self, progress: float) -> None:
         strength = condition_strength(self.params.transition, progress)
@@ -232,9 +251,9 @@ class SynthesisVariant(Variant):
         real, labels = batch["image"], batch["label"]
         with torch.no_grad():
             fake = self.sample(labels)
-        real_aug = self.augment(real).requires_grad_(p.r1 > 0)
+        real_aug = self.augmented(real).requires_grad_(p.r1 > 0)
         real_logits, real_classes = self.discriminator(real_aug, labels)
-        fake_logits, fake_classes = self.discriminator(self.augment(fake), labels)
+        fake_logits, fake_classes = self.discriminator(self.augmented(fake), labels)
         adversarial = losses.discriminator_loss(p.loss, real_logits, fake_logits)
         aux = self._aux(real_classes, labels) + self._aux(fake_classes, labels)
         loss = adversarial + aux
@@ -259,6 +278,9 @@ class SynthesisVariant(Variant):
             logs["lecam"] = penalty.item()
         if p.aux_weight > 0:
             logs["d_aux"] = aux.item()
+        if p.ada_target > 0:
+            self.discriminator.ada.update(real_logits)
+            logs["ada_p"] = float(self.discriminator.ada.p)
         return LossOutput(loss, logs)
 
     def after_discriminator_step(self) -> None:
@@ -276,10 +298,10 @@ class SynthesisVariant(Variant):
             labels = torch.cat([half, half])
         z = torch.randn(len(labels), p.latent_dim, device=labels.device)
         fake = self.generator(z, labels)
-        fake_logits, fake_classes = self.discriminator(self.augment(fake), labels)
+        fake_logits, fake_classes = self.discriminator(self.augmented(fake), labels)
         real_logits = None
         if p.loss in losses.RELATIVISTIC:
-            real_logits, _ = self.discriminator(self.augment(batch["image"]), labels)
+            real_logits, _ = self.discriminator(self.augmented(batch["image"]), labels)
         adversarial = losses.generator_loss(p.loss, fake_logits, real_logits)
         aux = self._aux(fake_classes, labels)
         loss = adversarial + aux

@@ -87,6 +87,27 @@ def test_translation_moves_content_and_fills_zeros():
     assert (out != x).any()
 
 
+def test_ada_probability_follows_the_overfitting_heuristic():
+    from augment.nn.diffaugment import AugmentProbability
+
+    ada = AugmentProbability(target=0.6, speed=100)
+    sure = torch.tensor([2.0, 1.0, 3.0, 0.5])  # r_t = 1 > 0.6: D has memorized, raise p
+    ada.update(sure)
+    assert float(ada.p) == pytest.approx(4 / 100)
+    for _ in range(30):
+        ada.update(sure)
+    assert float(ada.p) == 1.0  # clipped
+    unsure = torch.tensor([1.0, -1.0, -2.0, 0.3])  # r_t = 0 < 0.6: lower it
+    ada.update(unsure)
+    assert float(ada.p) == pytest.approx(1 - 4 / 100)
+
+    x = torch.ones(512, 1, 8, 8)
+    assert torch.equal(DiffAugment("cutout")(x, 0.0), x)  # p 0: the identity
+    torch.manual_seed(0)
+    changed = (DiffAugment("cutout")(x, 0.25) != x).flatten(1).any(1).float().mean()
+    assert 0.18 < float(changed) < 0.32  # about a quarter of the images are cut
+
+
 def test_ema_warms_up_then_tracks():
     live = nn.Linear(1, 1, bias=False)
     ema = EMA(live, decay=0.9)

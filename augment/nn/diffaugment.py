@@ -1,5 +1,6 @@
 """DiffAugment (Zhao et al., 2020): differentiable augmentations applied to every image the
-discriminator sees, real and generated, so it cannot memorize a small dataset.
+discriminator sees, real and generated, so it cannot memorize a small dataset; and ADA's
+adaptive probability of applying them (Karras et al., 2020).
 """
 
 from __future__ import annotations
@@ -51,7 +52,11 @@ _OPS = {"color": _color, "translation": _translation, "cutout": _cutout}
 
 
 class DiffAugment(nn.Module):
-    """Apply the named policies in order; an empty policy is the identity."""
+    """Apply the named policies in order; an empty policy is the identity.
+
+    ``forward(x, p)``: each policy is applied to each image with probability ``p`` (ADA's
+    stochastic augmentation); ``p >= 1`` applies every policy to every image.
+    """
 
     def __init__(self, policy: str = "") -> None:
         super().__init__()
@@ -65,7 +70,35 @@ class DiffAugment(nn.Module):
             raise ValueError(f"unknown DiffAugment policy {unknown} (known: {', '.join(POLICIES)})")
         return names
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, p: Tensor | float = 1.0) -> Tensor:
         for name in self.policy:
-            x = _OPS[name](x)
+            if float(p) >= 1:
+                x = _OPS[name](x)
+            elif float(p) > 0:  # [N,1,1,1] mask: this policy for these images only
+                chosen = torch.rand(x.shape[0], 1, 1, 1, device=x.device) < p
+                x = torch.where(chosen, _OPS[name](x), x)
         return x
+
+
+class AugmentProbability(nn.Module):
+    """ADA's adaptive augmentation probability (Karras et al., NeurIPS 2020, section 3).
+
+    The overfitting heuristic ``r_t = E[sign(D(x_real))]`` is 0 when the discriminator
+    cannot tell train images from generated ones and 1 when it is sure of every train
+    image (it has memorized them). After each discriminator batch of ``N`` real images,
+    ``p <- clip(p + sign(r_t - target) * N / speed, 0, 1)``: ``speed`` images take ``p``
+    from 0 to 1 (the paper: target 0.6, 500k images; small runs here need fewer). ``p`` is
+    a buffer, so a checkpoint keeps it and a resumed run continues it exactly.
+    """
+
+    def __init__(self, target: float = 0.6, speed: int = 20_000) -> None:
+        super().__init__()
+        self.target, self.speed = target, speed
+        self.register_buffer("p", torch.zeros(()))
+
+    @torch.no_grad()
+    def update(self, real_logits: Tensor) -> None:
+        """Move ``p`` after a batch of the discriminator's logits on real images, f32[N]."""
+        r_t = torch.sign(real_logits.detach().float()).mean()
+        step = real_logits.numel() / self.speed
+        self.p.add_(torch.sign(r_t - self.target) * step).clamp_(0.0, 1.0)
