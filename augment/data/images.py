@@ -178,9 +178,11 @@ def convert_image(
         return array
     image = Image.fromarray(array[..., 0] if current == 1 else array)
     if channels == 1 and current == 3:
-        image, counts["rgb-to-gray"] = image.convert("L"), counts["rgb-to-gray"] + 1
+        image = image.convert("L")
+        counts["rgb-to-gray"] += 1
     elif channels == 3 and current == 1:
-        image, counts["gray-to-rgb"] = image.convert("RGB"), counts["gray-to-rgb"] + 1
+        image = image.convert("RGB")
+        counts["gray-to-rgb"] += 1
     if not same_size:
         image = _to_square(image, int(size), fit, counts)  # type: ignore[arg-type]
     out = np.asarray(image, np.uint8)
