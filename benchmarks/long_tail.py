@@ -247,7 +247,8 @@ def markdown(runs: list[dict[str, Any]], meta: dict[str, Any]) -> str:
         t = r["targets"]
         conv = t.get("full_2x_minus_full")
         lines.append(
-            f"- `{r['dataset']}`: full {pm({'mean': t['full'], 'std': 0})[:-6]}"
+            f"- `{r['dataset']}`: "
+            + ("no `full`" if t["full"] is None else f"full {100 * t['full']:.1f}")
             + ("" if conv is None else f", full-2x minus full {100 * conv:+.2f} points")
             + f"; {r['trained_runs']} runs trained, {r['cached_runs']} from the cache; "
             f"`dvc repro` {r['repro_seconds'] / 60:.1f} min."
