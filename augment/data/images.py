@@ -67,9 +67,9 @@ def read_image(
     black, 16-bit images are scaled to 8 bits. ``channels`` converts gray <-> RGB and
     ``size`` resizes to ``size x size`` (Lanczos, antialiased; non-square images as
     ``fit`` says). Each conversion made is counted in ``counts`` (:data:`CONVERSIONS`).
-    Any failure is a one-line
-    DataError ``<path>: <what is wrong>``; an image of more than :data:`MAX_PIXELS` pixels
-    is refused before it is decoded, a PNG file cut short (even after its pixel data) too.
+    Any failure is a one-line DataError ``<path>: <what is wrong>``; an image of more than
+    :data:`MAX_PIXELS` pixels is refused before it is decoded, a PNG file cut short (even
+    after its pixel data) too.
     """
     path = Path(path)
     try:

@@ -327,7 +327,11 @@ def prepare_dataset(raw: RawDataset, config: PrepareConfig, out_dir: Path, seed:
 
 
 def _dropped_table(
-    labels: np.ndarray, split: np.ndarray, keep: np.ndarray, tail_dropped: np.ndarray, classes
+    labels: np.ndarray,
+    split: np.ndarray,
+    keep: np.ndarray,
+    tail_dropped: np.ndarray,
+    classes: list[str],
 ) -> pd.DataFrame:
     """Train images left out per class by ``limit_per_class`` and by the long tail."""
     train = split == "train"
