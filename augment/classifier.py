@@ -26,11 +26,11 @@ from tqdm.auto import tqdm
 
 from augment.config import StrictModel
 from augment.data.images import to_tensor
+from augment.distributed import resolve_device
 from augment.errors import DataError, ModelError
 from augment.io import atomic_path
 from augment.longtail import Objective, class_weights_at, mix_batch, objective_loss
 from augment.seeding import derive_seed
-from augment.train import resolve_device
 
 log = logging.getLogger(__name__)
 

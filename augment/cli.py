@@ -52,9 +52,9 @@ def _plugins_list(args: argparse.Namespace) -> None:
 
 
 def _inspect(args: argparse.Namespace) -> None:
-    from augment.runtime import Generator
+    from augment.runtime import OnnxGenerator
 
-    generator = Generator(args.model)
+    generator = OnnxGenerator(args.model)
     info = vars(generator.info) | {"path": str(generator.path), "sha256": generator.sha256}
     if args.json:
         print(json.dumps(info, indent=2, default=list))
@@ -65,9 +65,9 @@ def _inspect(args: argparse.Namespace) -> None:
 
 def _generate(args: argparse.Namespace) -> None:
     from augment.generate import Shard, generate_folder
-    from augment.runtime import Generator
+    from augment.runtime import OnnxGenerator
 
-    generator = Generator(args.model, task="synthesize", device=args.device)
+    generator = OnnxGenerator(args.model, task="synthesize", device=args.device)
     classes = args.classes.split(",") if args.classes else list(generator.info.classes)
     labels = [generator.class_index(c) for c in classes]  # unknown class: clear error first
     shard = Shard.parse(args.shard)
@@ -109,10 +109,10 @@ def _image_to_image(args: argparse.Namespace, task: str) -> None:
 
     from augment.data.images import read_image, write_png
     from augment.io import output_folder
-    from augment.runtime import Generator, from_uint8, to_uint8
+    from augment.runtime import OnnxGenerator, from_uint8, to_uint8
     from augment.seeding import derive_seed
 
-    generator = Generator(args.model, task=task, device=args.device)
+    generator = OnnxGenerator(args.model, task=task, device=args.device)
     if task == "upscale":
         if args.scale is not None and args.scale != generator.info.scale:
             raise ConfigError(f"{args.model}: upscales x{generator.info.scale}, not x{args.scale}")

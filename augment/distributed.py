@@ -27,9 +27,18 @@ from torch import Tensor, nn
 from torch import distributed as dist
 from torch._utils import _flatten_dense_tensors, _unflatten_dense_tensors
 
-from augment.errors import ConfigError
+from augment.errors import ConfigError, ModelError
 
 log = logging.getLogger(__name__)
+
+
+def resolve_device(device: str, index: int = 0) -> torch.device:
+    """``cuda:<index>`` when asked for or (``auto``) available, else the CPU."""
+    if device == "cuda" or (device == "auto" and torch.cuda.is_available()):
+        if not torch.cuda.is_available():
+            raise ModelError("device 'cuda' requested but torch sees no CUDA device")
+        return torch.device("cuda", index)
+    return torch.device("cpu")
 
 
 @dataclass(frozen=True)

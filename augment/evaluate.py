@@ -66,12 +66,12 @@ from augment.classifier import (
 )
 from augment.config import StrictModel
 from augment.data.arrays import Images
+from augment.distributed import resolve_device
 from augment.longtail import Objective, posthoc_adjusted, retrain_head
 from augment.metrics import classification_scores
 from augment.quality import QualityConfig
 from augment.runcache import RunCache, run_key
 from augment.seeding import derive_seed
-from augment.train import resolve_device
 
 log = logging.getLogger(__name__)
 

@@ -29,7 +29,7 @@ from augment.data.images import write_png
 from augment.data.manifest import COLUMNS
 from augment.errors import ConfigError, DataError
 from augment.io import output_folder
-from augment.runtime import Generator, to_uint8
+from augment.runtime import OnnxGenerator, to_uint8
 from augment.seeding import derive_seed
 
 #: Images per noise chunk: the unit of sharding (part of the job, so never changes per run).
@@ -95,7 +95,7 @@ class GenerateJob:
 
 
 def generate_folder(
-    generator: Generator,
+    generator: OnnxGenerator,
     out: str | os.PathLike[str],
     labels: Sequence[int],
     per_class: int,

@@ -4,6 +4,10 @@ Two environment variables restrict what loads (comma-separated entry-point names
 
 * ``AUGMENT_PLUGINS``: load only these plugins;
 * ``AUGMENT_PLUGINS_DISABLE``: never load these.
+
+The entry points are scanned and imported once per process and setting of these two
+variables (:func:`plugin_manager` caches its answer; :func:`forget_plugins` drops it, for
+a process that installs a plugin while it runs).
 """
 
 from __future__ import annotations
@@ -35,11 +39,28 @@ def _names(variable: str) -> set[str] | None:
     return {n.strip() for n in value.split(",") if n.strip()} if value else None
 
 
-def plugin_manager() -> tuple[pluggy.PluginManager, dict[str, PluginInfo]]:
-    """A PluginManager with every allowed ``augment`` entry point registered.
+Loaded = tuple[pluggy.PluginManager, dict[str, PluginInfo]]
+_loaded: dict[tuple[str, str], Loaded] = {}
+
+
+def plugin_manager() -> Loaded:
+    """A PluginManager with every allowed ``augment`` entry point registered (built once
+    per process and value of the two variables).
 
     Returns the manager and, per plugin name, the distribution that provides it.
     """
+    key = (os.environ.get(ENV_ALLOW, ""), os.environ.get(ENV_DENY, ""))
+    if key not in _loaded:
+        _loaded[key] = _load_plugins()
+    return _loaded[key]
+
+
+def forget_plugins() -> None:
+    """Drop the cached plugin manager: the next :func:`plugin_manager` scans again."""
+    _loaded.clear()
+
+
+def _load_plugins() -> Loaded:
     manager = pluggy.PluginManager(hookspecs.PROJECT)
     manager.add_hookspecs(hookspecs)
     allow, deny = _names(ENV_ALLOW), _names(ENV_DENY) or set()

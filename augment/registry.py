@@ -10,8 +10,8 @@ import torch
 from augment.config import parse
 from augment.errors import PluginError, UnknownVariantError
 from augment.plugins import PluginInfo, plugin_manager
-from augment.runtime import TASKS
 from augment.seeding import derive_seed
+from augment.tasks import TASKS
 from augment.variant import DataSpec, Variant
 
 
@@ -80,12 +80,13 @@ class Registry:
         name: str,
         params: dict[str, Any] | None,
         data: DataSpec,
-        where: str = "variants",
+        where: str = "recipes",
         seed: int | None = None,
     ) -> Variant:
         """Validate ``params`` against the variant's Params and build the variant.
 
-        ``where`` prefixes the key named in a validation error (e.g. ``params.yaml variants``);
+        ``where`` prefixes the key named in a validation error (``params.yaml recipes`` in
+        the train stage, so a typo reads ``params.yaml recipes.<name>.<key>``);
         ``seed`` fixes the initial weights (otherwise torch's global generator decides).
         """
         cls = self.get(name).cls

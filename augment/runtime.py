@@ -1,6 +1,6 @@
 """Run exported generators with onnxruntime alone (no torch needed downstream).
 
-``Generator(path)`` reads the metadata the exporter wrote, checks it, and creates its
+``OnnxGenerator(path)`` reads the metadata the exporter wrote, checks it, and creates its
 onnxruntime session lazily on first use. It pickles without its session, and a process
 forked after the session was opened opens its own, so it can be handed to DataLoader
 workers (fork or spawn) safely.
@@ -11,17 +11,17 @@ from __future__ import annotations
 import json
 import os
 import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
 from augment.errors import ConfigError, ModelError, first_line
 from augment.io import is_file, sha256_file
+from augment.tasks import TASKS
 
-Task = Literal["synthesize", "translate", "upscale"]
-TASKS: tuple[Task, ...] = ("synthesize", "translate", "upscale")
 NORMALIZATION = "[-1,1]"
 #: Upper bounds of the metadata numbers: a file claiming more lies (or would exhaust memory).
 LIMITS = {"image_size": 8192, "scale": 16, "latent_dim": 65536}
@@ -197,7 +197,7 @@ def _cuda_device_present() -> bool:
     return any(Path("/dev").glob("nvidia[0-9]*")) or bool(os.environ.get("AUGMENT_FORCE_CUDA"))
 
 
-class Generator:
+class OnnxGenerator:
     """An exported generator: lazy onnxruntime session, metadata, batched inference."""
 
     def __init__(
@@ -457,3 +457,15 @@ def tile_spans(length: int, tile: int, overlap: int) -> list[tuple[slice, slice]
 def _scaled(span: slice, scale: int, origin: int = 0) -> slice:
     """``span`` moved to start at ``origin`` and multiplied by ``scale``."""
     return slice((span.start - origin) * scale, (span.stop - origin) * scale)
+
+
+def __getattr__(name: str) -> Any:
+    """``Generator``: the earlier name of :class:`OnnxGenerator`, kept for one release."""
+    if name == "Generator":
+        warnings.warn(
+            "augment.runtime.Generator is now augment.runtime.OnnxGenerator",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return OnnxGenerator
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -40,7 +40,7 @@ from augment.errors import ConfigError, DataError, ModelError
 from augment.filtering import CopyCheck, calibrated_thresholds
 from augment.io import atomic_path
 from augment.planning import parse_policy, plan
-from augment.runtime import Generator, to_uint8
+from augment.runtime import OnnxGenerator, to_uint8
 from augment.seeding import derive_seed
 
 log = logging.getLogger(__name__)
@@ -197,7 +197,7 @@ def _round(value: float | None, digits: int = 6) -> float | None:
 # -- checks --------------------------------------------------------------------------------
 
 
-def check_model(generator: Generator, real: Manifest) -> None:
+def check_model(generator: OnnxGenerator, real: Manifest) -> None:
     """ModelError unless ``generator`` is a synthesize model knowing every class of ``real``."""
     info = generator.info
     if info.task != "synthesize":
@@ -266,7 +266,7 @@ def class_domains(real: Manifest) -> dict[str, str]:
 
 
 def round_chunks(
-    generator: Generator,
+    generator: OnnxGenerator,
     label: int,
     seed: int,
     count: int,
@@ -299,7 +299,7 @@ class SampleWriter:
         name: str,
         index: int,
         domain: str,
-        generator: Generator,
+        generator: OnnxGenerator,
         grid: int,
         bar: tqdm,
         manifest: csv.DictWriter,
@@ -371,7 +371,7 @@ class ClassJob:
 
 def synthesize_class(
     job: ClassJob,
-    generator: Generator,
+    generator: OnnxGenerator,
     writer: ImageSink,
     config: SynthesisConfig,
     seed: int,
@@ -393,7 +393,7 @@ def synthesize_class(
 
 def filter_class(
     job: ClassJob,
-    generator: Generator,
+    generator: OnnxGenerator,
     writer: ImageSink,
     config: SynthesisConfig,
     seed: int,
@@ -456,7 +456,7 @@ def filter_class(
     return stats
 
 
-def round_seed(seed: int, generator: Generator, name: str, r: int) -> int:
+def round_seed(seed: int, generator: OnnxGenerator, name: str, r: int) -> int:
     """The seed of class ``name``'s round ``r`` (stored in each row's ``seed``)."""
     return derive_seed(seed, "synthesize", generator.info.variant, name, r)
 
@@ -489,7 +489,7 @@ def _remember_rejected(
 
 def _fill(
     job: ClassJob,
-    generator: Generator,
+    generator: OnnxGenerator,
     writer: ImageSink,
     config: SynthesisConfig,
     seed: int,
@@ -518,7 +518,7 @@ def _fill(
 
 
 def synthesize(
-    generator: Generator,
+    generator: OnnxGenerator,
     real: Manifest,
     config: SynthesisConfig,
     out_dir: str | Path,
@@ -572,7 +572,7 @@ def synthesize(
 
 
 def synthesize_arrays(
-    generator: Generator,
+    generator: OnnxGenerator,
     real: Manifest,
     config: SynthesisConfig,
     seed: int,
@@ -603,7 +603,7 @@ def real_train_counts(real: Manifest) -> dict[str, int]:
 
 
 def class_jobs(
-    generator: Generator,
+    generator: OnnxGenerator,
     real: Manifest,
     config: SynthesisConfig,
     judge: Judge | None,
@@ -630,7 +630,7 @@ def calibrate(
     jobs: Sequence[ClassJob],
     judge: Classifier,
     judge_index: dict[str, int],
-    generator: Generator,
+    generator: OnnxGenerator,
     real: Manifest,
     config: FilterConfig,
 ) -> None:
@@ -671,7 +671,7 @@ def progress_bar(jobs: Sequence[ClassJob], desc: str, progress: bool) -> tqdm:
 
 
 def filter_judge(
-    generator: Generator, real: Manifest, config: SynthesisConfig, judge: Judge | None
+    generator: OnnxGenerator, real: Manifest, config: SynthesisConfig, judge: Judge | None
 ) -> tuple[Classifier | None, dict[str, int]]:
     """The judge model and its output index per class, or (None, {}) when not filtering."""
     if not config.filter.enabled:
@@ -683,7 +683,7 @@ def filter_judge(
     return judge[0], judge_labels(judge, real.classes, info.channels, info.image_size)
 
 
-def check_input(generator: Generator, real: Manifest) -> None:
+def check_input(generator: OnnxGenerator, real: Manifest) -> None:
     """Errors for a manifest that already holds synthetic rows or a model that cannot serve it."""
     synthetic = int((real.frame["source"] == "synthetic").sum())
     if synthetic:
@@ -725,7 +725,7 @@ def write_reports(
     counts: pd.DataFrame,
     result: SynthesisResult,
     samples: dict[str, list[np.ndarray]],
-    generator: Generator,
+    generator: OnnxGenerator,
     columns: int,
 ) -> None:
     """class_counts.{csv,json,png}, acceptance.json and samples.png into ``folder``."""

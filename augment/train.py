@@ -4,19 +4,20 @@
 generator EMA, logs losses, writes sample grids, checkpoints every ``checkpoint_every``
 steps and resumes from the last checkpoint: a run killed and restarted ends with the same
 weights as one that was never interrupted (same seed, deterministic kernels).
+
+What lives elsewhere: checkpoint I/O in :mod:`augment.checkpoint`, the batch order in
+:mod:`augment.data.batches`, sample grids and the collapse check in
+:mod:`augment.previews`. Task-specific behaviour is the variant's
+(:meth:`~augment.variant.Variant.check_data`, ``at_step``, ``preview``).
 """
 
 from __future__ import annotations
 
-import contextlib
-import io
-import json
 import logging
 import math
-import sys
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -28,36 +29,18 @@ from pydantic import Field
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from augment import checkpoint, previews
 from augment.config import StrictModel
-from augment.data.images import image_grid, to_tensor, to_uint8, write_png
-from augment.distributed import SINGLE_PROCESS, World, process_group
-from augment.errors import ConfigError, ModelError, TrainingDiverged, first_line
+from augment.data.batches import BatchStream, DomainStream, TrainingData
+from augment.data.images import to_tensor
+from augment.distributed import SINGLE_PROCESS, World, process_group, resolve_device
+from augment.errors import ConfigError, ModelError, TrainingDiverged
 from augment.io import atomic_path
-from augment.metrics.image import ms_ssim_diversity
 from augment.nn.ema import EMA
 from augment.seeding import derive_seed, seed_everything
-from augment.variant import Batch, DataSpec, LossOutput, Params, TranslateVariant, Variant
+from augment.variant import Batch, LossOutput, Params, Variant
 
 log = logging.getLogger(__name__)
-CHECKPOINT_FORMAT = 1
-#: What every checkpoint holds (``pending`` and ``rng_ranks`` are newer and optional).
-CHECKPOINT_KEYS = (
-    "fingerprint",
-    "variant",
-    "params",
-    "data_spec",
-    "data_sha256",
-    "step",
-    "batches_drawn",
-    "generator",
-    "discriminator",
-    "ema",
-    "opt_g",
-    "opt_d",
-    "rng_cpu",
-    "rng_cuda",
-    "history",
-)
 
 
 class TrainConfig(StrictModel):
@@ -106,111 +89,11 @@ class TrainResult:
     diversity: dict[str, float]  # per class (label-conditioned variants), see class_diversity
 
 
-def resolve_device(device: str, index: int = 0) -> torch.device:
-    """``cuda:<index>`` when asked for or (``auto``) available, else the CPU."""
-    if device == "cuda" or (device == "auto" and torch.cuda.is_available()):
-        if not torch.cuda.is_available():
-            raise ModelError("device 'cuda' requested but torch sees no CUDA device")
-        return torch.device("cuda", index)
-    return torch.device("cpu")
-
-
-class BatchStream:
-    """Deterministic real batches: batch ``k`` depends only on (seed, k), so resume is exact.
-
-    ``uniform`` walks a fresh permutation per epoch; ``balanced`` draws each class equally
-    often (with replacement), which shows tail classes to the discriminator more often.
-    """
-
-    def __init__(self, labels: Tensor, batch_size: int, seed: int, sampling: str) -> None:
-        self.labels, self.batch_size, self.seed, self.sampling = labels, batch_size, seed, sampling
-        self.per_epoch = max(len(labels) // batch_size, 1)
-        counts = torch.bincount(labels).double()
-        self.weights = (1.0 / counts.clamp(min=1))[labels]
-        self.drawn = 0
-        self._epoch, self._order = -1, torch.empty(0, dtype=torch.long)
-
-    def next_indices(self) -> Tensor:
-        epoch, position = divmod(self.drawn, self.per_epoch)
-        self.drawn += 1
-        if epoch != self._epoch:
-            rng = torch.Generator().manual_seed(derive_seed(self.seed, "epoch", epoch))
-            n = self.per_epoch * self.batch_size
-            if self.sampling == "balanced":
-                self._order = torch.multinomial(self.weights, n, replacement=True, generator=rng)
-            else:
-                self._order = torch.randperm(len(self.labels), generator=rng)[:n]
-                if len(self._order) < n:  # fewer images than one batch: repeat
-                    self._order = self._order.repeat(math.ceil(n / len(self._order)))[:n]
-            self._epoch = epoch
-        start = position * self.batch_size
-        return self._order[start : start + self.batch_size]
-
-
-class DomainStream:
-    """Batches with an equal share of each domain (translation): one :class:`BatchStream`
-    per domain, uniform within it; batch ``k`` still depends only on (seed, k)."""
-
-    def __init__(self, domains: Tensor, batch_size: int, seed: int) -> None:
-        count = int(domains.max()) + 1
-        if batch_size < count:
-            raise ModelError(
-                f"batch_size {batch_size} cannot hold one image of each of {count} domains"
-            )
-        self.rows = [torch.nonzero(domains == d).flatten() for d in range(count)]
-        empty = [d for d, rows in enumerate(self.rows) if len(rows) == 0]
-        if empty:
-            raise ModelError(f"domain {empty[0]} has no training images")
-        self.streams = [
-            BatchStream(
-                torch.zeros(len(rows), dtype=torch.long),
-                batch_size // count,
-                derive_seed(seed, "domain", d),
-                "uniform",
-            )
-            for d, rows in enumerate(self.rows)
-        ]
-        self.per_epoch = max(s.per_epoch for s in self.streams)
-
-    @property
-    def drawn(self) -> int:
-        return self.streams[0].drawn
-
-    @drawn.setter
-    def drawn(self, value: int) -> None:
-        for stream in self.streams:
-            stream.drawn = value
-
-    def next_indices(self) -> Tensor:
-        pairs = zip(self.rows, self.streams, strict=True)
-        return torch.cat([rows[stream.next_indices()] for rows, stream in pairs])
-
-
 def make_optimizer(params: Params, modules: nn.Module, lr: float) -> torch.optim.Optimizer:
     weights = [w for w in modules.parameters() if w.requires_grad]
     if params.optimizer == "rmsprop":
         return torch.optim.RMSprop(weights, lr=lr)
     return torch.optim.Adam(weights, lr=lr, betas=params.betas)
-
-
-def fingerprint(variant: Variant, data_sha256: str, config: TrainConfig, seed: int) -> str:
-    """What a checkpoint must match to be resumed: everything that changes the weights.
-
-    The number of steps is not part of it, so raising ``steps`` continues a finished run.
-    """
-    keys = config.model_dump(include={"batch_size", "sampling"})
-    if config.precision != "fp32":  # (not in fp32 fingerprints: older checkpoints still match)
-        keys["precision"] = config.precision
-    return json.dumps(
-        {
-            "variant": variant.name,
-            "params": variant.params.model_dump(mode="json"),
-            "data": data_sha256,
-            "config": keys,
-            "seed": seed,
-        },
-        sort_keys=True,
-    )
 
 
 def lr_factor(decay: str, start: float, progress: float) -> float:
@@ -228,17 +111,19 @@ class Trainer:
     def __init__(
         self,
         variant: Variant,
-        images: np.ndarray,
-        labels: np.ndarray,
+        data: TrainingData,
         config: TrainConfig,
         outputs: TrainOutputs,
         seed: int,
-        data_sha256: str,
-        domains: np.ndarray | None = None,
-        targets: np.ndarray | None = None,
         world: World = SINGLE_PROCESS,
     ) -> None:
-        self.variant, self.config, self.outputs, self.seed = variant, config, outputs, seed
+        self.variant, self.data, self.config, self.outputs, self.seed = (
+            variant,
+            data,
+            config,
+            outputs,
+            seed,
+        )
         self.world = world
         self.device = resolve_device(config.device, world.local_rank)
         if config.threads:
@@ -259,20 +144,24 @@ class Trainer:
             else None
         )
         self.ema = EMA(self.generator, p.ema_decay) if p.ema_decay > 0 else None
-        self.images = to_tensor(images).to(self.device)
-        self.labels = torch.as_tensor(labels, dtype=torch.long, device=self.device)
-        self.extra: dict[str, Tensor] = {}  # per-image inputs besides image and label
-        if domains is not None:
-            self.extra["domain"] = torch.as_tensor(domains, dtype=torch.long, device=self.device)
+        # every per-image input on the device: image, label and what translators add
+        self.inputs: dict[str, Tensor] = {
+            "image": to_tensor(data.images).to(self.device),
+            "label": torch.as_tensor(data.labels, dtype=torch.long, device=self.device),
+        }
+        if data.domain is not None:
+            self.inputs["domain"] = torch.as_tensor(
+                data.domain, dtype=torch.long, device=self.device
+            )
             self.stream: BatchStream | DomainStream = DomainStream(
-                self.extra["domain"].cpu(), config.batch_size, seed
+                self.inputs["domain"].cpu(), config.batch_size, seed
             )
         else:
-            self.stream = BatchStream(self.labels.cpu(), config.batch_size, seed, config.sampling)
-        if targets is not None:
-            self.extra["target"] = to_tensor(targets).to(self.device)
-        self.data_sha256 = data_sha256
-        self.fingerprint = fingerprint(variant, data_sha256, config, seed)
+            labels = self.inputs["label"].cpu()
+            self.stream = BatchStream(labels, config.batch_size, seed, config.sampling)
+        if data.target is not None:
+            self.inputs["target"] = to_tensor(data.target).to(self.device)
+        self.fingerprint = checkpoint.fingerprint(variant, data.sha256, config, seed)
         self.step = 0
         self.history: list[dict[str, float]] = []
         self.pending: defaultdict[str, list[float]] = defaultdict(list)  # since the last log row
@@ -281,19 +170,15 @@ class Trainer:
     def networks(self) -> list[nn.Module]:
         return [m for m in (self.generator, self.discriminator) if m is not None]
 
-    # -- checkpoints -------------------------------------------------------------------
+    # -- checkpoints (the I/O is augment.checkpoint's) -----------------------------------
     def state(self) -> dict[str, Any]:
         return {
-            "format": CHECKPOINT_FORMAT,
+            "format": checkpoint.CHECKPOINT_FORMAT,
             "fingerprint": self.fingerprint,
             "variant": self.variant.name,
             "params": self.variant.params.model_dump(mode="json"),
-            "data_spec": vars(self.variant.data)
-            | {
-                "classes": list(self.variant.data.classes),
-                "domains": list(self.variant.data.domains),
-            },
-            "data_sha256": self.data_sha256,
+            "data_spec": checkpoint.data_spec_state(self.variant.data),
+            "data_sha256": self.data.sha256,
             "step": self.step,
             "batches_drawn": self.stream.drawn,
             "generator": self.generator.state_dict(),
@@ -305,45 +190,34 @@ class Trainer:
             "opt_d": self.opt_d.state_dict() if self.opt_d else {},
             "rng_cpu": torch.get_rng_state(),
             "rng_cuda": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else [],
-            "rng_ranks": self.world.gather(self.rng_state()) if self.world.active else [],
+            "rng_ranks": (
+                self.world.gather(checkpoint.rng_state(self.device)) if self.world.active else []
+            ),
             "history": self.history,
             "pending": dict(self.pending),
         }
-
-    def rng_state(self) -> dict[str, Any]:
-        cuda = torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None
-        return {"cpu": torch.get_rng_state(), "cuda": cuda}
 
     def save(self) -> None:
         """Checkpoint atomically (rank 0); weights that are no longer finite are never saved.
 
         Every rank takes part: the checks and the gathering of random states are collective.
         """
-        for module in self.networks:
-            for name, weight in module.named_parameters():
-                if not torch.isfinite(weight).all():
-                    raise TrainingDiverged(
-                        f"{self.variant.name}: weight {name} is NaN/inf at step {self.step}; "
-                        f"the last good checkpoint ({self.outputs.checkpoint}) is kept"
-                    )
+        path = self.outputs.checkpoint
+        checkpoint.check_finite(self.networks, self.variant.name, self.step, path)
         self.world.check_replicas(self.networks)
         state = self.state()
-        if not self.world.main:
-            return
-        buffer = io.BytesIO()  # torch's zip writer reports a full disk as an obscure error
-        torch.save(interned(state), buffer)
-        with atomic_path(self.outputs.checkpoint) as tmp:
-            tmp.write_bytes(buffer.getbuffer())
+        if self.world.main:
+            checkpoint.write_checkpoint(path, state)
 
     def try_resume(self) -> bool:
         path = self.outputs.checkpoint
         if not path.exists():
             return False
-        state = load_checkpoint(path)
+        state = checkpoint.load_checkpoint(path)
         if state["fingerprint"] != self.fingerprint:
             log.warning("%s: trained with other params or data; starting afresh", path)
             return False
-        with weights_of(str(path), self.variant.name):
+        with checkpoint.weights_of(str(path), self.variant.name):
             self.generator.load_state_dict(state["generator"])
             if self.discriminator is not None:
                 self.discriminator.load_state_dict(state["discriminator"])
@@ -351,35 +225,12 @@ class Trainer:
             if self.ema:
                 self.ema.load_state_dict(state["ema"])
             self.opt_g.load_state_dict(state["opt_g"])
-        self.restore_rng(state)
+        checkpoint.restore_rng(state, self.world, self.device, self.seed, path)
         self.step, self.stream.drawn = state["step"], state["batches_drawn"]
         self.history = list(state["history"])
         self.pending.update(state.get("pending", {}))
         log.info("resumed %s from step %d (%s)", self.variant.name, self.step, path)
         return True
-
-    def restore_rng(self, state: dict[str, Any]) -> None:
-        """This rank's random state as saved; from a run with another number of processes,
-        a fresh one (the run continues, but no longer bitwise like an uninterrupted one)."""
-        ranks = state.get("rng_ranks") or []
-        if len(ranks) == self.world.size and self.world.active:
-            mine = ranks[self.world.rank]
-            torch.set_rng_state(mine["cpu"])
-            if mine["cuda"] is not None and self.device.type == "cuda":
-                torch.cuda.set_rng_state(mine["cuda"], self.device)
-        elif not ranks and not self.world.active:
-            torch.set_rng_state(state["rng_cpu"])
-            if state["rng_cuda"] and self.device.type == "cuda":
-                torch.cuda.set_rng_state_all(state["rng_cuda"])
-        else:
-            if self.world.main:
-                log.warning(
-                    "%s: saved by %d processes, resumed by %d: random streams start afresh",
-                    self.outputs.checkpoint,
-                    max(len(ranks), 1),
-                    self.world.size,
-                )
-            seed_everything(derive_seed(self.seed, "resume", state["step"], self.world.rank))
 
     # -- one step ----------------------------------------------------------------------
     def batch(self) -> Batch:
@@ -388,17 +239,14 @@ class Trainer:
         return self.rows(idx.to(self.device))
 
     def rows(self, idx: Tensor) -> Batch:
-        """The batch of the images at ``idx``: image, label and any extra inputs."""
-        return {"image": self.images[idx], "label": self.labels[idx]} | {
-            k: v[idx] for k, v in self.extra.items()
-        }
+        """The batch of the images at ``idx``: every per-image input."""
+        return {key: values[idx] for key, values in self.inputs.items()}
 
-    def preview_batch(self) -> Batch:
-        """Fixed images for translation previews: the first few of each domain."""
-        n = self.config.samples_per_class
-        domains = self.extra["domain"]
+    def first_rows(self, key: str, n: int) -> Batch:
+        """The first ``n`` images of each value of input ``key`` (fixed preview inputs)."""
+        values = self.inputs[key]
         idx = torch.cat(
-            [torch.nonzero(domains == d).flatten()[:n] for d in range(int(domains.max()) + 1)]
+            [torch.nonzero(values == v).flatten()[:n] for v in range(int(values.max()) + 1)]
         )
         return self.rows(idx)
 
@@ -432,7 +280,7 @@ class Trainer:
         logs: dict[str, float] = {}
         p = self.variant.params
         factor = lr_factor(p.lr_decay, p.decay_from, self.step / self.config.steps)
-        self.variant.at_progress((self.step + 1) / self.config.steps)
+        self.variant.at_step(self.step, self.config.steps)
         for optimizer, base in ((self.opt_g, p.lr_g), (self.opt_d, p.lr_d)):
             for group in optimizer.param_groups if optimizer else ():
                 group["lr"] = base * factor
@@ -451,68 +299,23 @@ class Trainer:
         return logs
 
     # -- outputs -----------------------------------------------------------------------
-    @property
-    def sampling_generator(self) -> nn.Module:
-        return self.ema.shadow if self.ema else self.generator
-
     def write_samples(self, path: Path) -> np.ndarray | None:
-        """One row per class, ``samples_per_class`` columns, fixed noise across steps.
-
-        Returns the samples of a label-conditioned generator as u8 [classes, n, H, W, C]."""
-        generator = self.sampling_generator
+        """The variant's preview of the sampling generator (EMA when kept) as a grid at
+        ``path``; returns its tiles u8[classes, n, H, W, C] when its rows are classes."""
+        generator = self.ema.shadow if self.ema else self.generator
         module = self.variant.export_module(generator)
-        k, n = max(self.variant.data.num_classes, 1), self.config.samples_per_class
-        inputs = self.variant.example_inputs(k * n, seed=derive_seed(self.seed, "grid"))
-        if "label" in inputs:
-            inputs["label"] = torch.arange(k).repeat_interleave(n)
-        labels = self.variant.data.classes if "label" in inputs else None
+        n = self.config.samples_per_class
         was_training = generator.training
         generator.eval()
         with torch.no_grad():
-            if isinstance(self.variant, TranslateVariant):
-                images, n = self.variant.preview(module, self.preview_batch())
-            else:
-                images = module(*(v.to(self.device) for v in inputs.values()))
-        generator.train(was_training)
-        tiles = to_uint8(images.cpu())
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_path(path) as tmp:
-            write_png(tmp, image_grid(tiles, nrow=n, row_labels=labels))
-        return None if labels is None else tiles.reshape(k, n, *tiles.shape[1:])
-
-    def class_diversity(self, samples: np.ndarray) -> dict[str, float]:
-        """Per class: MS-SSIM diversity of its samples over that of as many real images
-        (about 1: as varied as the data; near 0: the class collapsed to one image).
-        Warns naming the classes below ``collapse_warning``."""
-        labels = self.labels.cpu().numpy()
-        ratios: dict[str, float] = {}
-        for index, name in enumerate(self.variant.data.classes):
-            real = self.images[np.flatnonzero(labels == index)[: samples.shape[1]]]
-            if len(real) < 2:
-                continue
-            reference = ms_ssim_diversity(to_uint8(real.cpu()), seed=self.seed)
-            if reference > 0:
-                ratios[name] = ms_ssim_diversity(samples[index], seed=self.seed) / reference
-        collapsed = [
-            f"{c} ({r:.2f})" for c, r in ratios.items() if r < self.config.collapse_warning
-        ]
-        if collapsed:
-            log.warning(
-                "%s: samples of class %s are far less diverse than its real images "
-                "(diversity ratio < %g): mode collapse? Try more steps, mode_seeking or "
-                "diffaugment",
-                self.variant.name,
-                ", ".join(collapsed),
-                self.config.collapse_warning,
+            preview = self.variant.preview(
+                module, n, derive_seed(self.seed, "grid"), self.first_rows
             )
-        return ratios
-
-    def remove_stale_samples(self) -> None:
-        """Grids of a previous run past the step this run starts from no longer apply."""
-        for path in self.outputs.samples.glob("step_*.png"):
-            if not path.stem[5:].isdigit() or int(path.stem[5:]) > self.step:
-                path.unlink()
-        (self.outputs.samples / "final.png").unlink(missing_ok=True)
+        generator.train(was_training)
+        tiles = previews.write_grid(path, preview)
+        if preview.row_labels is None:
+            return None
+        return tiles.reshape(max(len(preview.row_labels), 1), n, *tiles.shape[1:])
 
     def write_losses(self) -> None:
         with atomic_path(self.outputs.losses) as tmp:
@@ -528,7 +331,9 @@ class Trainer:
             )
         main = self.world.main  # rank 0 writes grids, logs and checkpoints
         if main:
-            self.remove_stale_samples()
+            previews.remove_stale_grids(self.outputs.samples, self.step)
+        if self.step:  # as at the end of the last step trained (for previews and export)
+            self.variant.at_step(self.step - 1, total)
         self.generator.train()
         if self.discriminator is not None:
             self.discriminator.train()
@@ -568,27 +373,30 @@ class Trainer:
         if main:  # also after a resume with nothing left to do: outputs complete
             self.write_losses()
             samples = self.write_samples(self.outputs.samples / "final.png")
-            diversity = {} if samples is None else self.class_diversity(samples)
+            if samples is not None:
+                diversity = previews.class_diversity(
+                    samples,
+                    self.data.images,
+                    self.data.labels,
+                    self.variant.data.classes,
+                    self.seed,
+                    self.config.collapse_warning,
+                    self.variant.name,
+                )
         final = {k: v for k, v in (self.history[-1] if self.history else {}).items() if k != "step"}
         return TrainResult(total, resumed_from, seconds, per_epoch, final, diversity)
 
 
 def fit(
     variant: Variant,
-    images: np.ndarray,
-    labels: np.ndarray,
+    data: TrainingData,
     config: TrainConfig,
     outputs: TrainOutputs,
     seed: int,
-    data_sha256: str = "",
     progress: bool = True,
-    domains: np.ndarray | None = None,
-    targets: np.ndarray | None = None,
 ) -> TrainResult:
-    """Train ``variant`` on u8[N,H,W,C] ``images`` with class-index ``labels``.
-
-    Translators also need each image's ``domains`` index (batches take an equal share of
-    each; ``labels`` are -1 where unknown) and, when paired, the u8 ``targets``.
+    """Train ``variant`` on ``data`` (images, labels and the per-image inputs its task
+    needs; :meth:`Variant.check_data` says which are missing).
 
     Resumes from ``outputs.checkpoint`` when it exists and matches (variant, params, data,
     seed); writes the checkpoint, sample grids and a loss log. Under ``torchrun`` the
@@ -596,97 +404,12 @@ def fit(
     each process takes an equal share, and rank 0 writes every output. Raises TrainingDiverged
     (keeping the last good checkpoint) when a loss becomes NaN/inf or explodes.
     """
-    if len(images) == 0:
-        raise ModelError("no training images")
+    variant.check_data(data)
     device = resolve_device(config.device)
-    if isinstance(variant, TranslateVariant):
-        if domains is None or len(domains) != len(images):
-            raise ModelError(f"{variant.name}: a domain index per training image is needed")
-        if variant.paired and (targets is None or targets.shape != images.shape):
-            raise ModelError(f"{variant.name}: needs a paired target image per training image")
     with process_group(cuda=device.type == "cuda") as world:
         if config.batch_size % world.size or config.batch_size // world.size < 2:
             raise ConfigError(
                 f"train.batch_size {config.batch_size} must split into equal shares of at "
                 f"least 2 images over {world.size} processes"
             )
-        trainer = Trainer(
-            variant, images, labels, config, outputs, seed, data_sha256, domains, targets, world
-        )
-        return trainer.run(progress)
-
-
-def interned(value: Any) -> Any:
-    """``value`` with every string interned, so that equal states pickle to equal bytes
-    (pickle shares repeated objects by identity: a resumed run's strings come from the
-    loaded file, a straight run's from the code)."""
-    if isinstance(value, str):
-        return sys.intern(value)
-    if isinstance(value, dict):
-        return {interned(k): interned(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return type(value)(interned(v) for v in value)
-    return value
-
-
-def load_checkpoint(path: Path) -> dict[str, Any]:
-    """A checkpoint written by ``fit``, loaded with ``weights_only=True``."""
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise ModelError(f"{path}: checkpoint not found") from None
-    except Exception as exc:  # pickle and zip errors of a file that is not ours
-        raise ModelError(
-            f"{path}: not a gan-augment checkpoint ({exc.__class__.__name__})"
-        ) from None
-    if not isinstance(state, dict):
-        raise ModelError(f"{path}: not a gan-augment checkpoint (a {type(state).__name__})")
-    if state.get("format") != CHECKPOINT_FORMAT:
-        found = str(state.get("format", "none"))[:20]
-        raise ModelError(
-            f"{path}: not a gan-augment checkpoint (format {found}, expected {CHECKPOINT_FORMAT})"
-        )
-    missing = [key for key in CHECKPOINT_KEYS if key not in state]
-    if missing:
-        raise ModelError(f"{path}: not a gan-augment checkpoint (lacks {', '.join(missing)})")
-    state["path"] = str(path)
-    return state
-
-
-def restore_variant(
-    state: dict[str, Any],
-    create: Callable[[str, dict[str, Any], DataSpec], Variant],
-    use_ema: bool = True,
-) -> tuple[Variant, nn.Module]:
-    """Rebuild the variant of a checkpoint and the generator to export (EMA when present)."""
-    where = state.get("path", "checkpoint")
-    try:
-        spec = state["data_spec"]
-        data = DataSpec(
-            image_size=spec["image_size"],
-            channels=spec["channels"],
-            classes=tuple(spec["classes"]),
-            domains=tuple(spec["domains"]),
-        )
-    except (KeyError, TypeError) as exc:
-        raise ModelError(f"{where}: inconsistent data_spec ({first_line(exc)})") from None
-    variant = create(state["variant"], state["params"], data)
-    with weights_of(where, variant.name):
-        variant.generator.load_state_dict(state["generator"])
-        generator = variant.generator
-        if use_ema and state["ema"]:
-            ema = EMA(variant.generator, variant.params.ema_decay)
-            ema.load_state_dict(state["ema"])
-            generator = ema.shadow
-    return variant, generator.eval()
-
-
-@contextlib.contextmanager
-def weights_of(where: str, variant: str) -> Iterator[None]:
-    """Tensors of a checkpoint that do not fit the variant's networks: one ModelError."""
-    try:
-        yield
-    except (RuntimeError, KeyError, ValueError, TypeError) as exc:
-        raise ModelError(
-            f"{where}: checkpoint does not match variant {variant!r} ({first_line(exc)})"
-        ) from None
+        return Trainer(variant, data, config, outputs, seed, world).run(progress)

@@ -35,7 +35,7 @@ from albumentations.core.transforms_interface import (
 from pydantic import Field
 
 from augment.errors import DataError, ModelError
-from augment.runtime import Generator, check_tiling, from_uint8, to_uint8
+from augment.runtime import OnnxGenerator, check_tiling, from_uint8, to_uint8
 
 Device = Literal["auto", "cpu", "cuda"]
 #: The keyword under which the class label reaches :class:`GANSynthesize`.
@@ -66,13 +66,13 @@ class ModelSchema(BaseTransformInitSchema):
 class GeneratorTransform:
     """What the three transforms share: the model, its checks, and image conversion."""
 
-    generator: Generator
+    generator: OnnxGenerator
 
     def _attach(
         self, model: Path, task: str, sha256: str | None, threads: int, device: Device
     ) -> None:
         """Open the ``task`` model at ``model``, checked against the recorded ``sha256``."""
-        self.generator = Generator(model, task=task, device=device, threads=threads)
+        self.generator = OnnxGenerator(model, task=task, device=device, threads=threads)
         if sha256 is not None and self.generator.sha256 != sha256:
             raise ModelError(
                 f"{model}: sha256 {self.generator.sha256[:12]}... differs from the "

@@ -25,14 +25,15 @@ from tqdm.auto import tqdm
 
 from augment.classifier import ClassifierConfig, evaluate, train_classifier
 from augment.config import StrictModel
+from augment.data.batches import TrainingData
 from augment.data.domains import DomainsConfig, content_path
 from augment.data.images import side_by_side, write_png
 from augment.data.manifest import Manifest
 from augment.errors import DataError
 from augment.io import atomic_path
-from augment.runtime import Generator, from_uint8, to_uint8
+from augment.runtime import OnnxGenerator, from_uint8, to_uint8
 from augment.seeding import derive_seed
-from augment.variant import TranslateVariant
+from augment.tasks.translate import TranslateVariant
 
 Load = Callable[[Manifest], tuple[np.ndarray, np.ndarray]]  # -> (u8 images, class indices)
 
@@ -66,20 +67,9 @@ def domain_part(manifest: Manifest, domain: str, split: str) -> Manifest:
     return manifest.take(rows)
 
 
-@dataclass(frozen=True)
-class TranslationData:
-    """What a translator trains on (see :class:`augment.variant.TranslateVariant`)."""
-
-    domains: tuple[str, ...]
-    images: np.ndarray
-    labels: np.ndarray  # -1 where the translator may not see the label (the target's)
-    domain_index: np.ndarray | None  # None: not a translator's data
-    targets: np.ndarray | None = None
-
-
 def training_data(
     manifest: Manifest, config: DomainsConfig, variant: type[TranslateVariant], load: Load
-) -> TranslationData:
+) -> TrainingData:
     """The train splits a translator learns from: paired recipes the target's (plain,
     styled) pairs; two-domain ones the source and target; multi-domain ones every domain.
     The target's labels are hidden from every recipe."""
@@ -99,7 +89,8 @@ def training_data(
         targets, _ = load(part)
         images, _ = load(plain)
         hidden = np.full(len(images), -1)
-        return TranslationData(tuple(names), images, hidden, np.zeros(len(images), int), targets)
+        domain = np.zeros(len(images), int)
+        return TrainingData(images, hidden, domain, targets, domain_names=tuple(names))
     if variant.max_domains is None:
         names = config.ordered()
     parts = [load(domain_part(manifest, name, "train")) for name in names]
@@ -107,16 +98,16 @@ def training_data(
         lab if name != config.target else np.full(len(lab), -1)
         for name, (_, lab) in zip(names, parts, strict=True)
     ]
-    return TranslationData(
-        tuple(names),
+    return TrainingData(
         np.concatenate([images for images, _ in parts]),
         np.concatenate(labels),
         np.concatenate([np.full(len(lab), i) for i, (_, lab) in enumerate(parts)]),
+        domain_names=tuple(names),
     )
 
 
 def translate_images(
-    generator: Generator, images: np.ndarray, domain: str, batch_size: int = 64, seed: int = 0
+    generator: OnnxGenerator, images: np.ndarray, domain: str, batch_size: int = 64, seed: int = 0
 ) -> np.ndarray:
     """u8 ``N x H x W x C`` images translated into ``domain`` (with a progress bar); a
     stochastic model draws its noise from ``seed``."""
@@ -211,7 +202,7 @@ def adaptation(
 
 
 def translate_domain(
-    generator: Generator,
+    generator: OnnxGenerator,
     manifest: Manifest,
     config: DomainsConfig,
     out_dir: str | Path,
@@ -259,7 +250,7 @@ def translate_domain(
 
 
 def translation_grid(
-    generator: Generator,
+    generator: OnnxGenerator,
     images: np.ndarray,
     translated: np.ndarray,
     labels: list[str],

@@ -24,7 +24,7 @@ from augment.data.manifest import Manifest
 from augment.errors import DataError
 from augment.io import atomic_path
 from augment.metrics.image import psnr, rgb_to_luma, ssim
-from augment.runtime import Generator, check_tiling, from_uint8, to_uint8
+from augment.runtime import OnnxGenerator, check_tiling, from_uint8, to_uint8
 
 Split = Literal["train", "val", "test"]
 BASELINES = ("nearest", "bicubic")
@@ -77,7 +77,7 @@ def interpolate(images: np.ndarray, scale: int, mode: str) -> np.ndarray:
 
 
 def upscale_batches(
-    generator: Generator,
+    generator: OnnxGenerator,
     images: np.ndarray,
     batch_size: int = 64,
     tile: int | None = 256,
@@ -141,7 +141,7 @@ class UpscaleResult:
 
 
 def upscale_dataset(
-    generator: Generator,
+    generator: OnnxGenerator,
     manifest: Manifest,
     config: UpscaleConfig,
     out_dir: str | Path,
@@ -211,7 +211,7 @@ def _accuracies(
 
 
 def _write_split(
-    root: Path, part: Manifest, lowres: np.ndarray, upscaled: np.ndarray, generator: Generator
+    root: Path, part: Manifest, lowres: np.ndarray, upscaled: np.ndarray, generator: OnnxGenerator
 ) -> list[dict[str, str]]:
     """PNG files of one split under lowres/ and upscaled/; the manifest rows of the latter."""
     rows = []

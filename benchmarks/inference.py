@@ -47,7 +47,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from augment.data.manifest import Manifest
 from augment.export import export_onnx
 from augment.registry import Registry
-from augment.runtime import Generator
+from augment.runtime import OnnxGenerator
 from augment.transforms import GANSynthesize
 from augment.variant import DataSpec
 
@@ -94,7 +94,7 @@ def count_flops(module: torch.nn.Module, inputs: dict[str, torch.Tensor]) -> flo
 
 
 def eager_vs_onnxruntime(
-    module: torch.nn.Module, session: Generator, inputs: dict[str, torch.Tensor], rounds: int
+    module: torch.nn.Module, session: OnnxGenerator, inputs: dict[str, torch.Tensor], rounds: int
 ) -> dict[str, float]:
     """Images/s of torch eager and onnxruntime on the same inputs."""
     arrays = {k: v.numpy() for k, v in inputs.items()}
@@ -120,7 +120,7 @@ def bench_generators(threads: int, rounds: int, workdir: Path) -> dict[str, Any]
         module = variant.export_module(variant.generator).eval()
         path = workdir / f"{name}.onnx"
         export_onnx(variant, variant.generator.eval(), path)
-        session = Generator(path, device="cpu", threads=threads)
+        session = OnnxGenerator(path, device="cpu", threads=threads)
         flops = count_flops(module, variant.example_inputs(1))
         row: dict[str, Any] = {"mflops_per_image": round(flops / 1e6, 3)}
         for batch in (1, 256):
@@ -236,7 +236,7 @@ def synthesis_child(model: Path, images: int, workdir: Path) -> dict[str, Any]:
     config = SynthesisConfig.model_validate(
         {"policy": f"target:{images // len(SPEC.classes) + 1}", "filter": {"enabled": False}}
     )
-    generator = Generator(model, device="cpu", threads=1)
+    generator = OnnxGenerator(model, device="cpu", threads=1)
     started = time.perf_counter()
     result = synthesize(generator, real, config, workdir / "out", seed=0, progress=False)
     seconds = time.perf_counter() - started

@@ -31,6 +31,7 @@ import torch
 from _results import parse_args
 
 from augment.classifier import load_classifier, predict_proba
+from augment.data.batches import TrainingData
 from augment.data.images import load_images, to_uint8
 from augment.data.manifest import Manifest
 from augment.registry import Registry
@@ -92,7 +93,14 @@ def main() -> None:
         started = time.perf_counter()
         with tempfile.TemporaryDirectory() as tmp:
             out = TrainOutputs(Path(tmp) / "c.pt", Path(tmp) / "s", Path(tmp) / "l.csv")
-            fit(variant, train.images, train.labels, config, out, args.seed, progress=False)
+            fit(
+                variant,
+                TrainingData(train.images, train.labels),
+                config,
+                out,
+                args.seed,
+                progress=False,
+            )
         seconds = time.perf_counter() - started
         module = variant.export_module(variant.generator).eval()
         diversity, agreement, probability = [], [], []

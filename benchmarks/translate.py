@@ -39,14 +39,15 @@ import numpy as np
 import torch
 from _results import parse_args, write_results
 
+from augment.checkpoint import load_checkpoint, restore_variant
 from augment.config import parse
 from augment.data.domains import DomainsConfig, build_domains, write_domains
 from augment.data.images import load_images, side_by_side, write_png
 from augment.data.manifest import Manifest
 from augment.export import export_onnx
 from augment.registry import Registry
-from augment.runtime import Generator
-from augment.train import TrainConfig, TrainOutputs, fit, load_checkpoint, restore_variant
+from augment.runtime import OnnxGenerator
+from augment.train import TrainConfig, TrainOutputs, fit
 from augment.translate import adaptation, domain_part, training_data, translate_images
 from augment.variant import DataSpec
 
@@ -100,27 +101,18 @@ def run_one(
     entry = registry.get(variant_name)
     data = training_data(manifest, config, entry.cls, load)
     _, size, _, channels = data.images.shape
-    spec = DataSpec(size, channels, manifest.classes, data.domains)
+    spec = DataSpec(size, channels, manifest.classes, data.domain_names)
     variant = registry.create(variant_name, recipe, spec, seed=seed)
     steps = max(1, round(steps * steps_scale))
     train = TrainConfig(steps=steps, batch_size=16, checkpoint_every=steps, sample_every=steps)
     out = root / name
     started = time.perf_counter()
-    fit(
-        variant,
-        data.images,
-        data.labels,
-        train,
-        TrainOutputs(out / "checkpoint.pt", out / "samples", out / "losses.csv"),
-        seed,
-        domains=data.domain_index,
-        targets=data.targets,
-        progress=True,
-    )
+    outputs = TrainOutputs(out / "checkpoint.pt", out / "samples", out / "losses.csv")
+    fit(variant, data, train, outputs, seed, progress=True)
     seconds = time.perf_counter() - started
     restored, generator = restore_variant(load_checkpoint(out / "checkpoint.pt"), registry.create)
     export_onnx(restored, generator, out / f"{name}.onnx")  # the EMA generator, as exported
-    model = Generator(out / f"{name}.onnx")
+    model = OnnxGenerator(out / f"{name}.onnx")
     source = load(domain_part(manifest, config.source, "train"))
     translated = translate_images(model, source[0], config.target)
     rows = np.linspace(0, len(source[1]) - 1, 12).astype(int)
@@ -144,7 +136,7 @@ def run_one(
     return {
         "variant": variant_name,
         "recipe": recipe,
-        "domains": list(data.domains),
+        "domains": list(data.domain_names),
         "steps": steps,
         "train_seconds": round(seconds, 1),
         "seconds_per_step": round(seconds / steps, 3),

@@ -35,14 +35,16 @@ from _results import parse_args, write_results
 from torch.nn import functional as F
 
 from augment.classifier import ClassifierConfig, evaluate, train_classifier
+from augment.data.batches import TrainingData
 from augment.data.domains import colour_photos
 from augment.data.images import to_tensor
 from augment.export import export_onnx
 from augment.metrics.image import psnr, rgb_to_luma, ssim
 from augment.registry import Registry
-from augment.runtime import Generator, from_uint8, to_uint8
+from augment.runtime import OnnxGenerator, from_uint8, to_uint8
+from augment.tasks.upscale import UpscaleVariant
 from augment.train import TrainConfig, TrainOutputs, fit
-from augment.variant import DataSpec, UpscaleVariant
+from augment.variant import DataSpec
 
 ROOT = Path(__file__).resolve().parents[1]
 VARIANTS = ("srresnet", "srgan", "esrgan")
@@ -95,7 +97,7 @@ def train_variant(
     )
     outputs = TrainOutputs(folder / "checkpoint.pt", folder / "samples", folder / "losses.csv")
     started = time.perf_counter()
-    fit(variant, images, labels, config, outputs, seed=0, progress=False)
+    fit(variant, TrainingData(images, labels), config, outputs, seed=0, progress=False)
     seconds = time.perf_counter() - started
     generator = variant.generator.eval()
     export_onnx(variant, generator, folder / "model.onnx")
@@ -146,7 +148,7 @@ def bench_photos(steps: dict[str, int], patches: int, workdir: Path) -> dict[str
             variant, path, seconds = train_variant(
                 variant_name, spec, scale, hr_patches, labels, steps[variant_name], workdir
             )
-            model = Generator(path, task="upscale", device="cpu")
+            model = OnnxGenerator(path, task="upscale", device="cpu")
             per_method: dict[str, list[dict[str, float]]] = {}
             for hr in tests.values():
                 lr = degrade(variant, hr[None])
@@ -210,7 +212,7 @@ def bench_digits(steps: int, workdir: Path, judge_epochs: int = 10) -> dict[str,
             lr = degrade(variant, hr)
             for mode in ("nearest", "bicubic"):
                 score(mode, to_uint8(interpolate(lr, 4, mode)))
-        score(variant_name, to_uint8(Generator(path, device="cpu").upscale(lr)))
+        score(variant_name, to_uint8(OnnxGenerator(path, device="cpu").upscale(lr)))
         print(f"  digits x4 {variant_name}: {accuracy[variant_name]}%", flush=True)
     best_gan = max(accuracy["srgan"], accuracy["esrgan"])
     return {
@@ -227,7 +229,7 @@ def bench_digits(steps: int, workdir: Path, judge_epochs: int = 10) -> dict[str,
 
 def bench_throughput(workdir: Path) -> dict[str, Any]:
     model = next(workdir.glob("srresnet-x2-3/model.onnx"))
-    generator = Generator(model, device="cpu", threads=0)
+    generator = OnnxGenerator(model, device="cpu", threads=0)
     image = from_uint8(np.tile(colour_photos()["astronaut"], (2, 2, 1))[None])  # 1024 x 1024
     generator.upscale(image[:, :, :128, :128], tile=256)  # warm up
     started = time.perf_counter()

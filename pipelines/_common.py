@@ -1,25 +1,47 @@
-"""What every stage shares: reading its params.yaml section and reporting errors."""
+"""What every stage shares: the paths dvc.yaml declares, reading params.yaml sections,
+argument parsing, writing metrics, and reporting errors."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import yaml
+from pydantic import BaseModel
 
+from augment.config import parse
 from augment.errors import AugmentError, ConfigError, ModelError
+from augment.io import atomic_path
 
 if TYPE_CHECKING:
     from augment.data.manifest import Manifest
-    from augment.runtime import Generator
+    from augment.runtime import OnnxGenerator
 
 PARAMS = Path("params.yaml")
+Section = TypeVar("Section", bound=BaseModel)
+
+# -- every path dvc.yaml declares, named once (the stages' option defaults) -------------
+PREPARED = "data/prepared"
+PREPARED_MANIFEST = f"{PREPARED}/manifest.csv"
+DOMAINS = "data/domains"
+DOMAINS_MANIFEST = f"{DOMAINS}/manifest.csv"
+AUGMENTED = "data/augmented"
+UPSCALED = "data/upscaled"
+TRANSLATED = "data/translated"
+CLASSIFIER = "models/classifier.pt"
+CHECKPOINTS = "models/train"  # <v>/checkpoint.pt
+ONNX_MODELS = "models/onnx"  # <v>.onnx
+EVALUATE_CACHE = "models/evaluate"
+REPORTS = "reports"  # <stage>/...
+METRICS = "metrics"  # <stage>.json or <stage>/<v>.json
+PLOTS = "plots"  # train/<v>/losses.csv
 VARIANT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")  # also a file name in every stage
 
 
@@ -54,6 +76,17 @@ def section(params: dict[str, Any], key: str) -> Any:
     return params[key]
 
 
+def load_section(params: dict[str, Any], key: str, model: type[Section]) -> Section:
+    """``params[key]`` validated as ``model`` (ConfigErrors name ``params.yaml <key>...``)."""
+    return parse(model, section(params, key), f"params.yaml {key}")
+
+
+def write_json(path: Path, value: Any) -> None:
+    """``value`` as indented JSON at ``path``, atomically (a stage's metrics)."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(value, indent=2) + "\n")
+
+
 def read_seed(params: dict[str, Any]) -> int:
     """The one ``seed`` of params.yaml (an integer; every stream derives from it)."""
     seed = section(params, "seed")
@@ -85,16 +118,16 @@ def trained_variants(params: dict[str, Any], names: list[str], where: str) -> li
     return names
 
 
-def require_model(models: Path, variant: str, task: str) -> Generator:
+def require_model(models: Path, variant: str, task: str) -> OnnxGenerator:
     """The exported ``<models>/<variant>.onnx`` of ``task``, or a ModelError naming it."""
-    from augment.runtime import Generator
+    from augment.runtime import OnnxGenerator
 
     path = models / f"{variant}.onnx"
     if not path.is_file():
         raise ModelError(
             f"{path}: no exported model for variant {variant!r} (train and export it first)"
         )
-    return Generator(path, task=task)
+    return OnnxGenerator(path, task=task)
 
 
 def image_loader(
@@ -139,12 +172,12 @@ def model_stage_args(argv: list[str], stage: str, doc: str | None, out: str) -> 
         f"pipelines.{stage}",
         doc,
         positional=("variant",),
-        manifest="data/prepared/manifest.csv",
-        models="models/onnx",
-        classifier="models/classifier.pt",
+        manifest=PREPARED_MANIFEST,
+        models=ONNX_MODELS,
+        classifier=CLASSIFIER,
         out=out,
-        reports=f"reports/{stage}",
-        metrics=f"metrics/{stage}",
+        reports=f"{REPORTS}/{stage}",
+        metrics=f"{METRICS}/{stage}",
     )
     check_variant_name(args.variant, f"python -m pipelines.{stage}")
     return args

@@ -7,18 +7,25 @@ seconds). Run from the project root: ``python -m pipelines.classifier``.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from typing import Any
 
 from augment.classifier import ClassifierConfig, evaluate, save_classifier, train_classifier
-from augment.config import parse
 from augment.data.images import load_images
 from augment.data.manifest import Manifest
 from augment.errors import DataError
-from augment.io import atomic_path, sha256_file
-from pipelines._common import load_params, read_seed, run, section, stage_args
+from augment.io import sha256_file
+from pipelines._common import (
+    CLASSIFIER,
+    PREPARED_MANIFEST,
+    load_params,
+    load_section,
+    read_seed,
+    run,
+    stage_args,
+    write_json,
+)
 
 log = logging.getLogger("pipelines.classifier")
 
@@ -29,14 +36,14 @@ def main(argv: list[str]) -> None:
         argv,
         "pipelines.classifier",
         __doc__,
-        manifest="data/prepared/manifest.csv",
-        model="models/classifier.pt",
+        manifest=PREPARED_MANIFEST,
+        model=CLASSIFIER,
         metrics="metrics/classifier.json",
     )
 
     params = load_params(args.params)
     seed = read_seed(params)
-    config = parse(ClassifierConfig, section(params, "classifier"), "params.yaml classifier")
+    config = load_section(params, "classifier", ClassifierConfig)
     manifest = Manifest.read(args.manifest)
     classes = list(manifest.classes)
     train = load_images(manifest.subset(split="train", source="real"))
@@ -78,8 +85,7 @@ def main(argv: list[str]) -> None:
         )
     else:
         log.warning("%s: no val images; the classifier is not evaluated", args.manifest)
-    with atomic_path(args.metrics) as tmp:
-        tmp.write_text(json.dumps(metrics, indent=2) + "\n")
+    write_json(args.metrics, metrics)
 
 
 if __name__ == "__main__":

@@ -8,10 +8,8 @@ styled domains), ``reports/domains/samples.png`` (a row per domain) and
 
 from __future__ import annotations
 
-import json
 import logging
 
-from augment.config import parse
 from augment.data.domains import (
     DomainsConfig,
     build_domains,
@@ -20,8 +18,15 @@ from augment.data.domains import (
     write_domains,
 )
 from augment.data.images import write_png
-from augment.io import atomic_path
-from pipelines._common import load_params, read_seed, run, section, stage_args
+from pipelines._common import (
+    DOMAINS,
+    load_params,
+    load_section,
+    read_seed,
+    run,
+    stage_args,
+    write_json,
+)
 
 log = logging.getLogger("pipelines.domains")
 
@@ -31,20 +36,19 @@ def main(argv: list[str]) -> None:
         argv,
         "pipelines.domains",
         __doc__,
-        out="data/domains",
+        out=DOMAINS,
         reports="reports/domains",
         metrics="metrics/domains.json",
     )
     params = load_params(args.params)
     seed = read_seed(params)
-    config = parse(DomainsConfig, section(params, "domains"), "params.yaml domains")
+    config = load_section(params, "domains", DomainsConfig)
     domains = build_domains(config, seed)
     manifest = write_domains(domains, args.out)
     args.reports.mkdir(parents=True, exist_ok=True)
     write_png(args.reports / "samples.png", domain_preview(domains))
     counts = domain_counts(manifest)
-    with atomic_path(args.metrics) as tmp:
-        tmp.write_text(json.dumps(counts, indent=2) + "\n")
+    write_json(args.metrics, counts)
     for name, splits in counts.items():
         log.info("domain %-14s %s", name, "  ".join(f"{k} {v}" for k, v in splits.items()))
     log.info("wrote %s (%d images)", args.out, len(manifest))

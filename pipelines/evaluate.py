@@ -16,7 +16,6 @@ Run from the project root: ``python -m pipelines.evaluate``.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import time
@@ -27,7 +26,6 @@ import numpy as np
 import pandas as pd
 
 from augment.classifier import load_classifier
-from augment.config import parse
 from augment.data.arrays import Images
 from augment.data.images import load_images
 from augment.data.manifest import Manifest
@@ -47,15 +45,21 @@ from augment.io import atomic_path
 from augment.quality import quality
 from augment.report import split_warnings, write_report
 from augment.runcache import RunCache
-from augment.runtime import Generator
+from augment.runtime import OnnxGenerator
 from augment.synthesize import SynthesisConfig, synthesize_arrays
 from pipelines._common import (
+    AUGMENTED,
+    CLASSIFIER,
+    EVALUATE_CACHE,
+    ONNX_MODELS,
+    PREPARED,
     load_params,
+    load_section,
     read_seed,
     run,
-    section,
     stage_args,
     trained_variants,
+    write_json,
 )
 
 log = logging.getLogger("pipelines.evaluate")
@@ -90,7 +94,7 @@ def synthetic_sets(
     model_path = args.models / f"{variant}.onnx"
     if not model_path.is_file():
         raise ModelError(f"{model_path}: no exported model for variant {variant!r}")
-    generator = Generator(model_path, task="synthesize")
+    generator = OnnxGenerator(model_path, task="synthesize")
     augmented_path = args.augmented / variant / "manifest.csv"
     if not augmented_path.is_file():
         raise DataError(f"{augmented_path}: not found (run the synthesize stage first)")
@@ -170,19 +174,19 @@ def main(argv: list[str]) -> None:
         argv,
         "pipelines.evaluate",
         __doc__,
-        prepared="data/prepared",
-        models="models/onnx",
-        classifier="models/classifier.pt",
-        augmented="data/augmented",
+        prepared=PREPARED,
+        models=ONNX_MODELS,
+        classifier=CLASSIFIER,
+        augmented=AUGMENTED,
         reports="reports",
         metrics="metrics/evaluate.json",
-        cache="models/evaluate",
+        cache=EVALUATE_CACHE,
     )
 
     params = load_params(args.params)
     seed = read_seed(params)
-    config = parse(EvaluateConfig, section(params, "evaluate"), "params.yaml evaluate")
-    synthesis = parse(SynthesisConfig, section(params, "synthesize"), "params.yaml synthesize")
+    config = load_section(params, "evaluate", EvaluateConfig)
+    synthesis = load_section(params, "synthesize", SynthesisConfig)
     conditions = config.parsed()
     wants_gan = any(c.uses_generator for c in conditions) or config.quality.enabled
     variants = synthesis.variants if wants_gan else []
@@ -274,8 +278,7 @@ def main(argv: list[str]) -> None:
             for r in rs
         ]
         pd.DataFrame(runs).to_csv(tmp / "runs.csv", index=False, lineterminator="\n")
-    with atomic_path(args.metrics) as tmp:
-        tmp.write_text(json.dumps(metrics, indent=2) + "\n")
+    write_json(args.metrics, metrics)
     log.info(
         "wrote %s and %s in %.0f s (%d runs trained, %d from the cache)",
         args.metrics,

@@ -6,20 +6,25 @@ against torch) and metrics/export/<v>.json.
 
 from __future__ import annotations
 
-import json
 import time
-from pathlib import Path
 
 from pydantic import Field
 
-from augment.config import StrictModel, parse
-from augment.errors import ConfigError
+from augment.checkpoint import load_checkpoint, restore_variant
+from augment.config import StrictModel
 from augment.export import export_onnx
-from augment.io import atomic_path
 from augment.registry import Registry
-from augment.train import load_checkpoint, restore_variant
-from pipelines._common import load_params, run, section
-from pipelines.train import outputs
+from pipelines._common import (
+    CHECKPOINTS,
+    METRICS,
+    ONNX_MODELS,
+    check_variant_name,
+    load_params,
+    load_section,
+    run,
+    stage_args,
+    write_json,
+)
 
 
 class ExportSection(StrictModel):
@@ -27,20 +32,25 @@ class ExportSection(StrictModel):
     use_ema: bool = True
 
 
-def onnx_path(variant: str) -> Path:
-    return Path("models/onnx") / f"{variant}.onnx"
-
-
 def main(argv: list[str]) -> None:
-    if len(argv) != 1:
-        raise ConfigError("usage: python -m pipelines.export <variant>")
-    name = argv[0]
-    config = parse(ExportSection, section(load_params(), "export"), "params.yaml export")
-    state = load_checkpoint(outputs(name).checkpoint)
+    """Run the stage (options only relocate inputs/outputs, e.g. for tests)."""
+    args = stage_args(
+        argv,
+        "pipelines.export",
+        __doc__,
+        positional=("variant",),
+        checkpoints=CHECKPOINTS,
+        models=ONNX_MODELS,
+        metrics=f"{METRICS}/export",
+    )
+    name = args.variant
+    check_variant_name(name, "python -m pipelines.export")
+    config = load_section(load_params(args.params), "export", ExportSection)
+    state = load_checkpoint(args.checkpoints / name / "checkpoint.pt")
     registry = Registry.from_plugins()
     variant, generator = restore_variant(state, registry.create, use_ema=config.use_ema)
     started = time.perf_counter()
-    path = onnx_path(name)
+    path = args.models / f"{name}.onnx"
     result = export_onnx(variant, generator, path, state["data_sha256"], atol=config.atol)
     metrics = {
         "seconds": round(time.perf_counter() - started, 2),
@@ -50,8 +60,7 @@ def main(argv: list[str]) -> None:
         "max_abs_diff": result.max_abs_diff,
         "ema": config.use_ema and bool(state["ema"]),
     }
-    with atomic_path(Path("metrics/export") / f"{name}.json") as tmp:
-        tmp.write_text(json.dumps(metrics, indent=2) + "\n")
+    write_json(args.metrics / f"{name}.json", metrics)
 
 
 if __name__ == "__main__":

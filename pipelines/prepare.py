@@ -10,12 +10,10 @@ or resizing, per kind), ``reports/prepare/bad_images.csv`` (images skipped with
 
 from __future__ import annotations
 
-import json
 import logging
 
 import pandas as pd
 
-from augment.config import parse
 from augment.data.images import CONVERSIONS
 from augment.data.prepare import (
     PrepareConfig,
@@ -26,7 +24,15 @@ from augment.data.prepare import (
 )
 from augment.io import atomic_path
 from augment.report import split_warnings
-from pipelines._common import load_params, read_seed, run, section, stage_args
+from pipelines._common import (
+    PREPARED,
+    load_params,
+    load_section,
+    read_seed,
+    run,
+    stage_args,
+    write_json,
+)
 
 log = logging.getLogger("pipelines.prepare")
 
@@ -37,14 +43,14 @@ def main(argv: list[str]) -> None:
         argv,
         "pipelines.prepare",
         __doc__,
-        out="data/prepared",
+        out=PREPARED,
         reports="reports/prepare",
         metrics="metrics/prepare.json",
     )
 
     params = load_params(args.params)
     seed = read_seed(params)
-    config = parse(PrepareConfig, section(params, "prepare"), "params.yaml prepare")
+    config = load_section(params, "prepare", PrepareConfig)
 
     raw = load_prepared_source(config)
     log.info("loaded %s: %d images of %d classes", raw.name, len(raw.labels), len(raw.classes))
@@ -55,18 +61,14 @@ def main(argv: list[str]) -> None:
         dropped.to_csv(tmp, lineterminator="\n")
     with atomic_path(args.reports / "bad_images.csv") as tmp:  # listed, never silent
         pd.DataFrame(raw.bad, columns=["path", "reason"]).to_csv(tmp, index=False)
-    with atomic_path(args.reports / "conversions.json") as tmp:  # counted, never silent
-        described = {
-            k: {"images": n, "what": CONVERSIONS[k]} for k, n in prepared.conversions.items()
-        }
-        tmp.write_text(json.dumps(described, indent=2) + "\n")
+    described = {k: {"images": n, "what": CONVERSIONS[k]} for k, n in prepared.conversions.items()}
+    write_json(args.reports / "conversions.json", described)  # counted, never silent
     metrics = (
         prepare_metrics(manifest, len(raw.bad))
         | {f"dropped_{key}": int(value) for key, value in dropped.sum().items()}
         | {"conversions": prepared.conversions}
     )
-    with atomic_path(args.metrics) as tmp:
-        tmp.write_text(json.dumps(metrics, indent=2) + "\n")
+    write_json(args.metrics, metrics)
 
     for name, row in table.iterrows():
         left_out = int(dropped.loc[name].sum())

@@ -11,23 +11,22 @@ Run from the project root: ``python -m pipelines.synthesize <variant>``.
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
 from augment.classifier import evaluate, load_classifier
-from augment.config import parse
 from augment.data.manifest import Manifest
-from augment.io import atomic_path
 from augment.synthesize import SynthesisConfig, SynthesisResult, synthesize
 from pipelines._common import (
+    AUGMENTED,
     image_loader,
     load_params,
+    load_section,
     model_stage_args,
     read_seed,
     require_model,
     run,
-    section,
+    write_json,
 )
 
 log = logging.getLogger("pipelines.synthesize")
@@ -96,12 +95,12 @@ def log_table(result: SynthesisResult) -> None:
 
 def main(argv: list[str]) -> None:
     """Run the stage (options only relocate inputs/outputs, e.g. for tests)."""
-    args = model_stage_args(argv, "synthesize", __doc__, out="data/augmented")
+    args = model_stage_args(argv, "synthesize", __doc__, out=AUGMENTED)
     variant = args.variant
 
     params = load_params(args.params)
     seed = read_seed(params)
-    config = parse(SynthesisConfig, section(params, "synthesize"), "params.yaml synthesize")
+    config = load_section(params, "synthesize", SynthesisConfig)
     generator = require_model(args.models, variant, "synthesize")
     real = Manifest.read(args.manifest)
     judge = load_classifier(args.classifier) if config.filter.enabled else None
@@ -127,9 +126,8 @@ def main(argv: list[str]) -> None:
         report_dir=args.reports / variant,
     )
     log_table(result)
-    with atomic_path(args.metrics / f"{variant}.json") as tmp:
-        judged = {"judge_val_balanced_accuracy": accuracy, "filter_reliable": reliable}
-        tmp.write_text(json.dumps(stage_metrics(variant, result) | judged, indent=2) + "\n")
+    judged = {"judge_val_balanced_accuracy": accuracy, "filter_reliable": reliable}
+    write_json(args.metrics / f"{variant}.json", stage_metrics(variant, result) | judged)
     log.info(
         "%s: %d synthetic images, %.1f images/s",
         variant,

@@ -17,34 +17,40 @@ reports/train/<v>/ (sample grids), plots/train/<v>/losses.csv and metrics/train/
 
 from __future__ import annotations
 
-import json
 import logging
-from pathlib import Path
+from dataclasses import replace
 
 from augment.config import parse
+from augment.data.batches import TrainingData
 from augment.data.domains import DomainsConfig
 from augment.data.images import load_images
 from augment.data.manifest import Manifest
 from augment.distributed import is_main_process
 from augment.errors import ConfigError
-from augment.io import atomic_path, sha256_file
+from augment.io import sha256_file
 from augment.registry import Registry
 from augment.train import TrainConfig, TrainOutputs, fit
-from augment.translate import TranslationData, training_data
+from augment.translate import training_data
 from augment.variant import DataSpec
-from pipelines._common import image_loader, load_params, read_seed, run, section
+from pipelines._common import (
+    CHECKPOINTS,
+    DOMAINS_MANIFEST,
+    METRICS,
+    PLOTS,
+    PREPARED_MANIFEST,
+    REPORTS,
+    check_variant_name,
+    image_loader,
+    load_params,
+    load_section,
+    read_seed,
+    run,
+    section,
+    stage_args,
+    write_json,
+)
 
 log = logging.getLogger("pipelines.train")
-PREPARED = Path("data/prepared/manifest.csv")
-DOMAINS = Path("data/domains/manifest.csv")
-
-
-def outputs(variant: str) -> TrainOutputs:
-    return TrainOutputs(
-        checkpoint=Path("models/train") / variant / "checkpoint.pt",
-        samples=Path("reports/train") / variant,
-        losses=Path("plots/train") / variant / "losses.csv",
-    )
 
 
 def recipe(params: dict, name: str) -> tuple[dict, dict]:
@@ -61,10 +67,22 @@ def recipe(params: dict, name: str) -> tuple[dict, dict]:
 
 
 def main(argv: list[str]) -> None:
-    if len(argv) != 1:
-        raise ConfigError("usage: python -m pipelines.train <variant>")
-    name = argv[0]
-    params = load_params()
+    """Run the stage (options only relocate inputs/outputs, e.g. for tests)."""
+    args = stage_args(
+        argv,
+        "pipelines.train",
+        __doc__,
+        positional=("variant",),
+        manifest=PREPARED_MANIFEST,
+        domains=DOMAINS_MANIFEST,
+        checkpoints=CHECKPOINTS,
+        reports=f"{REPORTS}/train",
+        plots=f"{PLOTS}/train",
+        metrics=f"{METRICS}/train",
+    )
+    name = args.variant
+    check_variant_name(name, "python -m pipelines.train")
+    params = load_params(args.params)
     seed = read_seed(params)
     registry = Registry.from_plugins()
     entry = registry.get(name)  # unknown variant: fail before reading any image
@@ -74,28 +92,24 @@ def main(argv: list[str]) -> None:
     if train_overrides:
         where = f"params.yaml recipes.{name}.train"
         config = parse(TrainConfig, {**(shared or {}), **train_overrides}, where)
-    data_path = DOMAINS if entry.task == "translate" else PREPARED
+    data_path = args.domains if entry.task == "translate" else args.manifest
     manifest = Manifest.read(data_path)
     if entry.task == "translate":
-        domains = parse(DomainsConfig, section(params, "domains"), "params.yaml domains")
+        domains = load_section(params, "domains", DomainsConfig)
         data = training_data(manifest, domains, entry.cls, image_loader())
     else:
         train = load_images(manifest.subset(split="train", source="real"))
-        data = TranslationData((), train.images, train.labels, None)
+        data = TrainingData(train.images, train.labels)
+    data = replace(data, sha256=sha256_file(data_path))
     _, size, _, channels = data.images.shape
-    spec = DataSpec(size, channels, classes=manifest.classes, domains=data.domains)
+    spec = DataSpec(size, channels, classes=manifest.classes, domains=data.domain_names)
     variant = registry.create(name, overrides, spec, where="params.yaml recipes", seed=seed)
-    result = fit(
-        variant,
-        data.images,
-        data.labels,
-        config,
-        outputs(name),
-        seed,
-        data_sha256=sha256_file(data_path),
-        domains=data.domain_index,
-        targets=data.targets,
+    outputs = TrainOutputs(
+        checkpoint=args.checkpoints / name / "checkpoint.pt",
+        samples=args.reports / name,
+        losses=args.plots / name / "losses.csv",
     )
+    result = fit(variant, data, config, outputs, seed)
     if not is_main_process():  # under torchrun, rank 0 reports
         return
     log.info(
@@ -114,8 +128,7 @@ def main(argv: list[str]) -> None:
         "final_losses": result.final_losses,
         "diversity_ratio": {c: round(r, 4) for c, r in result.diversity.items()},
     }
-    with atomic_path(Path("metrics/train") / f"{name}.json") as tmp:
-        tmp.write_text(json.dumps(metrics, indent=2) + "\n")
+    write_json(args.metrics / f"{name}.json", metrics)
 
 
 if __name__ == "__main__":

@@ -12,11 +12,9 @@ Run from the project root: ``python -m pipelines.translate <variant>``.
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import asdict
 
-from augment.config import parse
 from augment.data.domains import DomainsConfig
 from augment.data.images import write_png
 from augment.data.manifest import Manifest
@@ -30,14 +28,18 @@ from augment.translate import (
     translation_grid,
 )
 from pipelines._common import (
+    DOMAINS_MANIFEST,
+    ONNX_MODELS,
+    TRANSLATED,
     check_variant_name,
     image_loader,
     load_params,
+    load_section,
     read_seed,
     require_model,
     run,
-    section,
     stage_args,
+    write_json,
 )
 
 log = logging.getLogger("pipelines.translate")
@@ -50,9 +52,9 @@ def main(argv: list[str]) -> None:
         "pipelines.translate",
         __doc__,
         positional=("variant",),
-        manifest="data/domains/manifest.csv",
-        models="models/onnx",
-        out="data/translated",
+        manifest=DOMAINS_MANIFEST,
+        models=ONNX_MODELS,
+        out=TRANSLATED,
         reports="reports/translate",
         metrics="metrics/translate",
     )
@@ -60,8 +62,8 @@ def main(argv: list[str]) -> None:
     check_variant_name(variant, "python -m pipelines.translate")
     params = load_params(args.params)
     seed = read_seed(params)
-    config = parse(TranslateConfig, section(params, "translate"), "params.yaml translate")
-    domains = parse(DomainsConfig, section(params, "domains"), "params.yaml domains")
+    config = load_section(params, "translate", TranslateConfig)
+    domains = load_section(params, "domains", DomainsConfig)
     generator = require_model(args.models, variant, "translate")
     manifest = Manifest.read(args.manifest)
 
@@ -89,8 +91,7 @@ def main(argv: list[str]) -> None:
     write_png(reports / "grid.png", grid)
     with atomic_path(reports / "report.md") as tmp:
         tmp.write_text(report_markdown(result, generator.multi_domain))
-    with atomic_path(args.metrics / f"{variant}.json") as tmp:
-        tmp.write_text(json.dumps(asdict(result), indent=2) + "\n")
+    write_json(args.metrics / f"{variant}.json", asdict(result))
     a = result.accuracy
     log.info(
         "%s %s -> %s: source-only %.1f%%, translated %.1f%%, oracle %.1f%% (gap closed %s); "

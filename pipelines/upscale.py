@@ -10,7 +10,6 @@ Run from the project root: ``python -m pipelines.upscale <variant>``.
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import asdict
 
@@ -20,12 +19,14 @@ from augment.data.manifest import Manifest
 from augment.io import atomic_path
 from augment.upscale import UpscaleConfig, report_markdown, upscale_dataset
 from pipelines._common import (
+    UPSCALED,
     image_loader,
     load_params,
     model_stage_args,
     require_model,
     run,
     section,
+    write_json,
 )
 
 log = logging.getLogger("pipelines.upscale")
@@ -33,7 +34,7 @@ log = logging.getLogger("pipelines.upscale")
 
 def main(argv: list[str]) -> None:
     """Run the stage (options only relocate inputs/outputs, e.g. for tests)."""
-    args = model_stage_args(argv, "upscale", __doc__, out="data/upscaled")
+    args = model_stage_args(argv, "upscale", __doc__, out=UPSCALED)
     variant = args.variant
     config = parse(
         UpscaleConfig, section(load_params(args.params), "upscale"), "params.yaml upscale"
@@ -50,8 +51,7 @@ def main(argv: list[str]) -> None:
     with atomic_path(reports / "report.md") as tmp:
         tmp.write_text(report_markdown(result))
     metrics = asdict(result) | {"megapixels_per_second": round(result.megapixels_per_second, 3)}
-    with atomic_path(args.metrics / f"{variant}.json") as tmp:
-        tmp.write_text(json.dumps(metrics, indent=2) + "\n")
+    write_json(args.metrics / f"{variant}.json", metrics)
     for split, part in result.splits.items():
         log.info(
             "%s %s: PSNR %s %.2f dB vs bicubic %.2f dB; judge accuracy %s",

@@ -52,7 +52,7 @@ from augment.data.sources import (
     read_idx_pair,
 )
 from augment.errors import AugmentError, ConfigError, DataError, ModelError
-from augment.runtime import Generator
+from augment.runtime import OnnxGenerator
 
 OUTSIDE = "is outside the dataset root"
 
@@ -789,7 +789,7 @@ def onnx_cases(draw: st.DrawFn) -> Case:
     channels = draw(st.sampled_from([None, 1, 3]))
 
     def load(d: Path) -> object:
-        model = Generator(d / "model.onnx", task=use if declared and use != "open" else None)
+        model = OnnxGenerator(d / "model.onnx", task=use if declared and use != "open" else None)
         c = channels or model.info.channels
         if use == "synthesize":
             return model.generate([0, 1], seed=0)
@@ -836,7 +836,7 @@ def zip_bytes(members: dict[str, bytes]) -> bytes:
 @functools.cache
 def checkpoint_bytes() -> bytes:
     """A small valid checkpoint (what ``fit`` writes, in miniature)."""
-    from augment.train import CHECKPOINT_KEYS
+    from augment.checkpoint import CHECKPOINT_KEYS
 
     state: dict[str, object] = dict.fromkeys(CHECKPOINT_KEYS, "")
     return torch_bytes(state | {"format": 1, "step": 3, "generator": {"w": torch.ones(2, 2)}})
@@ -845,7 +845,7 @@ def checkpoint_bytes() -> bytes:
 @st.composite
 def checkpoint_cases(draw: st.DrawFn) -> Case:
     """A checkpoint file mutated, or replaced by foreign content."""
-    from augment.train import load_checkpoint
+    from augment.checkpoint import load_checkpoint
 
     foreign = {
         "a pickled class instance": torch_bytes(NotAState()),

@@ -237,3 +237,22 @@ def test_upscale_benchmark_smoke_run(tmp_path) -> None:
     assert all(0 <= a <= 100 for a in accuracy.values())
     assert report["throughput"]["output_megapixels_per_s"] > 0
     assert "| method | PSNR RGB |" in table and "| input | accuracy |" in table
+
+
+def test_loop_overhead_benchmark_smoke_run(tmp_path) -> None:
+    out = tmp_path / "loop"
+    smoke("loop_overhead.py", tmp_path, "--out", str(out))
+    report, table = read_report(out)
+    assert report["steps"] == benchmark_module("loop_overhead").SMOKE["steps"]
+    rates = report["median_steps_per_second"]
+    assert rates["ours"] > 0 and rates["minimal"] > 0
+    assert report["ratio"] == pytest.approx(rates["ours"] / rates["minimal"])
+    assert "ours / minimal" in table
+
+
+def test_every_benchmark_script_has_a_smoke_test() -> None:
+    """A benchmark nobody runs rots: each script under benchmarks/ is run here."""
+    scripts = sorted(p.name for p in (ROOT / "benchmarks").glob("*.py") if p.name[0] != "_")
+    source = Path(__file__).read_text(encoding="utf-8")
+    untested = [s for s in scripts if f'"{s}"' not in source and f'"{s[:-3]}"' not in source]
+    assert not untested, f"benchmarks without a smoke test here: {untested}"

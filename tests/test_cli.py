@@ -95,9 +95,9 @@ def test_generator_pickles_without_its_session(model):
 
     import numpy as np
 
-    from augment.runtime import Generator
+    from augment.runtime import OnnxGenerator
 
-    generator = Generator(model, task="synthesize")
+    generator = OnnxGenerator(model, task="synthesize")
     before = generator.generate([0, 2, 1], seed=5)  # opens the session
     clone = pickle.loads(pickle.dumps(generator))
     assert clone._session is None  # each process opens its own

@@ -17,11 +17,12 @@ import numpy as np
 import pytest
 import torch
 
+from augment.checkpoint import load_checkpoint
+from augment.data.batches import TrainingData
 from augment.data.images import write_png
 from augment.errors import AugmentError
 from augment.generate import generate_folder
-from augment.runtime import Generator
-from augment.train import load_checkpoint
+from augment.runtime import OnnxGenerator
 from augment.workspace import new_project
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -226,7 +227,7 @@ def test_a_full_disk_keeps_the_last_checkpoint(registry, mnist_small, small_disk
     def train(steps: int) -> None:
         variant = registry.create("cgan", {}, spec, seed=0)
         conf = config.model_copy(update={"steps": steps})
-        fit(variant, images, labels, conf, outputs, 0, progress=False)
+        fit(variant, TrainingData(images, labels), conf, outputs, 0, progress=False)
 
     train(2)
     before = outputs.checkpoint.read_bytes()
@@ -239,7 +240,7 @@ def test_a_full_disk_keeps_the_last_checkpoint(registry, mnist_small, small_disk
 
 def test_a_read_only_output_folder_is_a_clear_error(tiny_models, small_disk):
     model, out = tiny_models["synthesize"], small_disk / "out"
-    generate_folder(Generator(model), out, [0], 3, 0, progress=False)
+    generate_folder(OnnxGenerator(model), out, [0], 3, 0, progress=False)
     before = tree(out)
     subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
     result = cli("generate", model, out, "--per-class", 3, "--seed", 1)

@@ -39,6 +39,7 @@ from fuzzing import (
 )
 from hypothesis import HealthCheck, given, settings
 
+from augment.checkpoint import load_checkpoint
 from augment.config import parse
 from augment.data.images import MAX_PIXELS, load_images, read_image
 from augment.data.manifest import Manifest, read_csv_frame
@@ -51,8 +52,7 @@ from augment.data.sources import (
     read_idx_pair,
 )
 from augment.errors import ConfigError, DataError, ModelError
-from augment.runtime import Generator
-from augment.train import load_checkpoint
+from augment.runtime import OnnxGenerator
 from pipelines._common import load_params
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")  # Pillow on corrupt files
@@ -461,7 +461,7 @@ def model_with(tmp_path: Path, task: str, props: dict[str, str]) -> Path:
 def test_onnx_metadata_that_is_wrong(tmp_path: Path, props: dict[str, str], message: str) -> None:
     path = model_with(tmp_path, "synthesize", props)
     with pytest.raises(ModelError, match=starts(path, message)):
-        Generator(path)
+        OnnxGenerator(path)
 
 
 @pytest.mark.parametrize(
@@ -489,7 +489,7 @@ def test_onnx_model_that_cannot_serve(
     tmp_path: Path, task: str, props: dict[str, str], use: str, message: str, at_open: int
 ) -> None:
     path = model_with(tmp_path, task, props)
-    model = Generator(path)
+    model = OnnxGenerator(path)
     images = np.zeros((2, model.info.channels, 8, 8), np.float32)
     calls: dict[str, Callable[[], object]] = {
         "synthesize": lambda: model.generate([0, 1], seed=0),
@@ -500,7 +500,7 @@ def test_onnx_model_that_cannot_serve(
         calls[use]()
     if at_open:  # a model opened for its task is checked at once
         with pytest.raises(ModelError, match=starts(path, message)):
-            Generator(path, task=use)
+            OnnxGenerator(path, task=use)
 
 
 def test_onnx_prefixes_and_wrong_inputs(tmp_path: Path) -> None:
@@ -509,10 +509,10 @@ def test_onnx_prefixes_and_wrong_inputs(tmp_path: Path) -> None:
     for length in np.linspace(0, len(data) - 1, 40).astype(int):
         path.write_bytes(data[:length])
         with pytest.raises(ModelError, match=starts(path, "")):
-            Generator(path, task="upscale").upscale(np.zeros((1, 1, 4, 4), np.float32))
+            OnnxGenerator(path, task="upscale").upscale(np.zeros((1, 1, 4, 4), np.float32))
     path.write_bytes(data)
     with pytest.raises(ModelError, match=starts(path, "takes images of 1 channel")):
-        Generator(path).upscale(np.zeros((1, 3, 4, 4), np.float32))
+        OnnxGenerator(path).upscale(np.zeros((1, 3, 4, 4), np.float32))
 
 
 # -- 7. checkpoints ---------------------------------------------------------------------------

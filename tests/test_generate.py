@@ -13,7 +13,7 @@ import pytest
 from augment.data.manifest import Manifest
 from augment.errors import ConfigError, DataError
 from augment.generate import CHUNK, Shard, generate_folder, merge_shards
-from augment.runtime import Generator
+from augment.runtime import OnnxGenerator
 
 PER_CLASS = CHUNK + 44  # two chunks per class: shards cut inside a class
 
@@ -26,7 +26,7 @@ def tree(root: Path) -> dict[str, bytes]:
 def runs(tiny_models, tmp_path_factory) -> dict[str, Path]:
     """One unsharded run and its 3 shards (5 classes x 2 chunks = 10 chunks: 4 + 3 + 3)."""
     root = tmp_path_factory.mktemp("generate")
-    generator = Generator(tiny_models["synthesize"])
+    generator = OnnxGenerator(tiny_models["synthesize"])
     labels = range(len(generator.info.classes))
     runs = {"whole": root / "whole"}
     generate_folder(generator, runs["whole"], labels, PER_CLASS, 7, progress=False)
@@ -53,7 +53,7 @@ def test_shards_merge_into_the_bytes_of_an_unsharded_run(runs, tmp_path):
 
 
 def test_the_seed_changes_every_chunk(tiny_models, runs, tmp_path):
-    generator = Generator(tiny_models["synthesize"])
+    generator = OnnxGenerator(tiny_models["synthesize"])
     generate_folder(generator, tmp_path / "other", [4], PER_CLASS, 8, Shard(2, 2), progress=False)
     a = (runs["whole"] / "images/4/000290.png").read_bytes()
     assert (tmp_path / "other/images/4/000290.png").read_bytes() != a

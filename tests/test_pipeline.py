@@ -15,7 +15,7 @@ import yaml
 from augment.data.manifest import Manifest
 from augment.evaluate import Condition
 from augment.io import sha256_file
-from augment.runtime import Generator
+from augment.runtime import OnnxGenerator
 from augment.workspace import edit_params, new_project
 from augment.workspace import run_dvc as dvc
 
@@ -165,7 +165,7 @@ def test_a_weak_judge_is_a_warning(project, tmp_path):
 
 def test_repro_exports_models_with_metadata_and_reports(project):
     for variant in SYNTHESIZERS:
-        model = Generator(project / f"models/onnx/{variant}.onnx", task="synthesize")
+        model = OnnxGenerator(project / f"models/onnx/{variant}.onnx", task="synthesize")
         assert model.info.variant == variant
         assert model.info.manifest_sha256 == sha256_file(project / "data/prepared/manifest.csv")
         assert (project / f"reports/train/{variant}/final.png").is_file()
@@ -189,7 +189,7 @@ def test_repro_upscales_low_resolution_copies_and_judges_them(project):
     upscaled = Manifest.read(project / "data/upscaled/srresnet/manifest.csv")
     assert len(upscaled) == len(prepared.subset(split="test")) + len(prepared.subset(split="val"))
     assert all(path.is_file() for path in upscaled.absolute_paths())
-    model = Generator(project / "models/onnx/srresnet.onnx", task="upscale")
+    model = OnnxGenerator(project / "models/onnx/srresnet.onnx", task="upscale")
     assert set(upscaled.frame.model_sha256) == {model.sha256}
     report = project / "reports/upscale/srresnet"
     assert "| bicubic |" in (report / "report.md").read_text()
@@ -209,7 +209,7 @@ def test_repro_translates_the_source_domain_and_judges_it(project):
     assert set(translated.frame.source) == {"synthetic"}
     assert set(translated.frame.domain) == {"mnistm-like"}
     assert all(path.is_file() for path in translated.absolute_paths())
-    model = Generator(project / "models/onnx/cyclegan.onnx", task="translate")
+    model = OnnxGenerator(project / "models/onnx/cyclegan.onnx", task="translate")
     assert model.info.domains == ("mnist", "mnistm-like") and model.multi_domain
     assert model.info.latent_dim == 4 and "noise" in model.input_names  # params.yaml's default
     assert set(translated.frame.model_sha256) == {model.sha256}

@@ -113,9 +113,9 @@ def test_duplicate_names_are_rejected(registry):
 
 
 def test_params_typo_names_the_key(registry):
-    with pytest.raises(ConfigError, match=r"params.yaml variants.sngan.lr_gg: unknown key"):
-        registry.create("sngan", {"lr_gg": 1}, SPEC, where="params.yaml variants")
-    with pytest.raises(ConfigError, match=r"variants.wgan.d_steps: .*"):
+    with pytest.raises(ConfigError, match=r"params.yaml recipes.sngan.lr_gg: unknown key"):
+        registry.create("sngan", {"lr_gg": 1}, SPEC, where="params.yaml recipes")
+    with pytest.raises(ConfigError, match=r"^recipes.wgan.d_steps: .*"):  # the params key
         registry.create("wgan", {"d_steps": -1}, SPEC)
     with pytest.raises(ConfigError, match="unknown DiffAugment policy"):
         registry.create("cgan", {"diffaugment": "color,flip"}, SPEC)
@@ -127,3 +127,54 @@ def test_variant_defaults_follow_their_papers(registry):
     assert params["wgan-gp"].gradient_penalty == 10 and params["wgan-gp"].d_norm == "layer"
     assert params["sngan"].spectral_norm and params["sngan"].conditioning == "projection"
     assert params["lsgan"].loss == "lsgan" and params["acgan"].aux_weight > 0
+
+
+# -- meta-tests: the plugin system itself ------------------------------------------------
+PLUGINS = Path(__file__).parents[1] / "plugins"
+
+
+@pytest.mark.parametrize("folder", sorted(p.name for p in PLUGINS.iterdir() if p.is_dir()))
+def test_every_plugin_folder_is_installed_and_registers_variants(folder, registry):
+    """A plugin in the repo that is not installed fails here, instead of silently dropping
+    out of the conformance tests' parametrization."""
+    distribution = f"augment-{folder}"
+    registered = [e for e in registry.entries() if e.plugin.distribution == distribution]
+    assert registered, f"plugins/{folder} ({distribution}) is not installed: make install"
+    assert all(e.plugin.name == folder for e in registered)
+
+
+def test_an_empty_registry_is_an_error_that_says_so(monkeypatch):
+    from augment.plugins import forget_plugins
+
+    monkeypatch.setenv("AUGMENT_PLUGINS_DISABLE", ",".join(p.name for p in PLUGINS.iterdir()))
+    try:
+        empty = Registry.from_plugins()
+        assert empty.names() == []
+        with pytest.raises(UnknownVariantError, match=r"installed: none \(is any augment plugin"):
+            empty.get("sngan")
+    finally:
+        forget_plugins()
+
+
+def test_the_plugin_manager_is_built_once_per_process():
+    from augment.plugins import plugin_manager
+
+    assert plugin_manager() is plugin_manager()
+
+
+def test_every_hookspec_is_documented_and_implemented():
+    """Each hook a plugin can implement has a docstring, is in the architecture document,
+    and is implemented by a built-in plugin (so the conformance tests exercise it)."""
+    import inspect
+
+    from augment import hookspecs
+    from augment.plugins import plugin_manager
+
+    manager, _ = plugin_manager()
+    names = [n for n, f in vars(hookspecs).items() if hasattr(f, "augment_spec")]
+    assert names, "no hookspecs found"
+    architecture = (PLUGINS.parent / "docs" / "architecture.md").read_text(encoding="utf-8")
+    for name in names:
+        assert inspect.getdoc(getattr(hookspecs, name)), f"hookspec {name} has no docstring"
+        assert name in architecture, f"hookspec {name} is not in docs/architecture.md"
+        assert getattr(manager.hook, name).get_hookimpls(), f"no plugin implements {name}"

@@ -38,7 +38,7 @@ from augment.export import export_onnx
 from augment.filtering import CopyCheck, calibrated_thresholds, nearest_distances
 from augment.planning import Policy, parse_policy, plan
 from augment.registry import Registry
-from augment.runtime import Generator, to_uint8
+from augment.runtime import OnnxGenerator, to_uint8
 from augment.synthesize import SynthesisConfig, round_seed, synthesize, synthesize_arrays
 from augment.variant import DataSpec
 
@@ -234,7 +234,7 @@ def test_synthesize_writes_the_planned_images(
     prepared: Path, model_path: Path, tmp_path: Path
 ) -> None:
     real = Manifest.read(prepared)
-    generator = Generator(model_path, task="synthesize")
+    generator = OnnxGenerator(model_path, task="synthesize")
     out, reports = tmp_path / "augmented", tmp_path / "reports"
     result = synthesize(
         generator,
@@ -305,7 +305,7 @@ def test_synthesize_writes_the_planned_images(
 
 def test_same_seed_same_bytes(prepared: Path, model_path: Path, tmp_path: Path) -> None:
     real = Manifest.read(prepared)
-    generator = Generator(model_path, task="synthesize")
+    generator = OnnxGenerator(model_path, task="synthesize")
     config = no_filter(policy="target:12", batch_size=5)
     outputs = []
     for name, seed in [("a", 3), ("b", 3), ("c", 4)]:
@@ -335,7 +335,7 @@ def test_quality_filter_meets_quotas(
     prepared: Path, model_path: Path, judge: tuple, tmp_path: Path
 ) -> None:
     real = Manifest.read(prepared)
-    generator = Generator(model_path, task="synthesize")
+    generator = OnnxGenerator(model_path, task="synthesize")
     config = SynthesisConfig(
         policy="target:30", batch_size=64, filter={"threshold": 0.5, "budget": 5}
     )
@@ -366,7 +366,7 @@ def test_in_memory_synthesis_equals_the_written_images(
     prepared: Path, model_path: Path, judge: tuple, tmp_path: Path, filtered: bool
 ) -> None:
     real = Manifest.read(prepared)
-    generator = Generator(model_path, task="synthesize")
+    generator = OnnxGenerator(model_path, task="synthesize")
     config = SynthesisConfig(
         policy="target:30", batch_size=8, filter={"enabled": filtered, "threshold": 0.5}
     )
@@ -409,7 +409,7 @@ def test_calibrated_thresholds_pass_the_share_of_real_val_images(
         assert thresholds[name] == pytest.approx(np.quantile(own.astype(np.float64), 0.25))
         assert (own >= thresholds[name]).mean() >= 0.75  # 3 of its 4 val images pass
     # in the stage: each class is held to its own threshold, and the report says which
-    generator = Generator(model_path, task="synthesize")
+    generator = OnnxGenerator(model_path, task="synthesize")
     config = SynthesisConfig(policy="target:20", filter={"calibrate": True, "real_pass_rate": 0.75})
     out, reports = tmp_path / "out", tmp_path / "reports"
     result = synthesize(
@@ -451,7 +451,7 @@ def test_copy_rejection_in_the_stage_keeps_no_copy(
     copier = export_cgan(
         tmp_path / "copier.onnx", fit_to=(train_images.images, train_images.labels)
     )
-    generator = Generator(copier, task="synthesize")
+    generator = OnnxGenerator(copier, task="synthesize")
     plain = SynthesisConfig(policy="target:20", filter={"threshold": 0.01})
     strict = SynthesisConfig(policy="target:20", filter={"threshold": 0.01, "reject_copies": True})
     train_names = np.asarray(train.classes)[train_images.labels]
@@ -484,7 +484,7 @@ def test_quality_filter_fills_a_shortfall_and_says_so(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     real = Manifest.read(prepared)
-    generator = Generator(model_path, task="synthesize")
+    generator = OnnxGenerator(model_path, task="synthesize")
     config = SynthesisConfig(policy="target:8", filter={"threshold": 0.999, "budget": 1})
     with caplog.at_level(logging.WARNING, logger="augment.synthesize"):
         result = synthesize(
@@ -503,7 +503,7 @@ def test_quality_filter_fills_a_shortfall_and_says_so(
 
 def test_filter_is_off_without_a_judge(prepared: Path, model_path: Path, tmp_path: Path) -> None:
     result = synthesize(
-        Generator(model_path),
+        OnnxGenerator(model_path),
         Manifest.read(prepared),
         SynthesisConfig(policy="target:6"),
         tmp_path / "out",
@@ -518,7 +518,7 @@ def test_nothing_to_add_copies_the_real_rows(
 ) -> None:
     real = Manifest.read(prepared)
     result = synthesize(
-        Generator(model_path),
+        OnnxGenerator(model_path),
         real,
         no_filter(policy="ratio:0"),
         tmp_path / "out",
@@ -544,10 +544,10 @@ def test_wrong_task_model(prepared: Path, model_path: Path, tmp_path: Path) -> N
     onnx.save(model, str(translate))
     out = sentinel(tmp_path / "out")
     with pytest.raises(ModelError, match=r"translator.onnx.*'translate'.*'synthesize'"):
-        Generator(translate, task="synthesize")
+        OnnxGenerator(translate, task="synthesize")
     with pytest.raises(ModelError, match=r"translator.onnx.*'translate'.*'synthesize'"):
         synthesize(
-            Generator(translate),
+            OnnxGenerator(translate),
             Manifest.read(prepared),
             no_filter(),
             out,
@@ -565,7 +565,7 @@ def test_missing_class(prepared: Path, model_path: Path, tmp_path: Path) -> None
     manifest = Manifest(pd.concat([real.frame, extra], ignore_index=True), real.root)
     out = sentinel(tmp_path / "out")
     with pytest.raises(ModelError, match=r"cgan.onnx: .*'7'.*classes \(0, 1, 2, 3, 4\)"):
-        synthesize(Generator(model_path), manifest, no_filter(), out, 0, progress=False)
+        synthesize(OnnxGenerator(model_path), manifest, no_filter(), out, 0, progress=False)
     assert files_bytes(out) == {"manifest.csv": b"earlier output\n"}
 
 
@@ -576,7 +576,7 @@ def test_missing_class_in_judge(
     out = sentinel(tmp_path / "out")
     with pytest.raises(ModelError, match=r"classifier: .*'4'.*judge"):
         synthesize(
-            Generator(model_path),
+            OnnxGenerator(model_path),
             Manifest.read(prepared),
             SynthesisConfig(),
             out,
@@ -591,7 +591,9 @@ def test_image_size_mismatch(prepared: Path, tmp_path: Path) -> None:
     path = export_cgan(tmp_path / "big.onnx", image_size=16)
     out = sentinel(tmp_path / "out")
     with pytest.raises(ModelError, match=r"big.onnx: makes 16x16x1 images .* 8x8x1"):
-        synthesize(Generator(path), Manifest.read(prepared), no_filter(), out, 0, progress=False)
+        synthesize(
+            OnnxGenerator(path), Manifest.read(prepared), no_filter(), out, 0, progress=False
+        )
     assert files_bytes(out) == {"manifest.csv": b"earlier output\n"}
 
 
@@ -600,7 +602,7 @@ def test_empty_class_and_synthetic_input(prepared: Path, model_path: Path, tmp_p
     no_train_4 = real.frame[~((real.frame["label"] == "4") & (real.frame["split"] == "train"))]
     with pytest.raises(DataError, match=r"class '4'.*empty class"):
         synthesize(
-            Generator(model_path),
+            OnnxGenerator(model_path),
             Manifest(no_train_4, real.root),
             no_filter(),
             tmp_path / "a",
@@ -608,11 +610,16 @@ def test_empty_class_and_synthetic_input(prepared: Path, model_path: Path, tmp_p
             progress=False,
         )
     synthesize(
-        Generator(model_path), real, no_filter(policy="target:4"), tmp_path / "b", 0, progress=False
+        OnnxGenerator(model_path),
+        real,
+        no_filter(policy="target:4"),
+        tmp_path / "b",
+        0,
+        progress=False,
     )
     with pytest.raises(DataError, match=r"manifest.csv: already has 1 synthetic rows"):
         synthesize(
-            Generator(model_path),
+            OnnxGenerator(model_path),
             Manifest.read(tmp_path / "b" / "manifest.csv"),
             no_filter(),
             tmp_path / "c",

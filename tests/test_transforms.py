@@ -39,10 +39,10 @@ def test_synthesize_replaces_with_a_sample_of_the_class(tiny_models: dict[str, P
     transform = GANSynthesize(model, p=1.0, buffer_size=4)
     transform.set_random_seed(3)
     first = transform(image=image, class_label=2)["image"]
-    from augment.runtime import Generator, to_uint8
+    from augment.runtime import OnnxGenerator, to_uint8
 
     seed = int(np.random.default_rng(3).integers(2**63 - 1))
-    expected = to_uint8(Generator(model).generate(np.full(4, 2), seed, 4))[0]
+    expected = to_uint8(OnnxGenerator(model).generate(np.full(4, 2), seed, 4))[0]
     np.testing.assert_array_equal(first, expected)
 
 
@@ -314,9 +314,9 @@ def test_tile_spans_partition_the_axis() -> None:
 
 def test_tiled_upscale_equals_untiled(tiny_models: dict[str, Path]) -> None:
     """A model with receptive radius 3: overlap 4 shows no seams, overlap 0 does."""
-    from augment.runtime import Generator, from_uint8
+    from augment.runtime import OnnxGenerator, from_uint8
 
-    model = Generator(tiny_models["conv_upscale"])
+    model = OnnxGenerator(tiny_models["conv_upscale"])
     image = from_uint8(gray(40, 52, seed=3)[None])
     whole = model.upscale(image, tile=None)
     assert whole.shape == (1, 1, 80, 104)

@@ -11,7 +11,7 @@ from augment.data.images import load_images
 from augment.data.manifest import Manifest
 from augment.errors import DataError, ModelError
 from augment.registry import Registry
-from augment.runtime import Generator
+from augment.runtime import OnnxGenerator
 from augment.translate import (
     adaptation,
     domain_part,
@@ -47,17 +47,17 @@ def test_training_data_hides_the_target_labels(domains) -> None:
     config, manifest = domains
     registry = Registry.from_plugins()
     cyclegan = training_data(manifest, config, registry.get("cyclegan").cls, load)
-    assert cyclegan.domains == ("plain", "inverted")
-    assert set(cyclegan.labels[cyclegan.domain_index == 1]) == {-1}
-    assert (cyclegan.labels[cyclegan.domain_index == 0] >= 0).all()
+    assert cyclegan.domain_names == ("plain", "inverted")
+    assert set(cyclegan.labels[cyclegan.domain == 1]) == {-1}
+    assert (cyclegan.labels[cyclegan.domain == 0] >= 0).all()
 
     stargan = training_data(manifest, config, registry.get("stargan").cls, load)
-    assert stargan.domains == ("plain", "inverted", "flipped")
-    assert set(stargan.labels[stargan.domain_index == 1]) == {-1}
-    assert (stargan.labels[stargan.domain_index == 2] >= 0).all()
+    assert stargan.domain_names == ("plain", "inverted", "flipped")
+    assert set(stargan.labels[stargan.domain == 1]) == {-1}
+    assert (stargan.labels[stargan.domain == 2] >= 0).all()
 
     pix2pix = training_data(manifest, config, registry.get("pix2pix").cls, load)
-    assert np.array_equal(pix2pix.targets, 255 - pix2pix.images)  # (plain, inverted) pairs
+    assert np.array_equal(pix2pix.target, 255 - pix2pix.images)  # (plain, inverted) pairs
     assert set(pix2pix.labels) == {-1}
 
     unstyled = config.model_copy(update={"target": "flipped"})
@@ -69,7 +69,7 @@ def test_translate_domain_writes_labeled_synthetic_rows_and_judges_them(
     domains, tiny_models, tmp_path
 ) -> None:
     config, manifest = domains
-    generator = Generator(tiny_models["stargan"])  # domain 1 ('inverted') negates the image
+    generator = OnnxGenerator(tiny_models["stargan"])  # domain 1 ('inverted') negates the image
     out = tmp_path / "translated"
     images, labels, translated, rate = translate_domain(
         generator, manifest, config, out, load, batch_size=7, seed=5
@@ -118,7 +118,9 @@ def test_a_model_that_does_not_know_the_domains_is_refused(domains, tiny_models,
     config, manifest = domains
     other = config.model_copy(update={"target": "flipped"})
     with pytest.raises(ModelError, match="unknown domain 'flipped' \\(domains: plain, inverted\\)"):
-        translate_domain(Generator(tiny_models["stargan"]), manifest, other, tmp_path / "x", load)
+        translate_domain(
+            OnnxGenerator(tiny_models["stargan"]), manifest, other, tmp_path / "x", load
+        )
     assert not (tmp_path / "x").exists()
 
 

@@ -20,8 +20,6 @@ from torch import Tensor, nn
 from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import spectral_norm
 
-from augment.variant import SynthesisParams, SynthesisVariant
-
 Norm = Literal["batch", "layer", "none"]
 Conditioning = Literal["concat", "projection", "none"]
 
@@ -99,7 +97,7 @@ class ConditionalGenerator(nn.Module):
         self.upsample = nn.Sequential(*blocks)
         dcgan_init(self)
         nn.init.normal_(self.embed.weight)  # class codes on the scale of z
-        # lambda of transitional conditioning (SynthesisVariant.at_progress sets it; 1: a
+        # lambda of transitional conditioning (SynthesisVariant.at_step sets it; 1: a
         # plain conditional generator); not saved, since it is a function of the step
         self.register_buffer("condition_strength", torch.ones(()), persistent=False)
 
@@ -188,27 +186,3 @@ class ConditionalDiscriminator(nn.Module):
             logits = logits + self.condition_strength * (self.projection(label) * h).sum(dim=1)
         classes = self.classifier(h) if self.classifier is not None else None
         return DiscriminatorOutput(logits, classes)
-
-
-class ConditionalDCGAN(SynthesisVariant):
-    """A synthesis variant on these networks; subclasses set ``name`` and ``Params``."""
-
-    params: SynthesisParams
-
-    def build_generator(self) -> nn.Module:
-        p, d = self.params, self.data
-        return ConditionalGenerator(p.latent_dim, d.num_classes, d.channels, d.image_size, p.width)
-
-    def build_discriminator(self) -> nn.Module:
-        p, d = self.params, self.data
-        return ConditionalDiscriminator(
-            d.num_classes,
-            d.channels,
-            d.image_size,
-            p.width,
-            conditioning=p.conditioning,
-            norm=p.d_norm,
-            use_spectral_norm=p.spectral_norm,
-            auxiliary_classifier=p.aux_weight > 0,
-            minibatch_std=p.minibatch_std,
-        )

@@ -9,7 +9,7 @@ bicubic quality instead of from noise.
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor, nn
@@ -162,9 +162,9 @@ class WithSnapshot(nn.Module):
     def __init__(self, net: nn.Module) -> None:
         super().__init__()
         self.net = net
-        self.register_buffer("steps", torch.zeros((), dtype=torch.long))  # generator steps
         for name, weight in net.named_parameters():
             self.register_buffer(_key(name), weight.detach().clone())
+        self._register_load_state_dict_pre_hook(_drop_step_counter)
 
     def forward(self, image: Tensor) -> Tensor:
         return self.net(image)
@@ -189,3 +189,9 @@ class WithSnapshot(nn.Module):
 
 def _key(name: str) -> str:
     return "snapshot__" + name.replace(".", "__")
+
+
+def _drop_step_counter(state: dict[str, Any], prefix: str, *_: Any) -> None:
+    """Older checkpoints kept the generator steps in a ``steps`` buffer here; the
+    loop now tells the variant the step (``Variant.at_step``), so the key is dropped."""
+    state.pop(prefix + "steps", None)

@@ -6,9 +6,8 @@ which both players minimize on the generated images (and D also on real ones).
 
 from __future__ import annotations
 
-from augment.hookspecs import hookimpl
-from augment.nn.dcgan import ConditionalDCGAN
-from augment.variant import SynthesisParams
+from augment import hookimpl
+from augment.tasks.synthesis import ConditionalDCGAN, SynthesisParams
 
 
 class ACGAN(ConditionalDCGAN):

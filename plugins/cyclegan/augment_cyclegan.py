@@ -19,10 +19,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from augment import losses
-from augment.hookspecs import hookimpl
+from augment import hookimpl, losses
 from augment.nn.translate import ImagePool, PatchDiscriminator, ResnetGenerator
-from augment.variant import Batch, LossOutput, TranslateParams, TranslateVariant
+from augment.tasks.translate import TranslateParams, TranslateVariant
+from augment.variant import Batch, LossOutput
 
 
 class CycleGAN(TranslateVariant):

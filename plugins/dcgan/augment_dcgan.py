@@ -1,15 +1,14 @@
 """The class-conditional DCGAN family: one backbone, one recipe per classic objective.
 
 Every variant shares the networks of :mod:`augment.nn.dcgan` and the adversarial recipe of
-:class:`augment.variant.SynthesisVariant`; a variant here is only its defaults, taken from
+:class:`augment.tasks.synthesis.SynthesisVariant`; a variant here is only its defaults, taken from
 the paper that introduced it.
 """
 
 from __future__ import annotations
 
-from augment.hookspecs import hookimpl
-from augment.nn.dcgan import ConditionalDCGAN
-from augment.variant import SynthesisParams
+from augment import hookimpl
+from augment.tasks.synthesis import ConditionalDCGAN, SynthesisParams
 
 
 class CGAN(ConditionalDCGAN):

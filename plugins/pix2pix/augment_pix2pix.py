@@ -14,10 +14,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from augment import losses
-from augment.hookspecs import hookimpl
+from augment import hookimpl, losses
 from augment.nn.translate import PatchDiscriminator, UNetGenerator
-from augment.variant import Batch, LossOutput, TranslateParams, TranslateVariant
+from augment.tasks.translate import TranslateParams, TranslateVariant
+from augment.variant import Batch, LossOutput
 
 
 class Pix2Pix(TranslateVariant):

@@ -1,7 +1,7 @@
 """The super-resolution family: one recipe, three classic settings.
 
 Every variant shares the networks of :mod:`augment.nn.sr` and the recipe of
-:class:`augment.variant.UpscaleVariant`; a variant here is only its defaults.
+:class:`augment.tasks.upscale.UpscaleVariant`; a variant here is only its defaults.
 
 The feature (perceptual) loss of SRGAN and ESRGAN is computed in the discriminator's
 features, not VGG's: no pretrained weights can be downloaded here.
@@ -9,8 +9,8 @@ features, not VGG's: no pretrained weights can be downloaded here.
 
 from __future__ import annotations
 
-from augment.hookspecs import hookimpl
-from augment.variant import UpscaleParams, UpscaleVariant
+from augment import hookimpl
+from augment.tasks.upscale import UpscaleParams, UpscaleVariant
 
 
 class SRResNet(UpscaleVariant):

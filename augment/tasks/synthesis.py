@@ -1,0 +1,245 @@
+"""Class-conditional synthesis: :class:`SynthesisParams`, the family's shared adversarial
+recipe :class:`SynthesisVariant`, and :class:`ConditionalDCGAN` (that recipe on the DCGAN
+networks of :mod:`augment.nn.dcgan`, which most synthesis plugins build on).
+
+Exported contract: ``(z f32[N,latent_dim], label i64[N]) -> image f32[N,C,S,S]`` in [-1, 1].
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Literal
+
+import torch
+import torch.nn.functional as F
+from pydantic import Field, field_validator, model_validator
+from torch import Tensor, nn
+
+from augment import losses
+from augment.nn.dcgan import ConditionalDiscriminator, ConditionalGenerator
+from augment.nn.diffaugment import AugmentProbability, DiffAugment
+from augment.tasks import Task
+from augment.variant import Batch, ClampedExport, DataSpec, LossOutput, Params, Variant
+
+
+class SynthesisParams(Params):
+    """Knobs of the class-conditional image synthesis family (cGAN ... SN-GAN, AC-GAN)."""
+
+    latent_dim: int = Field(64, ge=1)
+    width: int = Field(32, ge=8, description="channels of the first discriminator block")
+    loss: losses.Adversarial = "ns"
+    conditioning: Literal["concat", "projection", "none"] = "concat"
+    d_norm: Literal["batch", "layer", "none"] = "batch"
+    spectral_norm: bool = False
+    gradient_penalty: float = Field(0.0, ge=0, description="WGAN-GP weight (lambda)")
+    r1: float = Field(0.0, ge=0, description="R1 penalty weight (gamma)")
+    lecam: float = Field(
+        0.0, ge=0, description="LeCam regularization weight (Tseng et al., 2021; 0.3 in gSR)"
+    )
+    lecam_decay: float = Field(0.99, ge=0, lt=1, description="decay of LeCam's anchors")
+    weight_clip: float | None = Field(None, gt=0, description="WGAN critic weight clipping")
+    aux_weight: float = Field(0.0, ge=0, description="AC-GAN auxiliary classifier weight")
+    minibatch_std: bool = Field(
+        False, description="discriminator sees each batch's spread (counters mode collapse)"
+    )
+    mode_seeking: float = Field(
+        0.0, ge=0, description="MSGAN weight: rewards images that differ when z differs"
+    )
+    diffaugment: str = Field("", description="comma list of color,translation,cutout")
+    ada_target: float = Field(
+        0.0,
+        ge=0,
+        lt=1,
+        description="ADA (Karras et al., 2020): apply DiffAugment with a probability that "
+        "rises while E[sign D(real)] exceeds this target (0.6 in the paper); 0: always apply",
+    )
+    ada_speed: int = Field(20_000, ge=1, description="real images for ADA's p to go 0 -> 1")
+    transition: tuple[float, float] = Field(
+        (0.0, 0.0),
+        description="transitional conditioning (Shahbazi et al., 2022): fractions of the run "
+        "where the class condition fades in from 0 to full; (0, 0): conditional throughout",
+    )
+
+    @field_validator("diffaugment")
+    @classmethod
+    def _known_policies(cls, value: str) -> str:
+        DiffAugment.parse(value)  # ValueError naming the unknown policy
+        return value
+
+    @model_validator(mode="after")
+    def _check(self) -> SynthesisParams:
+        if self.conditioning == "none" and self.aux_weight == 0:
+            raise ValueError("conditioning 'none' needs aux_weight > 0 or labels are ignored")
+        if self.d_norm == "batch" and self.gradient_penalty > 0:
+            raise ValueError("gradient_penalty needs d_norm 'layer' or 'none' (not batch)")
+        if self.ada_target > 0 and not DiffAugment.parse(self.diffaugment):
+            raise ValueError("ada_target > 0 needs a diffaugment policy (what ADA applies)")
+        start, end = self.transition
+        if not 0 <= start <= end <= 1:
+            raise ValueError(f"transition {list(self.transition)}: needs 0 <= start <= end <= 1")
+        return self
+
+
+class SynthesisVariant(Variant):
+    """Class-conditional synthesis: the adversarial recipe shared by the whole family.
+
+    ``generator(z, label) -> image`` and ``discriminator(image, label) -> (logits[N],
+    class_logits[N,K] | None)``; loss, penalties, clipping, auxiliary classifier and
+    DiffAugment are chosen by :class:`SynthesisParams`.
+    """
+
+    task: ClassVar[Task] = "synthesize"
+    Params: ClassVar[type[Params]] = SynthesisParams
+    params: SynthesisParams
+
+    def __init__(self, params: Params, data: DataSpec) -> None:
+        super().__init__(params, data)
+        self.augment = DiffAugment(self.params.diffaugment)
+        if self.params.lecam > 0 and self.discriminator is not None:
+            # a submodule of the discriminator: its anchors are checkpointed with it
+            self.discriminator.lecam = losses.LeCamAnchors(self.params.lecam_decay)
+        if self.params.ada_target > 0 and self.discriminator is not None:  # p, likewise
+            self.discriminator.ada = AugmentProbability(
+                self.params.ada_target, self.params.ada_speed
+            )
+
+    def augmented(self, images: Tensor) -> Tensor:
+        """DiffAugment as the discriminator sees it (with ADA's current ``p``, if on)."""
+        ada = getattr(self.discriminator, "ada", None)
+        return self.augment(images, ada.p if ada is not None else 1.0)
+
+    def at_step(self, step: int, steps: int) -> None:
+        strength = condition_strength(self.params.transition, (step + 1) / steps)
+        for network in (self.generator, self.discriminator):
+            if isinstance(getattr(network, "condition_strength", None), Tensor):
+                network.condition_strength.fill_(strength)
+
+    def sample(self, labels: Tensor) -> Tensor:
+        """Generated images for ``labels`` with fresh latent noise."""
+        z = torch.randn(labels.shape[0], self.params.latent_dim, device=labels.device)
+        return self.generator(z, labels)
+
+    def _aux(self, class_logits: Tensor | None, labels: Tensor) -> Tensor:
+        if self.params.aux_weight == 0 or class_logits is None:
+            return torch.zeros((), device=labels.device)
+        return self.params.aux_weight * F.cross_entropy(class_logits, labels)
+
+    def discriminator_loss(self, batch: Batch) -> LossOutput:
+        p = self.params
+        real, labels = batch["image"], batch["label"]
+        with torch.no_grad():
+            fake = self.sample(labels)
+        real_aug = self.augmented(real).requires_grad_(p.r1 > 0)
+        real_logits, real_classes = self.discriminator(real_aug, labels)
+        fake_logits, fake_classes = self.discriminator(self.augmented(fake), labels)
+        adversarial = losses.discriminator_loss(p.loss, real_logits, fake_logits)
+        aux = self._aux(real_classes, labels) + self._aux(fake_classes, labels)
+        loss = adversarial + aux
+        logs = {
+            "d_adv": adversarial.item(),
+            "d_real": real_logits.mean().item(),
+            "d_fake": fake_logits.mean().item(),
+        }
+        if p.gradient_penalty > 0:
+            penalty = losses.gradient_penalty(
+                lambda x: self.discriminator(x, labels)[0], real, fake
+            )
+            loss = loss + p.gradient_penalty * penalty
+            logs["gp"] = penalty.item()
+        if p.r1 > 0:
+            penalty = losses.r1_penalty(real_logits, real_aug)
+            loss = loss + 0.5 * p.r1 * penalty
+            logs["r1"] = penalty.item()
+        if p.lecam > 0:
+            penalty = self.discriminator.lecam(real_logits, fake_logits)
+            loss = loss + p.lecam * penalty
+            logs["lecam"] = penalty.item()
+        if p.aux_weight > 0:
+            logs["d_aux"] = aux.item()
+        if p.ada_target > 0:
+            self.discriminator.ada.update(real_logits)
+            logs["ada_p"] = float(self.discriminator.ada.p)
+        return LossOutput(loss, logs)
+
+    def after_discriminator_step(self) -> None:
+        if self.params.weight_clip is not None and self.discriminator is not None:
+            clip = self.params.weight_clip
+            with torch.no_grad():
+                for weight in self.discriminator.parameters():
+                    weight.clamp_(-clip, clip)
+
+    def generator_loss(self, batch: Batch) -> LossOutput:
+        p = self.params
+        labels = batch["label"]
+        if p.mode_seeking > 0:  # two halves with the same labels and different noise
+            half = labels[: len(labels) // 2]
+            labels = torch.cat([half, half])
+        z = torch.randn(len(labels), p.latent_dim, device=labels.device)
+        fake = self.generator(z, labels)
+        fake_logits, fake_classes = self.discriminator(self.augmented(fake), labels)
+        real_logits = None
+        if p.loss in losses.RELATIVISTIC:
+            real_logits, _ = self.discriminator(self.augmented(batch["image"]), labels)
+        adversarial = losses.generator_loss(p.loss, fake_logits, real_logits)
+        aux = self._aux(fake_classes, labels)
+        loss = adversarial + aux
+        logs = {"g_adv": adversarial.item()}
+        if p.aux_weight > 0:
+            logs["g_aux"] = aux.item()
+        if p.mode_seeking > 0:
+            penalty = losses.mode_seeking(*fake.chunk(2), *z.chunk(2))
+            loss = loss + p.mode_seeking * penalty
+            logs["mode_seeking"] = penalty.item()
+        return LossOutput(loss, logs)
+
+    def export_module(self, generator: nn.Module) -> nn.Module:
+        return ClampedExport(generator)
+
+    def example_inputs(self, batch_size: int, seed: int = 0) -> dict[str, Tensor]:
+        rng = torch.Generator().manual_seed(seed)
+        z = torch.randn(batch_size, self.params.latent_dim, generator=rng)
+        label = torch.arange(batch_size, dtype=torch.int64) % max(self.data.num_classes, 1)
+        return {"z": z, "label": label}
+
+    def metadata(self) -> dict[str, Any]:
+        return {"latent_dim": self.params.latent_dim}
+
+
+def condition_strength(transition: tuple[float, float], progress: float) -> float:
+    """lambda_t of transitional conditioning (Shahbazi et al., 2022, "Collapse by
+    Conditioning"): 0 before ``start`` (an unconditional GAN, whose every class shares what
+    the whole data set teaches), rising linearly to 1 at ``end`` (fully conditional).
+
+    With few images a class, a class-conditional GAN collapses where the unconditional one
+    on the same data does not; starting unconditional and fading the class condition in
+    lets the tail classes start from what the head taught. ``(0, 0)``: always 1.
+    """
+    start, end = transition
+    if progress >= end:
+        return 1.0
+    if progress <= start:
+        return 0.0
+    return (progress - start) / (end - start)
+
+
+class ConditionalDCGAN(SynthesisVariant):
+    """A synthesis variant on the DCGAN networks; subclasses set ``name`` and ``Params``."""
+
+    params: SynthesisParams
+
+    def build_generator(self) -> nn.Module:
+        p, d = self.params, self.data
+        return ConditionalGenerator(p.latent_dim, d.num_classes, d.channels, d.image_size, p.width)
+
+    def build_discriminator(self) -> nn.Module:
+        p, d = self.params, self.data
+        return ConditionalDiscriminator(
+            d.num_classes,
+            d.channels,
+            d.image_size,
+            p.width,
+            conditioning=p.conditioning,
+            norm=p.d_norm,
+            use_spectral_norm=p.spectral_norm,
+            auxiliary_classifier=p.aux_weight > 0,
+            minibatch_std=p.minibatch_std,
+        )

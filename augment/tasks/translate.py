@@ -1,0 +1,210 @@
+"""Image-to-image translation: :class:`TranslateParams`, the exported
+:class:`Translator` and the family's base :class:`TranslateVariant` (CycleGAN, StarGAN and
+Pix2Pix implement its ``translate`` and losses).
+
+Exported contract: ``image f32[N,C,S,S] (+ domain i64[N]) (+ noise f32[N,K]) -> image``.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import torch
+import torch.nn.functional as F
+from pydantic import Field
+from torch import Tensor, nn
+
+from augment import losses
+from augment.errors import ConfigError, ModelError
+from augment.tasks import Task
+from augment.variant import DataSpec, FirstRows, LossOutput, Params, Preview, Variant
+
+if TYPE_CHECKING:
+    from augment.data.batches import TrainingData
+
+
+class TranslateParams(Params):
+    """Knobs of the image-to-image family (CycleGAN, StarGAN, Pix2Pix).
+
+    Loss weights: ``cycle`` (CycleGAN's cycle consistency, StarGAN's reconstruction),
+    ``identity`` (a translator fed an image already in its target domain keeps it),
+    ``l1`` (Pix2Pix's distance to the paired target), ``domain`` (StarGAN's domain
+    classification) and ``semantic`` (class consistency: a classifier trained alongside on
+    the labeled images must still recognise each translated image's class).
+    """
+
+    width: int = Field(32, ge=8, description="generator channels of the first layer")
+    blocks: int = Field(6, ge=1, description="residual blocks (ResNet generator)")
+    levels: int = Field(3, ge=1, description="encoder steps (U-Net generator)")
+    d_width: int = Field(32, ge=8, description="discriminator channels of the first layer")
+    d_layers: int = Field(2, ge=1, description="stride-2 steps of the PatchGAN critic")
+    loss: losses.Adversarial = "lsgan"
+    gradient_penalty: float = Field(0.0, ge=0, description="WGAN-GP weight (lambda)")
+    cycle: float = Field(10.0, ge=0)
+    identity: float = Field(0.0, ge=0)
+    l1: float = Field(0.0, ge=0)
+    domain: float = Field(0.0, ge=0)
+    semantic: float = Field(0.0, ge=0, description="class-consistency weight; 0 disables")
+    pool_size: int = Field(0, ge=0, description="history of fakes shown to the critic")
+    noise: int = Field(
+        0,
+        ge=0,
+        description="size of a random code fed to the translator, so one image can get many "
+        "translations (new backgrounds, colours); 0: deterministic",
+    )
+    mode_seeking: float = Field(
+        0.0, ge=0, description="MSGAN weight (with noise): translations differ when codes do"
+    )
+
+
+class Translator(nn.Module):
+    """The exported translator: ``image (+ domain) (+ noise) -> image`` clamped to [-1, 1].
+
+    Its inputs after ``image`` are ``extra_inputs``: ``domain`` i64[N] for multi-domain
+    recipes, ``noise`` f32[N,K] (standard normal) for stochastic ones (``noise`` = K > 0).
+    """
+
+    def __init__(self, variant: TranslateVariant, generator: nn.Module) -> None:
+        super().__init__()
+        self.generator = generator
+        self.translate = variant.translate
+        self.extra_inputs = variant.extra_inputs()
+
+    def forward(self, image: Tensor, *extra: Tensor) -> Tensor:
+        named = dict(zip(self.extra_inputs, extra, strict=True))
+        translated = self.translate(self.generator, image, named.get("domain"), named.get("noise"))
+        return translated.clamp(-1.0, 1.0)
+
+
+class TranslateVariant(Variant):
+    """Image-to-image translation between the ``data.domains``.
+
+    Batches hold ``image`` and ``domain`` (each domain an equal share of the batch),
+    ``label`` (-1 where unknown: the target domain's labels are never given to a
+    translator) and, for ``paired`` recipes, ``target``: the image paired with ``image``.
+    ``multi_domain`` recipes export ``(image, domain i64[N]) -> image`` (translate into
+    ``domain``); the others export ``image -> image`` into the last domain.
+    """
+
+    task: ClassVar[Task] = "translate"
+    Params: ClassVar[type[Params]] = TranslateParams
+    params: TranslateParams
+    multi_domain: ClassVar[bool] = True
+    paired: ClassVar[bool] = False
+    min_domains: ClassVar[int] = 2
+    max_domains: ClassVar[int | None] = 2
+
+    def __init__(self, params: Params, data: DataSpec) -> None:
+        n = len(data.domains)
+        if n < self.min_domains or (self.max_domains is not None and n > self.max_domains):
+            most = "" if self.max_domains is None else f" and at most {self.max_domains}"
+            raise ConfigError(
+                f"{self.name}: translates between at least {self.min_domains}{most} domains, "
+                f"got {n} ({', '.join(data.domains) or 'none'})"
+            )
+        super().__init__(params, data)
+
+    @abstractmethod
+    def translate(
+        self, generator: nn.Module, image: Tensor, domain: Tensor | None, noise: Tensor | None
+    ) -> Tensor:
+        """``image`` f32[N,C,H,W] translated into ``domain`` i64[N] (None: one direction),
+        drawing on ``noise`` f32[N,K] (None when ``noise`` is 0)."""
+
+    def noise_for(self, image: Tensor) -> Tensor | None:
+        """A fresh code f32[N,K] for ``image`` (None for a deterministic recipe)."""
+        k = self.params.noise
+        if k == 0:
+            return None
+        return torch.randn(len(image), k, device=image.device)
+
+    def extra_inputs(self) -> tuple[str, ...]:
+        """Names of the exported inputs after ``image``."""
+        return ("domain",) * self.multi_domain + ("noise",) * (self.params.noise > 0)
+
+    def diversity_loss(
+        self, translate: Callable[[Tensor], Tensor], fake: Tensor, noise: Tensor | None
+    ) -> LossOutput:
+        """MSGAN's mode-seeking term: ``translate(code)`` of the same inputs with another
+        code must differ from ``fake`` (drawn with ``noise``); without it a translator
+        learns to ignore its code and every digit gets the same kind of background."""
+        weight = self.params.mode_seeking
+        if weight == 0 or noise is None:
+            return LossOutput(torch.zeros((), device=fake.device))
+        other = torch.randn_like(noise)
+        penalty = losses.mode_seeking(fake, translate(other), noise, other)
+        return LossOutput(weight * penalty, {"mode_seeking": penalty.item()})
+
+    # -- class consistency (semantic loss), shared by the unpaired recipes ---------------
+    def build_classifier(self) -> nn.Module | None:
+        """The class-consistency judge, trained by the discriminator optimizer (or None)."""
+        from augment.nn.translate import DigitClassifier
+
+        if self.params.semantic == 0:
+            return None
+        return DigitClassifier(self.data.channels, max(self.data.num_classes, 1))
+
+    def classifier_loss(self, images: Tensor, labels: Tensor, translated: Tensor) -> LossOutput:
+        """Cross-entropy of the judge on the labeled real images and their translations."""
+        known = labels >= 0
+        if self.params.semantic == 0 or not known.any():
+            return LossOutput(torch.zeros((), device=images.device))
+        judge = self.discriminator["classifier"]
+        logits = judge(torch.cat([images[known], translated[known].detach()]))
+        loss = F.cross_entropy(logits, labels[known].repeat(2))
+        return LossOutput(loss, {"classifier": loss.item()})
+
+    def semantic_loss(self, translated: Tensor, labels: Tensor) -> LossOutput:
+        """``semantic`` x cross-entropy of the judge on translations of labeled images."""
+        known = labels >= 0
+        if self.params.semantic == 0 or not known.any():
+            return LossOutput(torch.zeros((), device=translated.device))
+        loss = F.cross_entropy(self.discriminator["classifier"](translated[known]), labels[known])
+        return LossOutput(self.params.semantic * loss, {"semantic": loss.item()})
+
+    # -- export and previews -------------------------------------------------------------
+    def export_module(self, generator: nn.Module) -> nn.Module:
+        return Translator(self, generator)
+
+    def example_inputs(self, batch_size: int, seed: int = 0) -> dict[str, Tensor]:
+        rng = torch.Generator().manual_seed(seed)
+        size, channels = self.data.image_size, self.data.channels
+        inputs = {"image": torch.rand(batch_size, channels, size, size, generator=rng) * 2 - 1}
+        if self.multi_domain:
+            inputs["domain"] = torch.arange(batch_size, dtype=torch.int64) % len(self.data.domains)
+        if self.params.noise:
+            inputs["noise"] = torch.randn(batch_size, self.params.noise, generator=rng)
+        return inputs
+
+    def metadata(self) -> dict[str, Any]:
+        return {"latent_dim": self.params.noise}  # noise per image: 0 for deterministic
+
+    def check_data(self, data: TrainingData) -> None:
+        if data.domain is None:
+            raise ModelError(f"{self.name}: a domain index per training image is needed")
+        if self.paired and data.target is None:
+            raise ModelError(f"{self.name}: needs a paired target image per training image")
+
+    def preview(self, module: nn.Module, n: int, seed: int, first_rows: FirstRows) -> Preview:
+        """Rows of ``input | translated | reconstructed`` (two domains), ``input | into each
+        other domain`` (more) or ``input | translated | paired target`` (paired), for the
+        first ``n`` training images of each domain."""
+        batch = first_rows("domain", n)
+        image, domain = batch["image"], batch["domain"]
+        count = len(self.data.domains)
+
+        def run(image: Tensor, domain: Tensor | None = None) -> Tensor:
+            noise = self.noise_for(image)
+            return module(image, *(x for x in (domain, noise) if x is not None))
+
+        if not self.multi_domain:
+            columns = [image, run(image)]
+            columns += [batch["target"]] if "target" in batch else []
+        else:
+            others = [(domain + k) % count for k in range(1, count)]
+            columns = [image, *(run(image, other) for other in others)]
+            if count == 2:
+                columns.append(run(columns[1], domain))
+        return Preview(torch.stack(columns, dim=1).flatten(0, 1), len(columns))
