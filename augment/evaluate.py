@@ -69,7 +69,7 @@ from augment.data.arrays import Images
 from augment.distributed import resolve_device
 from augment.longtail import Objective, posthoc_adjusted, retrain_head
 from augment.metrics import classification_scores
-from augment.quality import QualityConfig
+from augment.quality import QualityConfig, quality
 from augment.runcache import RunCache, run_key
 from augment.seeding import derive_seed
 
@@ -574,6 +574,75 @@ def feature_network(
     condition = Condition.parse(FEATURE_CONDITION)
     ts = method_set(condition, real, real, num_classes, config, seed)
     return Runner(num_classes, steps, config, seed, cache, progress=False).network(ts, 0)
+
+
+# -- the whole evaluation -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """What the evaluate stage reports: every run and its summary per condition, each
+    generator's quality scores, the verdicts, and the protocol's figures (``context``)."""
+
+    downstream: Downstream
+    summary: dict[str, dict[str, Any]]
+    quality: dict[str, dict[str, Any]]
+    verdicts: dict[str, dict[str, Any]]
+    context: dict[str, Any]
+
+
+def evaluate_conditions(
+    real: Images,
+    full: Images | None,
+    test: Images,
+    synthetic: Mapping[str, Mapping[str, Images]],
+    classes: Sequence[str],
+    config: EvaluateConfig,
+    seed: int,
+    cache: RunCache,
+) -> Evaluation:
+    """Train the downstream classifier under every condition of ``config`` on the real
+    train split ``real`` (``full``: the untouched one, for ``full``) and each variant's
+    ``synthetic`` sets, score every run on ``test``, measure each generator's quality in
+    the feature network's space, and give the verdicts. Finished runs come from ``cache``."""
+    conditions = config.parsed()
+    num_classes = len(classes)
+    steps = training_steps(real, num_classes, config)
+    counts = real.counts(num_classes)
+    sets = training_sets(conditions, real, full, dict(synthetic), num_classes, config, seed)
+    tail = tail_classes(counts)
+    log.info(
+        "%d training sets x %d run(s), %d steps each, tested on %d images",
+        len(sets),
+        config.seeds,
+        steps,
+        len(test),
+    )
+    downstream = run_downstream(sets, test, classes, steps, config, seed, cache=cache, tail=tail)
+    summary = downstream.summary()
+    scores: dict[str, dict[str, Any]] = {}
+    if config.quality.enabled and synthetic:
+        model = downstream.feature_model
+        if model is None:
+            model = feature_network(real, num_classes, steps, config, seed, cache)
+        for variant, sets_of_variant in synthetic.items():
+            log.info("%s: quality metrics", variant)
+            only = sets_of_variant["only"]
+            scores[variant] = quality(model, real, test, only, classes, config.quality, seed)
+    context = {
+        "steps": steps,
+        "seeds": config.seeds,
+        "test_images": len(test),
+        "test_counts": test.counts(num_classes).tolist(),
+        "train_images": len(real),
+        "train_counts": dict(zip(classes, counts.tolist(), strict=True)),
+        "tail_classes": [classes[k] for k in tail],
+        "model": config.model.identity(),
+        "feature_network": f"{FEATURE_CONDITION}, run 0",
+        "cached_runs": cache.hits,
+        "trained_runs": cache.misses,
+    }
+    return Evaluation(downstream, summary, scores, verdicts(summary), context)
 
 
 # -- the verdict ---------------------------------------------------------------------------

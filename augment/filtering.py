@@ -1,4 +1,11 @@
-"""Which synthetic samples the synthesize stage keeps: per-class thresholds and near copies.
+"""Which synthetic samples the synthesize stage keeps: the rejection filter, per-class
+thresholds and near copies.
+
+**The rejection filter** (:func:`filter_class`). Rounds of generation keep the samples
+the judge classifier scores >= the class's threshold until the class's quota is met;
+each round is sized ``oversample * remaining / acceptance so far``; once ``budget *
+quota`` images are generated, the shortfall is filled with the best-scored rejects, so
+the cost is bounded whatever the acceptance rate.
 
 **Calibrated thresholds.** A single threshold on the judge's probability (0.9) asks more
 of a tail class than of the head: the judge itself learnt that class from a few images,
@@ -17,14 +24,57 @@ that class (fresh real data), i.e. closer than almost any unseen real image come
 
 from __future__ import annotations
 
+import heapq
 import logging
+import math
 from collections.abc import Sequence
 
 import numpy as np
+from pydantic import Field
 
 from augment.classifier import Classifier, predict_proba
+from augment.config import StrictModel
+from augment.data.images import load_images
+from augment.data.manifest import Manifest
+from augment.runtime import OnnxGenerator
+from augment.samples import ClassJob, ClassStats, ImageSink, round_chunks, round_seed
 
 log = logging.getLogger(__name__)
+
+MIN_ACCEPTANCE = 0.05  # the acceptance estimate never drops below this when sizing rounds
+
+
+class FilterConfig(StrictModel):
+    """The quality filter: keep a sample if the judge gives its label >= ``threshold``.
+
+    ``calibrate``: per-class thresholds instead, each the score that ``real_pass_rate`` of
+    the class's real val images reach; ``reject_copies``: also reject near copies of train
+    images (:mod:`augment.filtering`).
+    """
+
+    enabled: bool = True
+    threshold: float = Field(0.9, gt=0, lt=1)
+    calibrate: bool = Field(False, description="per-class thresholds from the val split")
+    real_pass_rate: float = Field(
+        0.8, gt=0, le=1, description="share of real val images a calibrated threshold passes"
+    )
+    reject_copies: bool = Field(False, description="reject samples nearer than fresh data")
+    copy_quantile: float = Field(
+        0.05, ge=0, lt=1, description="near copy: closer than this share of val images come"
+    )
+    budget: float = Field(
+        10, ge=1, description="generate at most budget * quota images per class, then fill"
+    )
+    oversample: float = Field(
+        1.5, ge=1, description="a round generates oversample * remaining / acceptance so far"
+    )
+    min_judge_accuracy: float = Field(
+        0.6,
+        ge=0,
+        le=1,
+        description="a judge below this balanced accuracy on the val split filters "
+        "unreliably: a warning, and the stage's metrics say so",
+    )
 
 
 def calibrated_thresholds(
@@ -104,3 +154,156 @@ class CopyCheck:
         if len(images) == 0 or len(self.train) == 0:
             return np.ones(len(images), bool)
         return nearest_distances(images, self.train) >= self.radius
+
+
+# -- the rejection filter ---------------------------------------------------------------
+
+
+def filter_class(
+    job: ClassJob,
+    generator: OnnxGenerator,
+    writer: ImageSink,
+    config: FilterConfig,
+    batch_size: int,
+    seed: int,
+    judge: Classifier,
+    judge_label: int,
+) -> ClassStats:
+    """Rounds of generation keeping samples the judge scores >= threshold, until the quota.
+
+    Once ``budget * quota`` images are generated, a shortfall is completed with the
+    best-scored rejected samples, so the cost is bounded whatever the acceptance rate.
+    """
+    stats = ClassStats(planned=job.quota)
+    threshold = config.threshold if job.threshold is None else job.threshold
+    limit = math.ceil(config.budget * job.quota)
+    rejected: list[tuple[float, int, int]] = []  # min-heap (score, -round, -offset)
+    sizes: dict[int, int] = {}
+    r = -1
+    while stats.accepted < job.quota and stats.generated < limit:
+        r += 1
+        sizes[r] = round_size(job.quota - stats.accepted, stats, config, limit)
+        sub = round_seed(seed, generator.info.variant, job.name, r)
+        for offset, images in round_chunks(generator, job.model_label, sub, sizes[r], batch_size):
+            scores = predict_proba(judge, images)[:, judge_label]
+            good = scores >= threshold
+            if job.copies is not None:  # near copies pass never, and fill a quota last
+                original = job.copies.keep(images)
+                good &= original
+                scores = np.where(original, scores, -1.0)
+            passed = np.flatnonzero(good)
+            keep = passed[: job.quota - stats.accepted]
+            writer.write(images[keep], sub)
+            stats.generated += len(images)
+            stats.passed += len(passed)
+            stats.accepted += len(keep)
+            _remember_rejected(
+                rejected,
+                scores,
+                np.flatnonzero(~good),
+                offset,
+                r,
+                job.quota - stats.accepted,
+            )
+            if stats.accepted >= job.quota:
+                break
+    shortfall = job.quota - stats.accepted
+    if shortfall > 0:
+        stats.filled = _fill(job, generator, writer, batch_size, seed, rejected, sizes, shortfall)
+        log.warning(
+            "class %r: %d of %d samples met threshold %.2f within %d generated; filled %d "
+            "with the best-scored rejected samples",
+            job.name,
+            stats.accepted,
+            job.quota,
+            threshold,
+            stats.generated,
+            stats.filled,
+        )
+    return stats
+
+
+def round_size(remaining: int, stats: ClassStats, config: FilterConfig, limit: int) -> int:
+    """oversample * remaining / acceptance so far (>= 5%), within the class's budget."""
+    rate = stats.passed / stats.generated if stats.generated else 1.0
+    wanted = math.ceil(config.oversample * remaining / max(rate, MIN_ACCEPTANCE))
+    return max(1, min(wanted, limit - stats.generated))
+
+
+def _remember_rejected(
+    heap: list[tuple[float, int, int]],
+    scores: np.ndarray,
+    rejected: np.ndarray,
+    offset: int,
+    r: int,
+    keep: int,
+) -> None:
+    """Push this chunk's ``rejected`` samples; keep only the ``keep`` best (ties: earliest)."""
+    for i in rejected:
+        item = (float(scores[i]), -r, -(offset + int(i)))
+        if len(heap) < keep:
+            heapq.heappush(heap, item)
+        elif keep > 0 and item > heap[0]:
+            heapq.heapreplace(heap, item)
+    while len(heap) > keep:
+        heapq.heappop(heap)
+
+
+def _fill(
+    job: ClassJob,
+    generator: OnnxGenerator,
+    writer: ImageSink,
+    batch_size: int,
+    seed: int,
+    heap: list[tuple[float, int, int]],
+    sizes: dict[int, int],
+    shortfall: int,
+) -> int:
+    """Regenerate and write the ``shortfall`` best rejected samples, in (round, offset) order."""
+    best = sorted(heap, reverse=True)[:shortfall]
+    by_round: dict[int, set[int]] = {}
+    for _, neg_r, neg_offset in best:
+        by_round.setdefault(-neg_r, set()).add(-neg_offset)
+    written = 0
+    for r in sorted(by_round):
+        wanted, sub = by_round[r], round_seed(seed, generator.info.variant, job.name, r)
+        for offset, images in round_chunks(
+            generator, job.model_label, sub, sizes[r], batch_size, wanted
+        ):
+            picks = [i for i in range(len(images)) if offset + i in wanted]
+            writer.write(images[picks], sub)
+            written += len(picks)
+    return written
+
+
+def calibrate(
+    jobs: Sequence[ClassJob],
+    judge: Classifier,
+    judge_index: dict[str, int],
+    generator: OnnxGenerator,
+    real: Manifest,
+    config: FilterConfig,
+) -> None:
+    """Set each job's calibrated threshold and near-copy check from the real splits."""
+    info = generator.info
+
+    def images_of(split: str) -> tuple[np.ndarray, np.ndarray]:
+        part = real.subset(split=split, source="real")
+        loaded = load_images(part, info.channels, info.image_size, progress=False)
+        return loaded.images, np.asarray(part.classes, str)[loaded.labels]
+
+    val_images, val_labels = images_of("val")
+    if config.calibrate:
+        thresholds = calibrated_thresholds(
+            judge, val_images, val_labels, judge_index, config.real_pass_rate, config.threshold
+        )
+        for job in jobs:
+            job.threshold = thresholds[job.name]
+    if config.reject_copies:
+        train_images, train_labels = images_of("train")
+        for job in jobs:
+            job.copies = CopyCheck(
+                train_images[train_labels == job.name],
+                val_images[val_labels == job.name],
+                config.copy_quantile,
+            )

@@ -1,8 +1,11 @@
 """Labelled images from a synthesize model, in shards that merge into one dataset.
 
 A generation job (model, classes, images per class, seed) is cut into fixed chunks of
-:data:`CHUNK` images of one class; chunk ``(class, c)`` draws its noise from its own seed,
-so it is the same images whichever process makes it. Shard ``k/n`` makes every chunk whose
+:data:`CHUNK` images of one class. Class ``c``'s images are round 0 of its noise stream
+(:mod:`augment.samples`: the synthesize stage's seed scheme, so the same model and seed
+give the same images here and there); chunk ``(c, k)`` is positions ``k * CHUNK`` on of
+that stream (the noise before it is drawn and dropped: cheap next to the generator), so
+it is the same images whichever process makes it. Shard ``k/n`` makes every chunk whose
 position in the job is ``k-1`` modulo ``n``; :func:`merge_shards` checks that the shards
 are the complete, consistent set and writes the dataset byte-identical to an unsharded
 run. Images stream chunk by chunk to disk: memory is flat in the number of images.
@@ -21,19 +24,19 @@ import shutil
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
 from tqdm.auto import tqdm
 
-from augment.data.images import write_png
 from augment.data.manifest import COLUMNS
 from augment.errors import ConfigError, DataError
 from augment.io import output_folder
-from augment.runtime import OnnxGenerator, to_uint8
-from augment.seeding import derive_seed
+from augment.runtime import OnnxGenerator
+from augment.samples import SampleWriter, round_chunks, round_seed
 
-#: Images per noise chunk: the unit of sharding (part of the job, so never changes per run).
+#: Images per chunk: the unit of sharding (part of the job, so never changes per run).
 CHUNK = 256
+#: How the noise is drawn (part of the job): each class's synthesize stream, round 0.
+NOISE = "class-stream"
 JOB_FILE = "generate.json"
 
 
@@ -67,9 +70,6 @@ class Chunk:
     start: int
     count: int
 
-    def seed(self, seed: int) -> int:
-        return derive_seed(seed, "generate", self.label, self.start // CHUNK)
-
 
 @dataclass(frozen=True)
 class GenerateJob:
@@ -81,6 +81,7 @@ class GenerateJob:
     per_class: int
     seed: int
     chunk: int = CHUNK
+    noise: str = NOISE
 
     def chunks(self) -> list[Chunk]:
         """Every chunk of the job, in dataset order (class by class)."""
@@ -103,10 +104,12 @@ def generate_folder(
     shard: Shard = Shard(),
     progress: bool = True,
     force: bool = False,
+    batch_size: int = 256,
 ) -> int:
     """Write shard ``shard`` of ``per_class`` images of each class index in ``labels``
     to ``out`` (replaced atomically; a folder gan-augment did not write only with
-    ``force``); returns the number of images written."""
+    ``force``); returns the number of images written. ``batch_size`` (the synthesize
+    stage's default) is the generator's batch: the same one gives the same bytes."""
     if per_class < 1:
         raise ConfigError(f"--per-class {per_class}: must be at least 1")
     job = GenerateJob(generator.info.variant, generator.sha256, tuple(labels), per_class, seed)
@@ -116,36 +119,29 @@ def generate_folder(
     with output_folder(out, force) as tmp:
         with _manifest_writer(tmp) as rows, _bar(chunks, f"generate {shard}", progress) as bar:
             for chunk in chunks:
-                chunk_seed = chunk.seed(seed)
-                images = to_uint8(generator.generate([chunk.label] * chunk.count, chunk_seed))
-                for n, image in enumerate(images, chunk.start):
-                    relative = image_path(chunk.label, n)
-                    (tmp / relative).parent.mkdir(parents=True, exist_ok=True)
-                    write_png(tmp / relative, image, atomic=False)
-                    rows.writerow(
-                        [
-                            relative,
-                            classes[chunk.label],
-                            "train",
-                            "",
-                            "synthetic",
-                            job.variant,
-                            job.model_sha256,
-                            chunk_seed,
-                        ]
-                    )
-                written += len(images)
-                bar.update(len(images))
+                name = classes[chunk.label]
+                stream = round_seed(seed, job.variant, name, 0)
+                folder = Path("images") / str(chunk.label)
+                writer = SampleWriter(
+                    tmp, folder, name, "", generator, rows, bar, start=chunk.start
+                )
+                end = chunk.start + chunk.count
+                wanted = set(range(chunk.start, end))
+                for offset, images in round_chunks(
+                    generator, chunk.label, stream, end, batch_size, wanted
+                ):
+                    writer.write(images[max(chunk.start - offset, 0) : end - offset], stream)
+                written += chunk.count
         write_job(tmp, job, shard, written)
     return written
 
 
 @contextlib.contextmanager
-def _manifest_writer(folder: Path) -> Iterator[Any]:
-    """A csv writer of ``folder/manifest.csv`` with the header written."""
+def _manifest_writer(folder: Path) -> Iterator[csv.DictWriter]:
+    """A csv writer of ``folder/manifest.csv`` rows (dicts) with the header written."""
     with (folder / "manifest.csv").open("w", encoding="utf-8", newline="") as stream:
-        rows = csv.writer(stream, lineterminator="\n")
-        rows.writerow(COLUMNS)
+        rows = csv.DictWriter(stream, COLUMNS, lineterminator="\n")
+        rows.writeheader()
         yield rows
 
 
@@ -171,6 +167,7 @@ def read_job(folder: Path) -> tuple[GenerateJob, Shard]:
         shard = Shard.parse(record.pop("shard"))
         record.pop("images")
         record["labels"] = tuple(record["labels"])
+        record.setdefault("noise", "chunk-seeds")  # written before the class streams
         return GenerateJob(**record), shard
     except FileNotFoundError:
         raise DataError(f"{folder}: not a generated folder (no {JOB_FILE})") from None
@@ -219,7 +216,7 @@ def merge_shards(
                     target = tmp / row[0]
                     target.parent.mkdir(parents=True, exist_ok=True)
                     _link_or_copy(folder / row[0], target)
-                    rows.writerow(row)
+                    rows.writerow(dict(zip(COLUMNS, row, strict=True)))
                 bar.update(chunk.count)
                 total += chunk.count
         write_job(tmp, job, Shard(), total)

@@ -2,6 +2,11 @@
 
 Discriminators output raw logits (critic values for Wasserstein); every loss is a mean
 over the batch. Relativistic losses compare real and fake logits of one batch.
+
+Notation: ``D(x)`` below is the raw logit ``C(x)`` (no sigmoid applied), so a probability
+is ``sigma(C(x))`` and the identities ``-log sigma(t) = softplus(-t)`` and
+``-log(1 - sigma(t)) = softplus(t)`` give numerically stable cross-entropies. Penalties
+are returned unweighted: callers multiply by their weight (lambda, gamma/2, ...).
 """
 
 from __future__ import annotations
@@ -19,19 +24,33 @@ RELATIVISTIC = frozenset({"rsgan", "ragan", "rahinge"})
 
 
 def discriminator_loss(kind: Adversarial, real: Tensor, fake: Tensor) -> Tensor:
-    """Loss of the discriminator given its logits on real and on generated images."""
+    """Loss of the discriminator given its logits on real and on generated images.
+
+    ``real`` and ``fake`` are logits f32[N] (``rsgan`` pairs them element-wise, so both
+    batches must have the same size); returns a scalar.
+    """
+    # GAN cross-entropy (Goodfellow et al., 2014): the D loss is the same for both G variants
     if kind in ("ns", "minimax"):  # -log D(x) - log(1 - D(G(z)))
         return F.softplus(-real).mean() + F.softplus(fake).mean()
+    # WGAN critic (Arjovsky et al., 2017): L_D = E[D(G(z))] - E[D(x)]; needs a Lipschitz
+    # constraint from outside (weight clipping, gradient_penalty or spectral norm)
     if kind == "wasserstein":
         return fake.mean() - real.mean()
+    # hinge (Lim & Ye, 2017): L_D = E[max(0, 1 - D(x))] + E[max(0, 1 + D(G(z)))]
     if kind == "hinge":
         return F.relu(1 - real).mean() + F.relu(1 + fake).mean()
+    # LSGAN (Mao et al., 2017): L_D = 1/2 E[(D(x) - b)^2] + 1/2 E[(D(G(z)) - a)^2]
     if kind == "lsgan":  # a=0, b=1 coding of Mao et al.
         return 0.5 * ((real - 1) ** 2).mean() + 0.5 * (fake**2).mean()
+    # relativistic standard GAN (Jolicoeur-Martineau, 2019): L_D = -E[log sigma(C(x_r) - C(x_f))]
     if kind == "rsgan":
         return F.softplus(-(real - fake)).mean()
+    # relativistic average GAN (same paper): each logit is judged against the other side's
+    # batch mean, L_D = -E[log sigma(C(x_r) - E C(x_f))] - E[log(1 - sigma(C(x_f) - E C(x_r)))]
     if kind == "ragan":
         return F.softplus(-(real - fake.mean())).mean() + F.softplus(fake - real.mean()).mean()
+    # relativistic average hinge (same paper):
+    # L_D = E[max(0, 1 - (C(x_r) - E C(x_f)))] + E[max(0, 1 + (C(x_f) - E C(x_r)))]
     if kind == "rahinge":
         return F.relu(1 - (real - fake.mean())).mean() + F.relu(1 + (fake - real.mean())).mean()
     raise ValueError(f"unknown adversarial loss {kind!r} (known: {', '.join(ADVERSARIAL)})")
@@ -40,18 +59,24 @@ def discriminator_loss(kind: Adversarial, real: Tensor, fake: Tensor) -> Tensor:
 def generator_loss(kind: Adversarial, fake: Tensor, real: Tensor | None = None) -> Tensor:
     """Loss of the generator given the discriminator's logits on generated images.
 
-    Relativistic losses also need the logits on a real batch.
+    Relativistic losses also need the logits on a real batch. ``fake`` (and ``real``) are
+    logits f32[N]; returns a scalar.
     """
     if kind in RELATIVISTIC and real is None:
         raise ValueError(f"{kind} is relativistic: generator_loss needs real logits")
+    # non-saturating heuristic of Goodfellow et al. (2014): strong gradients while D wins
     if kind == "ns":  # -log D(G(z))
         return F.softplus(-fake).mean()
     if kind == "minimax":  # log(1 - D(G(z))), the original saturating objective
         return -F.softplus(fake).mean()
+    # L_G = -E[D(G(z))] for both WGAN and hinge (the hinge is used on D's side only)
     if kind in ("wasserstein", "hinge"):
         return -fake.mean()
+    # LSGAN: L_G = 1/2 E[(D(G(z)) - c)^2] with c = 1 (G wants fakes coded as real)
     if kind == "lsgan":
         return 0.5 * ((fake - 1) ** 2).mean()
+    # relativistic losses: the discriminator's loss with the roles of real and fake swapped;
+    # unlike non-relativistic ones, G's gradient also flows through the real logits' term
     if kind == "rsgan":
         return F.softplus(-(fake - real)).mean()
     if kind == "ragan":
@@ -62,16 +87,35 @@ def generator_loss(kind: Adversarial, fake: Tensor, real: Tensor | None = None) 
 
 
 def gradient_penalty(critic: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor) -> Tensor:
-    """WGAN-GP: mean (||grad critic(x_hat)||_2 - 1)^2 on random real/fake interpolates."""
+    """WGAN-GP: mean (||grad critic(x_hat)||_2 - 1)^2 on random real/fake interpolates.
+
+    Gulrajani et al. (2017): ``E[(||grad_x D(x_hat)||_2 - 1)^2]`` with
+    ``x_hat = alpha * x + (1 - alpha) * G(z)``, ``alpha ~ U[0, 1]`` per sample, i.e. on
+    lines between real and generated images; the caller multiplies by ``lambda``. The
+    critic must treat samples independently (no batch norm), or the per-sample gradient
+    is not the gradient of that sample's own critic value.
+    """
+    # alpha: [N, 1, 1, 1] for images (one mixing weight per sample, broadcast over C, H, W)
     alpha = torch.rand(real.shape[0], *([1] * (real.dim() - 1)), device=real.device)
+    # fakes detached: the penalty trains the critic only, not the generator
     mixed = (alpha * real + (1 - alpha) * fake.detach()).requires_grad_(True)
+    # summing the critic outputs gives each sample its own grad; create_graph=True so the
+    # penalty itself can be backpropagated into the critic's weights (double backprop)
     (grad,) = torch.autograd.grad(critic(mixed).sum(), mixed, create_graph=True)
+    # [N, C, H, W] -> [N, C*H*W] -> L2 norm per sample [N] -> scalar
     return ((grad.flatten(1).norm(2, dim=1) - 1) ** 2).mean()
 
 
 def r1_penalty(real_logits: Tensor, real: Tensor) -> Tensor:
-    """R1: mean squared gradient norm of the logits w.r.t. real inputs (Mescheder et al.)."""
+    """R1: mean squared gradient norm of the logits w.r.t. real inputs (Mescheder et al.).
+
+    Mescheder et al. (2018): ``R1 = gamma/2 * E_x[||grad_x D(x)||_2^2]`` on real data
+    only; this returns ``E[||grad_x D(x)||^2]`` and the caller applies ``gamma/2``.
+    ``real`` must have had ``requires_grad`` set before ``real_logits`` were computed.
+    """
+    # create_graph=True: the penalty is differentiated again w.r.t. D's weights
     (grad,) = torch.autograd.grad(real_logits.sum(), real, create_graph=True)
+    # [N, C, H, W] -> [N, C*H*W] -> squared L2 norm per sample [N] -> scalar
     return grad.flatten(1).pow(2).sum(1).mean()
 
 
@@ -79,9 +123,14 @@ def mode_seeking(image_a: Tensor, image_b: Tensor, z_a: Tensor, z_b: Tensor) -> 
     """MSGAN (Mao et al., 2019): 1 / (mean |G(z_a) - G(z_b)| / mean |z_a - z_b| + eps).
 
     Pairs share their condition; minimizing it stops the generator ignoring its noise.
+    The paper maximizes ``d_I(G(c, z_a), G(c, z_b)) / d_z(z_a, z_b)`` with L1 distances
+    ``d``; as in its reference code the reciprocal is minimized instead, so the term is
+    bounded (by ``1 / eps``) and shrinks as outputs spread.
     """
+    # mean absolute difference per pair: [N, C, H, W] -> [N] and [N, latent] -> [N]
     image_gap = (image_a - image_b).abs().flatten(1).mean(1)
     noise_gap = (z_a - z_b).abs().flatten(1).mean(1)
+    # ratio averaged over pairs, then inverted; eps = 1e-5 guards against a zero ratio
     return 1.0 / ((image_gap / noise_gap).mean() + 1e-5)
 
 
@@ -99,13 +148,18 @@ class LeCamAnchors(nn.Module):
     def __init__(self, gamma: float = 0.99) -> None:
         super().__init__()
         self.gamma = gamma
+        # alpha_R and alpha_F, scalars; they start at 0 with no bias correction, so the
+        # first ~1/(1 - gamma) steps pull the logits towards 0 as well
         self.register_buffer("real", torch.zeros(()))
         self.register_buffer("fake", torch.zeros(()))
 
     def forward(self, real_logits: Tensor, fake_logits: Tensor) -> Tensor:
         """The penalty on this batch's logits f32[N]; then the anchors move towards them."""
+        # real logits are pulled to the fake anchor and vice versa (the anchors are the
+        # values before this batch's update, and constants for autograd)
         penalty = ((real_logits - self.fake) ** 2).mean() + ((fake_logits - self.real) ** 2).mean()
         with torch.no_grad():
+            # alpha <- gamma * alpha + (1 - gamma) * mean(logits)
             self.real.mul_(self.gamma).add_((1 - self.gamma) * real_logits.detach().mean())
             self.fake.mul_(self.gamma).add_((1 - self.gamma) * fake_logits.detach().mean())
         return penalty

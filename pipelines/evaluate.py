@@ -32,17 +32,10 @@ from augment.data.manifest import Manifest
 from augment.data.prepare import FULL_MANIFEST
 from augment.errors import DataError, ModelError
 from augment.evaluate import (
-    FEATURE_CONDITION,
     EvaluateConfig,
-    feature_network,
-    run_downstream,
-    tail_classes,
-    training_sets,
-    training_steps,
-    verdicts,
+    evaluate_conditions,
 )
 from augment.io import atomic_path
-from augment.quality import quality
 from augment.report import split_warnings, write_report
 from augment.runcache import RunCache
 from augment.runtime import OnnxGenerator
@@ -203,60 +196,22 @@ def main(argv: list[str]) -> None:
     full = None
     if any(c.method == "full" for c in conditions) and full_path.is_file():
         full = load(Manifest.read(full_path).subset(split="train"), classes, str(full_path))
-    num_classes = len(classes)
-    steps = training_steps(real, num_classes, config)
-    counts = real.counts(num_classes)
-    n_max = int(counts.max())
-
+    n_max = int(real.counts(len(classes)).max())
     synthetic = {
         variant: synthetic_sets(variant, manifest, classes, n_max, args, synthesis, seed)
         for variant in variants
     }
-    sets = training_sets(conditions, real, full, synthetic, num_classes, config, seed)
-    tail = tail_classes(counts)
-    log.info(
-        "%d training sets x %d run(s), %d steps each, tested on %d images",
-        len(sets),
-        config.seeds,
-        steps,
-        len(test),
-    )
     cache = RunCache(args.cache)
-    downstream = run_downstream(sets, test, classes, steps, config, seed, cache=cache, tail=tail)
-    summary = downstream.summary()
-
-    scores: dict[str, Any] = {}
-    if config.quality.enabled and variants:
-        model = downstream.feature_model
-        if model is None:
-            model = feature_network(real, num_classes, steps, config, seed, cache)
-        for variant in variants:
-            log.info("%s: quality metrics", variant)
-            only = synthetic[variant]["only"]
-            scores[variant] = quality(model, real, test, only, classes, config.quality, seed)
-    found = verdicts(summary)
+    evaluation = evaluate_conditions(real, full, test, synthetic, classes, config, seed, cache)
+    found, summary, downstream = evaluation.verdicts, evaluation.summary, evaluation.downstream
     log_verdicts(found)
-
     seconds = time.perf_counter() - started
-    context = {
-        "steps": steps,
-        "seeds": config.seeds,
-        "test_images": len(test),
-        "test_counts": test.counts(num_classes).tolist(),
-        "train_images": len(real),
-        "train_counts": dict(zip(classes, counts.tolist(), strict=True)),
-        "tail_classes": [classes[k] for k in tail],
-        "model": config.model.identity(),
-        "feature_network": f"{FEATURE_CONDITION}, run 0",
-        "cached_runs": cache.hits,
-        "trained_runs": cache.misses,
-        "seconds": round(seconds, 1),
-    }
+    context = evaluation.context | {"seconds": round(seconds, 1)}
     metrics = {
         **context,
         "verdict": found,
         "conditions": summary,
-        "quality": {v: q["overall"] for v, q in scores.items()},
+        "quality": {v: q["overall"] for v, q in evaluation.quality.items()},
     }
     for line in split_warnings(classes, context["test_counts"]):
         log.warning("test split: %s", line)
@@ -265,10 +220,10 @@ def main(argv: list[str]) -> None:
         write_report(
             tmp,
             summary=summary,
-            quality=scores,
+            quality=evaluation.quality,
             verdicts=found,
             classes=classes,
-            train_counts=counts.tolist(),
+            train_counts=real.counts(len(classes)).tolist(),
             context=context,
             images=sample_images(args, variants, report_dir),
         )

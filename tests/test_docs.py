@@ -35,3 +35,89 @@ def test_relative_links_resolve_inside_the_repo(document: Path) -> None:
         if not inside or (anchor and anchor not in heading_anchors(resolved)):
             broken.append(target)
     assert not broken, f"{document.name}: links that do not resolve: {broken}"
+
+
+# -- the layers of docs/architecture.md ---------------------------------------------------
+LAYERS: dict[str, int] = {  # module (or package prefix) -> layer; the longest prefix wins
+    "augment.errors": 0,
+    "augment.io": 0,
+    "augment.seeding": 0,
+    "augment.config": 0,
+    "augment.tasks": 0,
+    "augment.hookspecs": 0,
+    "augment.runtime": 1,
+    "augment.transforms": 1,
+    "augment.metrics": 1,
+    "augment.data": 1,
+    "augment.planning": 1,
+    "augment.nn": 2,
+    "augment.losses": 2,
+    "augment.distributed": 2,
+    "augment.data.batches": 2,
+    "augment.data.dataset": 2,
+    "augment.variant": 3,
+    "augment.tasks.synthesis": 4,
+    "augment.tasks.upscale": 4,
+    "augment.tasks.translate": 4,
+    "augment.checkpoint": 5,
+    "augment.previews": 5,
+    "augment.train": 5,
+    "augment.export": 5,
+    "augment.plugins": 5,
+    "augment.registry": 5,
+    "augment": 6,  # every other module of the package
+    "augment.cli": 7,
+}
+
+
+def layer_of(module: str) -> int:
+    prefixes = [p for p in LAYERS if module == p or module.startswith(p + ".")]
+    return LAYERS[max(prefixes, key=len)]
+
+
+def imports_of(path: Path) -> set[str]:
+    """Every module of ours that ``path`` imports, at the top or inside a function (imports
+    for type checkers only, under ``if TYPE_CHECKING:``, do not count)."""
+    import ast
+
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    typing_only = {
+        id(node)
+        for block in ast.walk(tree)
+        if isinstance(block, ast.If) and getattr(block.test, "id", "") == "TYPE_CHECKING"
+        for node in ast.walk(block)
+    }
+    found = set()
+    for node in ast.walk(tree):
+        if id(node) in typing_only:
+            continue
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found |= {node.module} | {f"{node.module}.{a.name}" for a in node.names}
+    found.discard("augment")  # `from augment import x`: the module x (or a lazy name)
+    return {m for m in found if m.split(".")[0] in ("augment", "pipelines", "tests")}
+
+
+def test_layers_import_only_downwards() -> None:
+    """No module of augment/ imports one of a higher layer (see docs/architecture.md)."""
+    modules = {
+        ".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__"): p
+        for p in (ROOT / "augment").rglob("*.py")
+    }
+    upward = []
+    for module, path in sorted(modules.items()):
+        if module == "augment":  # the lazy re-exports of the package itself
+            continue
+        for imported in sorted(imports_of(path)):
+            if not imported.startswith("augment"):
+                upward.append(f"{module} -> {imported}")
+                continue
+            target = max(
+                (m for m in modules if imported == m or imported.startswith(m + ".")), key=len
+            )
+            if layer_of(target) > layer_of(module):
+                upward.append(
+                    f"{module} (layer {layer_of(module)}) -> {target} (layer {layer_of(target)})"
+                )
+    assert not upward, "imports against the layers:\n" + "\n".join(upward)

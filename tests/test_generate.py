@@ -122,3 +122,29 @@ def test_cli_shards_and_merge(tiny_models, tmp_path):
     bad = augment("merge", tmp_path / "m2", tmp_path / "s1")
     assert bad.returncode == 2 and not (tmp_path / "m2").exists()
     assert bad.stderr.strip() == "augment: error: merge: shards 2/2 missing (given: 1)"
+
+
+def test_generate_and_the_synthesize_stage_make_the_same_images(tiny_models, runs, tmp_path):
+    """One seed scheme (augment.samples): ``augment generate`` writes, class by class, the
+    images the synthesize stage (unfiltered) would add for the same model and seed."""
+    import numpy as np
+
+    from augment.data.images import read_image, write_png
+    from augment.synthesize import SynthesisConfig, synthesize_arrays
+
+    generator = OnnxGenerator(tiny_models["synthesize"])
+    classes = generator.info.classes
+    rows = []
+    for name in classes:  # one real 8x8 image a class: what synthesize checks the model by
+        write_png(tmp_path / f"{name}.png", np.zeros((8, 8, 1), np.uint8))
+        rows.append({"path": f"{name}.png", "label": name, "split": "train"})
+    real = Manifest.from_rows(rows, tmp_path)
+    config = SynthesisConfig().with_filter(False)
+    quotas = dict.fromkeys(classes, PER_CLASS)
+    arrays = synthesize_arrays(generator, real, config, 7, quotas=quotas, progress=False)
+    frame = Manifest.read(runs["whole"] / "manifest.csv").frame
+    for index, name in enumerate(classes):
+        paths = frame.loc[frame["label"] == name, "path"].tolist()
+        assert paths[0] == f"images/{index}/000000.png" and len(paths) == PER_CLASS
+        files = np.stack([read_image(runs["whole"] / path) for path in paths])
+        np.testing.assert_array_equal(files, arrays[name])

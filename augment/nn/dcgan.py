@@ -7,6 +7,9 @@ image size (28 = 7*2^2, 32 = 4*2^3, 64 = 4*2^4, 8 = 4*2^1). Conditioning:
 * discriminator ``concat``: one-hot class maps concatenated to the image channels;
   ``projection``: inner product of a class embedding with the features (Miyato & Koyama,
   2018); ``none``: unconditional (AC-GAN relies on its auxiliary classifier head).
+
+Shapes: N batch, C image channels, S image side, K classes, ``width`` the channel count
+of the generator's last and the discriminator's first feature map (doubling per step).
 """
 
 from __future__ import annotations
@@ -26,10 +29,12 @@ Conditioning = Literal["concat", "projection", "none"]
 
 def spatial_plan(image_size: int) -> tuple[int, int]:
     """(base, doublings) with base in 4..7 and base * 2**doublings == image_size."""
+    # halve as long as the size stays divisible and the result stays >= 4 px
     n = 0
     while image_size % (2 ** (n + 1)) == 0 and image_size // 2 ** (n + 1) >= 4:
         n += 1
     base = image_size // 2**n
+    # e.g. 20 = 5*2^2 and 48 = 6*2^3 pass; 36 (base 9) and odd sizes (n = 0) do not
     if not 4 <= base <= 7 or n == 0:
         raise ValueError(
             f"image size {image_size} is not base*2^n with base 4..7 and n >= 1 "
@@ -42,6 +47,8 @@ def norm_layer(kind: Norm, channels: int) -> nn.Module:
     """BatchNorm, layer norm over (C,H,W) via one-group GroupNorm, or identity."""
     if kind == "batch":
         return nn.BatchNorm2d(channels)
+    # GroupNorm(1, C) normalizes each sample over all of (C, H, W) with a per-channel affine:
+    # no statistics shared across the batch, as gradient penalties need
     if kind == "layer":
         return nn.GroupNorm(1, channels)
     return nn.Identity()
@@ -54,6 +61,7 @@ def dcgan_init(module: nn.Module) -> None:
     """
     for m in module.modules():
         if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear, nn.Embedding)):
+            # with spectral norm, ``m.weight`` is the computed W / sigma(W), not a leaf
             weight = (
                 m.parametrizations.weight.original
                 if parametrize.is_parametrized(m, "weight")
@@ -75,8 +83,10 @@ class ConditionalGenerator(nn.Module):
     ) -> None:
         super().__init__()
         base, doublings = spatial_plan(image_size)
+        # halving once per doubling ends at width/2 channels: 28 px, width 64: 128 -> 64 -> 32
         top = width * 2 ** (doublings - 1)  # channels at the base resolution
         self.base, self.top = base, top
+        # e_y: [K, latent], one code per class, the same size as z
         self.embed = nn.Embedding(num_classes, latent_dim)
         self.project = nn.Sequential(  # [N, 2*latent] -> [N, top*base*base]
             nn.Linear(2 * latent_dim, top * base * base, bias=False),
@@ -87,12 +97,15 @@ class ConditionalGenerator(nn.Module):
         c = top
         for _ in range(doublings):  # [N, c, s, s] -> [N, c/2, 2s, 2s]
             out = max(c // 2, width // 2)
+            # k4 s2 p1 transposed conv: out side = (s - 1)*2 - 2*1 + 4 = 2s exactly; no bias,
+            # since the batch norm after it subtracts the mean anyway
             blocks += [
                 nn.ConvTranspose2d(c, out, 4, stride=2, padding=1, bias=False),
                 nn.BatchNorm2d(out),
                 nn.ReLU(inplace=True),
             ]
             c = out
+        # 3x3 conv to image channels; tanh bounds the output to (-1, 1) like the data
         blocks += [nn.Conv2d(c, channels, 3, padding=1), nn.Tanh()]  # -> [N, C, S, S]
         self.upsample = nn.Sequential(*blocks)
         dcgan_init(self)
@@ -102,8 +115,11 @@ class ConditionalGenerator(nn.Module):
         self.register_buffer("condition_strength", torch.ones(()), persistent=False)
 
     def forward(self, z: Tensor, label: Tensor) -> Tensor:
+        # lambda * e_y; at lambda = 0 the generator sees only z (unconditional)
         code = self.condition_strength * self.embed(label)  # [N, latent]
+        # [N, latent] ++ [N, latent] -> [N, 2*latent] -> [N, top*base*base]
         h = self.project(torch.cat([z, code], dim=1))
+        # [N, top, base, base] -> (doublings x2) -> [N, C, S, S]
         return self.upsample(h.view(-1, self.top, self.base, self.base))
 
 
@@ -121,7 +137,10 @@ class MinibatchStd(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         n, c, h, w = x.shape
         g = math.gcd(n, self.group)  # the largest group size that divides the batch
+        # [N, C, H, W] -> [g, N/g, C, H, W]: group j holds samples j, j + N/g, j + 2N/g, ...
+        # population std (no eps) over the g members of each group, per feature
         spread = x.view(g, -1, c, h, w).std(dim=0, unbiased=False)  # [N/g, C, H, W]
+        # one scalar per group (mean over C, H, W), tiled back so sample i gets group i mod N/g
         spread = spread.mean(dim=(1, 2, 3)).view(-1, 1, 1, 1).repeat(g, 1, h, w)  # [N,1,H,W]
         return torch.cat([x, spread], dim=1)
 
@@ -132,7 +151,15 @@ class DiscriminatorOutput(NamedTuple):
 
 
 class ConditionalDiscriminator(nn.Module):
-    """(image f32[N,C,S,S], label i64[N]) -> DiscriminatorOutput."""
+    """(image f32[N,C,S,S], label i64[N]) -> DiscriminatorOutput.
+
+    ``use_spectral_norm`` wraps every conv, the linear head and the projection embedding
+    in spectral normalization (Miyato et al., 2018): ``W_SN = W / sigma(W)``, ``sigma`` the
+    largest singular value of ``W`` (conv kernels as [out, in*k*k] matrices), estimated by
+    one power iteration per training forward, which bounds each layer's Lipschitz
+    constant by about 1.
+    ``auxiliary_classifier`` adds AC-GAN's class head (Odena et al., 2017).
+    """
 
     def __init__(
         self,
@@ -150,24 +177,31 @@ class ConditionalDiscriminator(nn.Module):
         base, doublings = spatial_plan(image_size)
         sn = spectral_norm if use_spectral_norm else (lambda m: m)
         self.num_classes, self.conditioning = num_classes, conditioning
+        # ``concat`` feeds K one-hot maps beside the C image channels
         c_in = channels + (num_classes if conditioning == "concat" else 0)
         layers: list[nn.Module] = []
         c = width
         for i in range(doublings):  # [N, c_in, s, s] -> [N, c, s/2, s/2]
+            # k4 s2 p1 conv: out side = (s + 2 - 4)/2 + 1 = s/2; a bias only without norm
             layers.append(sn(nn.Conv2d(c_in, c, 4, stride=2, padding=1, bias=norm == "none")))
             if i > 0:  # DCGAN: no normalization on the first block
                 layers.append(norm_layer(norm, c))
+            # LeakyReLU slope 0.2, as in DCGAN's discriminator
             layers.append(nn.LeakyReLU(0.2, inplace=True))
             c_in, c = c, c * 2
+        # here c_in = width * 2^(doublings-1) channels at base x base
         if minibatch_std:  # [N, c_in, base, base] -> [N, c_in + 1, base, base]
             layers.append(MinibatchStd())
             c_in += 1
         self.features = nn.Sequential(*layers, nn.Flatten())  # -> [N, c_in*base*base]
         feature_dim = c_in * base * base
+        # psi: [N, F] -> [N, 1], the unconditional part of the logit
         self.adversarial = sn(nn.Linear(feature_dim, 1))
+        # e_y: [K, F], one projection vector per class (spectrally normalized like psi)
         self.projection = (
             sn(nn.Embedding(num_classes, feature_dim)) if conditioning == "projection" else None
         )
+        # AC-GAN head [N, F] -> [N, K]; never spectrally normalized
         self.classifier = nn.Linear(feature_dim, num_classes) if auxiliary_classifier else None
         dcgan_init(self)
         # lambda of transitional conditioning: scales the class term (projection or
@@ -176,13 +210,16 @@ class ConditionalDiscriminator(nn.Module):
 
     def forward(self, image: Tensor, label: Tensor) -> DiscriminatorOutput:
         if self.conditioning == "concat":
+            # [N] -> one-hot [N, K] scaled by lambda -> maps [N, K, S, S] (a view, no copy)
             onehot = F.one_hot(label, self.num_classes).to(image.dtype) * self.condition_strength
             maps = onehot[:, :, None, None].expand(-1, -1, *image.shape[2:])
+            # [N, C, S, S] ++ [N, K, S, S] -> [N, C+K, S, S]
             image = torch.cat([image, maps], dim=1)
-        h = self.features(image)
-        logits = self.adversarial(h).squeeze(1)
+        h = self.features(image)  # [N, F]
+        logits = self.adversarial(h).squeeze(1)  # [N, 1] -> [N]
         if self.projection is not None:
             # D(x, y) = psi(h) + lambda * <e_y, h>  (Miyato & Koyama, 2018; lambda: Shahbazi)
+            # with e_y = projection(label) [N, F]; the inner product sums over F -> [N]
             logits = logits + self.condition_strength * (self.projection(label) * h).sum(dim=1)
-        classes = self.classifier(h) if self.classifier is not None else None
+        classes = self.classifier(h) if self.classifier is not None else None  # [N, K]
         return DiscriminatorOutput(logits, classes)
