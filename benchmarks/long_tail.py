@@ -42,7 +42,9 @@ from _results import write_results
 from augment.data.prepare import long_tail_counts
 from augment.data.sources import fashion_mnist_candidates, find_idx_dir
 from augment.evaluate import CLASSICAL as CLASSICAL_CONDITIONS
-from augment.workspace import new_project, run_dvc
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from workspace import new_project, run_dvc  # noqa: E402  (shared with the end-to-end tests)
 
 ROOT = Path(__file__).resolve().parents[1]
 DEEPSMOTE_COUNTS = [4000, 2000, 1000, 750, 500, 350, 200, 100, 60, 40]

@@ -53,7 +53,8 @@ def timed(command: list[str], cwd: Path, threads: int) -> tuple[float, int]:
 
 
 def bench_ddp(workdir: Path, steps: int) -> dict[str, Any]:
-    from augment.workspace import new_project
+    sys.path.insert(0, str(ROOT / "tests"))  # the project copier of the end-to-end tests
+    from workspace import new_project
 
     params = {
         "variants": ["sngan"],

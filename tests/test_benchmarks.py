@@ -15,8 +15,7 @@ from typing import Any
 import pytest
 import torch
 from fuzzing import FAMILIES
-
-from augment.workspace import new_project, run_dvc
+from workspace import new_project, run_dvc
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow

