@@ -16,7 +16,7 @@ import logging
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from torch import nn
@@ -27,9 +27,6 @@ from augment.io import atomic_path
 from augment.nn.ema import EMA
 from augment.seeding import derive_seed, seed_everything
 from augment.variant import DataSpec, Variant
-
-if TYPE_CHECKING:
-    from augment.train import TrainConfig
 
 log = logging.getLogger(__name__)
 CHECKPOINT_FORMAT = 1
@@ -53,14 +50,9 @@ CHECKPOINT_KEYS = (
 )
 
 
-def fingerprint(variant: Variant, data_sha256: str, config: TrainConfig, seed: int) -> str:
-    """What a checkpoint must match to be resumed: everything that changes the weights.
-
-    The number of steps is not part of it, so raising ``steps`` continues a finished run.
-    """
-    keys = config.model_dump(include={"batch_size", "sampling"})
-    if config.precision != "fp32":  # (not in fp32 fingerprints: older checkpoints still match)
-        keys["precision"] = config.precision
+def fingerprint(variant: Variant, data_sha256: str, keys: dict[str, Any], seed: int) -> str:
+    """What a checkpoint must match to be resumed: everything that changes the weights
+    (``keys``: the loop's own, :meth:`augment.train.TrainConfig.resume_keys`)."""
     return json.dumps(
         {
             "variant": variant.name,

@@ -28,6 +28,7 @@ import heapq
 import logging
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from pydantic import Field
@@ -37,7 +38,7 @@ from augment.config import StrictModel
 from augment.data.images import load_images
 from augment.data.manifest import Manifest
 from augment.runtime import OnnxGenerator
-from augment.samples import ClassJob, ClassStats, ImageSink, round_chunks, round_seed
+from augment.samples import ClassStats, ImageSink, round_chunks, round_seed
 
 log = logging.getLogger(__name__)
 
@@ -154,6 +155,18 @@ class CopyCheck:
         if len(images) == 0 or len(self.train) == 0:
             return np.ones(len(images), bool)
         return nearest_distances(images, self.train) >= self.radius
+
+
+@dataclass
+class ClassJob:
+    """Everything needed to synthesize one class."""
+
+    name: str
+    model_label: int
+    quota: int
+    judge_label: int | None
+    threshold: float | None = None  # None: the filter's common threshold
+    copies: CopyCheck | None = None
 
 
 # -- the rejection filter ---------------------------------------------------------------

@@ -16,7 +16,7 @@ import csv
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -24,9 +24,6 @@ from tqdm.auto import tqdm
 from augment.data.images import write_png
 from augment.runtime import OnnxGenerator, to_uint8
 from augment.seeding import derive_seed
-
-if TYPE_CHECKING:
-    from augment.filtering import CopyCheck
 
 
 def round_seed(seed: int, variant: str, name: str, r: int) -> int:
@@ -149,15 +146,3 @@ class ClassStats:
     @property
     def acceptance_rate(self) -> float | None:
         return self.passed / self.generated if self.generated else None
-
-
-@dataclass
-class ClassJob:
-    """Everything needed to synthesize one class."""
-
-    name: str
-    model_label: int
-    quota: int
-    judge_label: int | None
-    threshold: float | None = None  # None: the filter's common threshold
-    copies: CopyCheck | None = None

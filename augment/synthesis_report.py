@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -14,21 +14,18 @@ from augment.data.images import image_grid, write_png
 from augment.data.prepare import write_count_report
 from augment.runtime import OnnxGenerator
 
-if TYPE_CHECKING:
-    from augment.synthesize import SynthesisResult
-
 
 def write_reports(
     folder: Path,
     counts: pd.DataFrame,
-    result: SynthesisResult,
+    acceptance: dict[str, Any],
     samples: dict[str, list[np.ndarray]],
     generator: OnnxGenerator,
     columns: int,
 ) -> None:
     """class_counts.{csv,json,png}, acceptance.json and samples.png into ``folder``."""
     write_count_report(counts, folder, f"{generator.info.variant}: augmented class counts")
-    (folder / "acceptance.json").write_text(json.dumps(result.acceptance(), indent=2) + "\n")
+    (folder / "acceptance.json").write_text(json.dumps(acceptance, indent=2) + "\n")
     info = generator.info
     tile = (info.image_size, info.image_size, info.channels)
     write_png(folder / "samples.png", sample_grid(samples, tile, columns), atomic=False)

@@ -35,13 +35,12 @@ from augment.data.images import read_image
 from augment.data.manifest import Manifest
 from augment.data.prepare import class_count_table
 from augment.errors import ConfigError, DataError, ModelError
-from augment.filtering import FilterConfig, calibrate, filter_class
+from augment.filtering import ClassJob, FilterConfig, calibrate, filter_class
 from augment.io import atomic_path
 from augment.planning import parse_policy, plan
 from augment.runtime import OnnxGenerator
 from augment.samples import (
     ArraySink,
-    ClassJob,
     ClassStats,
     ImageSink,
     SampleWriter,
@@ -299,7 +298,9 @@ def synthesize(
             counts = class_count_table(real)
             counts["train_synthetic"] = pd.Series(result.plan).reindex(counts.index).fillna(0)
             counts = counts.astype(np.int64)
-            write_reports(rep_tmp, counts, result, samples, generator, config.grid_per_class)
+            write_reports(
+                rep_tmp, counts, result.acceptance(), samples, generator, config.grid_per_class
+            )
     log.info(
         "wrote %d synthetic images to %s in %.1f s", sum(result.plan.values()), out_dir, seconds
     )

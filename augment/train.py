@@ -69,6 +69,14 @@ class TrainConfig(StrictModel):
         "fp32", description="bf16: forward passes under bfloat16 autocast (CUDA, recent CPUs)"
     )
 
+    def resume_keys(self) -> dict[str, Any]:
+        """The settings a checkpoint must share to be resumed (those that change the
+        weights). ``steps`` is not one, so raising it continues a finished run."""
+        keys = self.model_dump(include={"batch_size", "sampling"})
+        if self.precision != "fp32":  # (not in fp32 fingerprints: older checkpoints match)
+            keys["precision"] = self.precision
+        return keys
+
 
 @dataclass(frozen=True)
 class TrainOutputs:
@@ -161,7 +169,7 @@ class Trainer:
             self.stream = BatchStream(labels, config.batch_size, seed, config.sampling)
         if data.target is not None:
             self.inputs["target"] = to_tensor(data.target).to(self.device)
-        self.fingerprint = checkpoint.fingerprint(variant, data.sha256, config, seed)
+        self.fingerprint = checkpoint.fingerprint(variant, data.sha256, config.resume_keys(), seed)
         self.step = 0
         self.history: list[dict[str, float]] = []
         self.pending: defaultdict[str, list[float]] = defaultdict(list)  # since the last log row
