@@ -4,9 +4,10 @@ The same sngan networks, losses and batches are trained for ``--steps`` steps tw
 ``augment.train.fit`` at the default intervals (checkpoint and sample grid every 500
 steps, a log row every 25, the final grid and the collapse check), and by a loop with
 nothing but the updates (D step, G step, EMA). The runs alternate, ``--repeats`` times
-each, and the median steps/s of each is reported. Target: ours >= 0.95 x the minimal loop.
+each (after an untimed warm-up; the order swaps every repeat), and the median steps/s of
+each is reported. Target: ours >= 0.95 x the minimal loop.
 
-    python benchmarks/loop_overhead.py --out benchmarks/results/loop_overhead   # ~4 min
+    python benchmarks/loop_overhead.py --out benchmarks/results/loop_overhead   # ~6 min
     python benchmarks/loop_overhead.py --smoke --out /tmp/loop                  # seconds
 """
 
@@ -88,7 +89,7 @@ def minimal(variant: Variant, data: TrainingData, config: TrainConfig, seed: int
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=500, help="steps per run")
-    parser.add_argument("--repeats", type=int, default=2, help="runs of each loop")
+    parser.add_argument("--repeats", type=int, default=3, help="runs of each loop")
     parser.add_argument("--images", type=int, default=5000, help="MNIST digits trained on")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
     parser.add_argument("--seed", type=int, default=0)
@@ -100,9 +101,12 @@ def main() -> None:
     images, labels = mnist(args.images)
     data = TrainingData(images, labels)
     config = TrainConfig(steps=args.steps, device="cpu")  # default intervals
+    warm_up = config.model_copy(update={"steps": min(args.steps, 20)})
+    minimal(fresh_variant(registry, args.seed), data, warm_up, args.seed)  # untimed: kernels
     rates: dict[str, list[float]] = {"minimal": [], "ours": []}
-    for _ in range(args.repeats):  # alternated, so drifts of a shared machine hit both
-        for name, loop in (("minimal", minimal), ("ours", ours)):
+    loops = [("minimal", minimal), ("ours", ours)]
+    for repeat in range(args.repeats):  # alternated, in turns, so drifts hit both alike
+        for name, loop in loops if repeat % 2 == 0 else loops[::-1]:
             variant = fresh_variant(registry, args.seed)
             rates[name].append(loop(variant, data, config, args.seed))
     median = {name: statistics.median(values) for name, values in rates.items()}
