@@ -11,7 +11,7 @@ from typing import Any, TypeVar, get_args
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 from pydantic.fields import FieldInfo
 
-from augment.errors import ConfigError
+from augment.errors import ConfigError, did_you_mean
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -69,8 +69,9 @@ def describe(exc: ValidationError, where: str, model: type[BaseModel]) -> str:
         location += "." + str(first["ctx"]["discriminator"]).strip("'")
     if first["type"] == "extra_forbidden":
         holder = _walk(model, first["loc"][:-1])[1]
-        valid = ", ".join(sorted(holder.model_fields)) if holder is not None else "none"
-        return f"{location}: unknown key (valid keys: {valid})"
+        fields = sorted(holder.model_fields) if holder is not None else []
+        hint = did_you_mean(str(first["loc"][-1]), fields)
+        return f"{location}: unknown key{hint} (valid keys: {', '.join(fields) or 'none'})"
     more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
     if first["type"] == "value_error" and holder is not None:  # a model's validator
         message = str(first["ctx"]["error"])

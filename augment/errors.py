@@ -7,6 +7,9 @@ what is wrong; the CLI and the DVC stages print it and exit non-zero.
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
+
 
 class AugmentError(Exception):
     """Base class of every error caused by input, configuration or environment.
@@ -35,6 +38,13 @@ def first_line(exc: BaseException) -> str:
     a third-party error in a one-line message."""
     text = str(exc).strip()
     return text.splitlines()[0] if text else exc.__class__.__name__
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """``", did you mean 'x'?"`` for the choice closest to a mistyped ``word`` ("" when
+    none is close: difflib's similarity ratio of at least 0.6)."""
+    close = difflib.get_close_matches(word, list(choices), n=1)
+    return f", did you mean {close[0]!r}?" if close else ""
 
 
 class ConfigError(AugmentError):

@@ -8,7 +8,7 @@ from typing import Any
 import torch
 
 from augment.config import parse
-from augment.errors import PluginError, UnknownVariantError
+from augment.errors import PluginError, UnknownVariantError, did_you_mean
 from augment.plugins import PluginInfo, plugin_manager
 from augment.seeding import derive_seed
 from augment.tasks import TASKS
@@ -55,9 +55,11 @@ class Registry:
         if variant.task not in TASKS:
             raise PluginError(f"variant {name!r}: unknown task {variant.task!r} (tasks: {TASKS})")
         if name in self._entries:
-            other = self._entries[name].plugin.name
+            other = self._entries[name].plugin
             raise PluginError(
-                f"variant {name!r} is registered twice: by {other!r} and {plugin.name!r}"
+                f"variant {name!r} is registered twice: by {other.name!r} and {plugin.name!r} "
+                f"(distributions {other.distribution} and {plugin.distribution}); uninstall "
+                f"one, or skip a plugin with AUGMENT_PLUGINS_DISABLE={plugin.name}"
             )
         self._entries[name] = VariantEntry(name, variant.task, variant, plugin)
 
@@ -73,7 +75,10 @@ class Registry:
             return self._entries[name]
         except KeyError:
             valid = ", ".join(self.names()) or "none (is any augment plugin installed?)"
-            raise UnknownVariantError(f"unknown variant {name!r} (installed: {valid})") from None
+            hint = did_you_mean(name, self.names())
+            raise UnknownVariantError(
+                f"unknown variant {name!r}{hint} (installed: {valid})"
+            ) from None
 
     def create(
         self,

@@ -98,7 +98,8 @@ def test_allow_list_naming_a_missing_plugin_fails():
 
 
 def test_unknown_variant_lists_the_installed_ones(registry):
-    with pytest.raises(UnknownVariantError, match=r"unknown variant 'cgann' \(installed: .*cgan"):
+    match = r"unknown variant 'cgann', did you mean 'cgan'\? \(installed: .*cgan"
+    with pytest.raises(UnknownVariantError, match=match):
         registry.get("cgann")
 
 
@@ -106,14 +107,16 @@ def test_duplicate_names_are_rejected(registry):
     fresh = Registry()
     cls = registry.get("cgan").cls
     fresh.register(cls, PluginInfo("a", "dist-a", "1"))
-    with pytest.raises(PluginError, match="registered twice: by 'a' and 'b'"):
+    both = r"registered twice: by 'a' and 'b' \(distributions dist-a and dist-b\); uninstall"
+    with pytest.raises(PluginError, match=both + r" one, or .* AUGMENT_PLUGINS_DISABLE=b$"):
         fresh.register(cls, PluginInfo("b", "dist-b", "1"))
     with pytest.raises(PluginError, match="not a Variant class"):
         fresh.register(object, PluginInfo("c", "dist-c", "1"))
 
 
 def test_params_typo_names_the_key(registry):
-    with pytest.raises(ConfigError, match=r"params.yaml recipes.sngan.lr_gg: unknown key"):
+    typo = r"recipes.sngan.lr_gg: unknown key, did you mean 'lr_g'\? \(valid keys: "
+    with pytest.raises(ConfigError, match=typo):
         registry.create("sngan", {"lr_gg": 1}, SPEC, where="params.yaml recipes")
     with pytest.raises(ConfigError, match=r"^recipes.wgan.d_steps: .*"):  # the params key
         registry.create("wgan", {"d_steps": -1}, SPEC)
