@@ -59,8 +59,11 @@ def _inspect(args: argparse.Namespace) -> None:
     if args.json:
         print(json.dumps(info, indent=2, default=list))
         return
+    extra = info.pop("extra")
     for key, value in info.items():
         print(f"{key:16} {', '.join(value) if isinstance(value, tuple) else value}")
+    for key, value in extra.items():  # the variant's own metadata
+        print(f"{'variant.' + key:16} {value}")
 
 
 def _generate(args: argparse.Namespace) -> None:

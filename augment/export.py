@@ -7,6 +7,7 @@ sizes other than the one traced, within ``atol``.
 
 from __future__ import annotations
 
+import json
 import logging
 import warnings
 from collections.abc import Callable
@@ -44,6 +45,9 @@ def model_info(variant: Variant, manifest_sha256: str) -> ModelInfo:
         normalization="[-1,1]",
         package_version=augment.__version__,
         manifest_sha256=manifest_sha256,
+        extra={
+            k: json.dumps(v) for k, v in sorted(extra.items()) if k not in ("scale", "latent_dim")
+        },
     )
 
 

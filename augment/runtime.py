@@ -12,7 +12,7 @@ import json
 import os
 import re
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,7 @@ CONTRACT: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "upscale": (("image",), ()),
 }
 
+EXTRA_PREFIX = "variant."  # metadata props of a variant's own (ModelInfo.extra)
 Dims = tuple[int | None, ...] | None  # a graph tensor's static dims (None: dynamic/unknown)
 
 METADATA_KEYS = (
@@ -65,6 +66,9 @@ class ModelInfo:
     normalization: str
     package_version: str
     manifest_sha256: str
+    #: A variant's own metadata (``Variant.metadata()`` beyond ``scale``/``latent_dim``),
+    #: kept as the JSON text of each value, stored under ``variant.<key>`` in the file.
+    extra: dict[str, str] = field(default_factory=dict, hash=False)
 
     def __post_init__(self) -> None:
         """ValueError unless the values are consistent: a known task, 1 or 3 channels,
@@ -107,6 +111,11 @@ class ModelInfo:
                 normalization=props["normalization"],
                 package_version=props["package_version"],
                 manifest_sha256=props["manifest_sha256"],
+                extra={
+                    k.removeprefix(EXTRA_PREFIX): v
+                    for k, v in sorted(props.items())
+                    if k.startswith(EXTRA_PREFIX)
+                },
             )
         except ValueError as exc:
             raise ModelError(f"{path}: inconsistent metadata ({exc})") from None
@@ -114,6 +123,7 @@ class ModelInfo:
     def to_props(self) -> dict[str, str]:
         props = {k: getattr(self, k) for k in METADATA_KEYS}
         props["classes"], props["domains"] = json.dumps(self.classes), json.dumps(self.domains)
+        props |= {EXTRA_PREFIX + k: v for k, v in self.extra.items()}
         return {k: str(v) for k, v in props.items()}
 
 

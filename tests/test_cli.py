@@ -40,6 +40,26 @@ def test_inspect_shows_the_metadata(model):
     assert len(info["sha256"]) == 64
 
 
+def test_a_variants_own_metadata_reaches_the_file_and_inspect(registry, tmp_path):
+    """``Variant.metadata()`` keys beyond latent_dim/scale are kept (``variant.<key>``)."""
+    from augment.runtime import OnnxGenerator
+
+    sngan = registry.get("sngan").cls
+
+    class WithCodes(sngan):  # a plugin's variant with metadata of its own
+        def metadata(self) -> dict:
+            return super().metadata() | {"codes": 2, "prior": "uniform"}
+
+    variant = WithCodes(sngan.Params(), DataSpec(8, 1, CLASSES))
+    path = tmp_path / "codes.onnx"
+    export_onnx(variant, variant.generator.eval(), path)
+    info = OnnxGenerator(path).info
+    assert info.extra == {"codes": "2", "prior": '"uniform"'} and info.latent_dim == 64
+    shown = augment("inspect", path)
+    assert shown.returncode == 0 and "variant.codes    2" in shown.stdout, shown.stderr
+    assert json.loads(augment("inspect", path, "--json").stdout)["extra"]["codes"] == "2"
+
+
 def test_generate_writes_images_and_a_manifest(model, tmp_path):
     out = tmp_path / "out"
     result = augment("generate", model, out, "--per-class", 4, "--classes", "owl,cat")
