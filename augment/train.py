@@ -125,14 +125,8 @@ class Trainer:
         seed: int,
         world: World = SINGLE_PROCESS,
     ) -> None:
-        self.variant, self.data, self.config, self.outputs, self.seed = (
-            variant,
-            data,
-            config,
-            outputs,
-            seed,
-        )
-        self.world = world
+        self.variant, self.data, self.config = variant, data, config
+        self.outputs, self.seed, self.world = outputs, seed, world
         self.device = resolve_device(config.device, world.local_rank)
         if config.threads:
             torch.set_num_threads(config.threads)
