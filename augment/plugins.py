@@ -12,9 +12,11 @@ a process that installs a plugin while it runs).
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from dataclasses import dataclass
 from importlib.metadata import entry_points
+from pathlib import Path
 
 import pluggy
 
@@ -91,3 +93,19 @@ def _load_plugins() -> Loaded:
                 f"{ENV_ALLOW} names plugins that are not installed: {sorted(missing)}"
             )
     return manager, infos
+
+
+def source_path(cls: type) -> Path:
+    """The code a plugin's class comes from, as DVC should track it: the folder of its
+    top-level package, or the file of a top-level module (a one-file plugin).
+
+    Raises PluginError when the module has no file on disk (defined in ``__main__`` or
+    built in a process, not installed).
+    """
+    top = cls.__module__.partition(".")[0]
+    spec = importlib.util.find_spec(top) if top != "__main__" else None
+    if spec is None or spec.origin in (None, "built-in", "frozen"):
+        raise PluginError(f"{cls.__qualname__}: its module {top!r} is not a file on disk")
+    if spec.submodule_search_locations:  # a package: all of its modules
+        return Path(next(iter(spec.submodule_search_locations))).resolve()
+    return Path(spec.origin).resolve()

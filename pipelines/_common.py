@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import re
 import sys
 from collections.abc import Callable
@@ -42,6 +43,7 @@ EVALUATE_CACHE = "models/evaluate"
 REPORTS = "reports"  # <stage>/...
 METRICS = "metrics"  # <stage>.json or <stage>/<v>.json
 PLOTS = "plots"  # train/<v>/losses.csv
+PLUGIN_SOURCES = "plugin_sources"  # <v>: a link to the code of the plugin defining it
 VARIANT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")  # also a file name in every stage
 
 
@@ -103,11 +105,36 @@ def check_variant_name(name: str, where: str) -> None:
         )
 
 
-def trained_variants(params: dict[str, Any], names: list[str], where: str) -> list[str]:
-    """``names`` (a stage's list) checked: valid names, each one of params.yaml ``variants``."""
+def variant_list(params: dict[str, Any]) -> list[str]:
+    """params.yaml ``variants`` (the ones dvc repro trains), each a valid name."""
     trained = section(params, "variants")
     if not isinstance(trained, list) or not all(isinstance(v, str) for v in trained):
         raise ConfigError("params.yaml variants: expected a list of variant names")
+    for name in trained:
+        check_variant_name(name, "params.yaml variants")
+    return trained
+
+
+def check_plugin_source(name: str, cls: type, links: Path = Path(PLUGIN_SOURCES)) -> None:
+    """ConfigError when ``links/<name>`` (what DVC tracks of the variant's plugin) points
+    elsewhere than the code ``cls`` is imported from: a plugin re-installed in another
+    place since the ``plugin_sources`` stage ran. No link (a stage run by hand): no check."""
+    from augment.plugins import source_path
+
+    link = links / name
+    if not link.is_symlink():
+        return
+    tracked, imported = Path(os.readlink(link)), source_path(cls)
+    if tracked.resolve() != imported:
+        raise ConfigError(
+            f"{link}: DVC tracks {tracked}, but {name!r} is now imported from {imported} "
+            f"(re-installed elsewhere?): run `dvc repro -f plugin_sources`, then `dvc repro`"
+        )
+
+
+def trained_variants(params: dict[str, Any], names: list[str], where: str) -> list[str]:
+    """``names`` (a stage's list) checked: valid names, each one of params.yaml ``variants``."""
+    trained = variant_list(params)
     for name in names:
         check_variant_name(name, where)
         if name not in trained:

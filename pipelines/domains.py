@@ -1,14 +1,19 @@
 """DVC stage ``domains``: build the image domains translators learn and are judged on.
 
-params.yaml: ``seed`` and ``domains`` (:class:`augment.data.domains.DomainsConfig`).
-Writes ``data/domains/`` (manifest.csv, images/<domain>/..., content/<domain>/... of
-styled domains), ``reports/domains/samples.png`` (a row per domain) and
-``metrics/domains.json`` (images per domain and split).
+params.yaml: ``seed``, ``variants`` and ``domains``
+(:class:`augment.data.domains.DomainsConfig`). Writes ``data/domains/`` (manifest.csv,
+images/<domain>/..., content/<domain>/... of styled domains), ``reports/domains/samples.png``
+(a row per domain) and ``metrics/domains.json`` (images per domain and split).
+
+Only translators learn domains: when no variant of ``variants`` is one, the stage reads
+no source and writes an empty manifest, a picture that says so and ``{"skipped": ...}``.
 """
 
 from __future__ import annotations
 
 import logging
+from pathlib import Path
+from typing import Any
 
 from augment.data.domains import (
     DomainsConfig,
@@ -17,7 +22,10 @@ from augment.data.domains import (
     domain_preview,
     write_domains,
 )
-from augment.data.images import write_png
+from augment.data.images import text_image, write_png
+from augment.data.manifest import Manifest
+from augment.io import atomic_path
+from augment.registry import Registry
 from pipelines._common import (
     DOMAINS,
     load_params,
@@ -25,6 +33,7 @@ from pipelines._common import (
     read_seed,
     run,
     stage_args,
+    variant_list,
     write_json,
 )
 
@@ -43,6 +52,9 @@ def main(argv: list[str]) -> None:
     params = load_params(args.params)
     seed = read_seed(params)
     config = load_section(params, "domains", DomainsConfig)
+    if not translators(params):
+        skip(args.out, args.reports, args.metrics)
+        return
     domains = build_domains(config, seed)
     manifest = write_domains(domains, args.out)
     args.reports.mkdir(parents=True, exist_ok=True)
@@ -52,6 +64,26 @@ def main(argv: list[str]) -> None:
     for name, splits in counts.items():
         log.info("domain %-14s %s", name, "  ".join(f"{k} {v}" for k, v in splits.items()))
     log.info("wrote %s (%d images)", args.out, len(manifest))
+
+
+def translators(params: dict[str, Any]) -> list[str]:
+    """The variants of ``variants`` whose task is translate (unknown names: PluginError)."""
+    registry = Registry.from_plugins()
+    return [name for name in variant_list(params) if registry.get(name).task == "translate"]
+
+
+SKIPPED = "no translator in variants: no domains built"
+
+
+def skip(out: Path, reports: Path, metrics: Path) -> None:
+    """The outputs of a run with nothing to build: an empty manifest (so a later run with a
+    translator replaces a known, empty state), a picture and a metric that say why."""
+    with atomic_path(out, is_dir=True) as tmp:
+        Manifest.from_rows([], tmp).write(tmp / "manifest.csv")
+    reports.mkdir(parents=True, exist_ok=True)
+    write_png(reports / "samples.png", text_image(SKIPPED))
+    write_json(metrics, {"skipped": SKIPPED})
+    log.info("%s (the domains stage serves translate variants only)", SKIPPED)
 
 
 if __name__ == "__main__":

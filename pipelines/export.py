@@ -18,6 +18,7 @@ from pipelines._common import (
     CHECKPOINTS,
     METRICS,
     ONNX_MODELS,
+    check_plugin_source,
     check_variant_name,
     load_params,
     load_section,
@@ -48,6 +49,7 @@ def main(argv: list[str]) -> None:
     config = load_section(load_params(args.params), "export", ExportSection)
     state = load_checkpoint(args.checkpoints / name / "checkpoint.pt")
     registry = Registry.from_plugins()
+    check_plugin_source(name, registry.get(name).cls)
     variant, generator = restore_variant(state, registry.create, use_ema=config.use_ema)
     started = time.perf_counter()
     path = args.models / f"{name}.onnx"

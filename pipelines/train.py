@@ -39,6 +39,7 @@ from pipelines._common import (
     PLOTS,
     PREPARED_MANIFEST,
     REPORTS,
+    check_plugin_source,
     check_variant_name,
     image_loader,
     load_params,
@@ -86,6 +87,7 @@ def main(argv: list[str]) -> None:
     seed = read_seed(params)
     registry = Registry.from_plugins()
     entry = registry.get(name)  # unknown variant: fail before reading any image
+    check_plugin_source(name, entry.cls)
     overrides, train_overrides = recipe(params, name)
     shared = section(params, "train")
     config = parse(TrainConfig, shared, "params.yaml train")

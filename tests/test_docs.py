@@ -154,18 +154,9 @@ def test_the_plugin_guide_works_as_written(tmp_path: Path) -> None:
     import subprocess
     import sys
 
-    guide = (ROOT / "docs" / "plugins.md").read_text(encoding="utf-8")
-    blocks = re.findall(r"```(\w+)\n(.*?)```", guide, re.S)
-    toml = next(b for kind, b in blocks if kind == "toml")
-    module, _, test = (b for kind, b in blocks if kind == "python")
-    source = tmp_path / "augment-tinygan"
-    source.mkdir()
-    (source / "pyproject.toml").write_text(toml)
-    (source / "augment_tinygan.py").write_text(module)
-    (source / "test_tinygan.py").write_text(test)
-    site = tmp_path / "site"
-    pip = [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation"]
-    subprocess.run([*pip, "--target", str(site), str(source)], check=True, capture_output=True)
+    from workspace import install_guide_plugin
+
+    source, site = install_guide_plugin(tmp_path)
     env = {**os.environ, "PYTHONPATH": str(site)}
     listed = subprocess.run(
         [sys.executable, "-m", "augment.cli", "plugins", "list"],

@@ -11,7 +11,7 @@ from typing import Any
 import pandas as pd
 import pytest
 import yaml
-from workspace import edit_params, new_project
+from workspace import edit_params, install_guide_plugin, new_project
 from workspace import run_dvc as dvc
 
 from augment.data.manifest import Manifest
@@ -321,4 +321,81 @@ def test_a_failing_stage_keeps_its_previous_outputs(
         (project / "params.yaml").write_text(params)
     for out in outputs:
         assert tree(project / out) == before[out], f"{out} changed after a failed {stage}"
+    assert dvc(project, "status").stdout.strip().endswith("up to date.")
+
+
+def test_domains_stage_builds_nothing_without_a_translator(project, tmp_path):
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["variants"] = ["cgan", "srresnet"]
+    params["domains"]["sets"]["mnist"] = {"data": {"kind": "idx", "dir": "/nonexistent"}}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    out = tmp_path / "domains"
+    stage = [sys.executable, "-m", "pipelines.domains", "--params", str(tmp_path / "params.yaml")]
+    stage += ["--out", str(out), "--reports", str(tmp_path / "reports")]
+    stage += ["--metrics", str(tmp_path / "domains.json")]
+    result = subprocess.run(stage, cwd=project, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]  # the missing source is never read
+    assert "no translator in variants" in result.stderr
+    assert len(Manifest.read(out / "manifest.csv")) == 0
+    assert json.loads((tmp_path / "domains.json").read_text()) == {
+        "skipped": "no translator in variants: no domains built"
+    }
+    assert (tmp_path / "reports/samples.png").stat().st_size > 0
+    params["variants"] = ["cgan", "cyclegan"]  # a translator: the source is read, and missing
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    result = subprocess.run(stage, cwd=project, capture_output=True, text=True)
+    assert result.returncode != 0 and "/nonexistent" in result.stderr
+
+
+def test_a_variant_without_a_recipes_entry_trains(project):
+    params_text = (project / "params.yaml").read_text()
+    params = yaml.safe_load(params_text)
+    params["variants"] = [*params["variants"], "hinge"]
+    del params["recipes"]["hinge"]
+    before = tree(project / "models/train/cgan")
+    try:
+        (project / "params.yaml").write_text(yaml.safe_dump(params))
+        result = dvc(project, "repro", "export@hinge", "export@cgan")
+        assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+        assert OnnxGenerator(project / "models/onnx/hinge.onnx").info.variant == "hinge"
+        # cgan's recipe did not change: its train stage re-ran (DVC tracks all of
+        # `recipes`) and resumed a finished checkpoint, training and rewriting nothing
+        metrics = json.loads((project / "metrics/train/cgan.json").read_text())
+        assert metrics["resumed_from"] == metrics["steps"]
+        assert tree(project / "models/train/cgan") == before
+        assert "Running stage 'export@cgan'" not in result.stdout
+    finally:
+        (project / "params.yaml").write_text(params_text)
+        for path in ("models/onnx/hinge.onnx", "models/train/hinge"):
+            subprocess.run(["rm", "-rf", str(project / path)], check=True)
+    assert dvc(project, "repro").returncode == 0
+    assert dvc(project, "status").stdout.strip().endswith("up to date.")
+
+
+def test_dvc_notices_an_edited_installed_plugin(project, tmp_path):
+    """A plugin installed outside the repository (the guide's, pip-installed): DVC tracks
+    its code through plugin_sources/<v>, so an edit marks train@<v> changed."""
+    _, site = install_guide_plugin(tmp_path)
+    env = {"PYTHONPATH": str(site)}
+    module = site / "augment_tinygan.py"
+    params_text = (project / "params.yaml").read_text()
+    try:
+        variants = yaml.safe_load(params_text)["variants"]
+        edit_params(project, {"variants": [*variants, "tiny-gan"]})
+        result = dvc(project, "repro", "train@tiny-gan", env=env)
+        assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+        link = project / "plugin_sources/tiny-gan"
+        assert link.is_symlink() and link.resolve() == module.resolve()
+        assert "train@tiny-gan" not in dvc(project, "status", env=env).stdout
+        module.write_text(module.read_text() + "\n# an edit by the plugin's author\n")
+        status = dvc(project, "status", env=env).stdout
+        assert "train@tiny-gan:" in status and "modified:           plugin_sources/tiny-gan" in (
+            status
+        ), status
+        assert "train@cgan:" not in status  # only the edited plugin's stages
+    finally:
+        (project / "params.yaml").write_text(params_text)
+        subprocess.run(["rm", "-rf", str(project / "models/train/tiny-gan")], check=True)
+    assert dvc(project, "repro").returncode == 0
+    assert not (project / "plugin_sources/tiny-gan").exists()
     assert dvc(project, "status").stdout.strip().endswith("up to date.")

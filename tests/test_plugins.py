@@ -12,10 +12,11 @@ from pathlib import Path
 import pytest
 
 from augment.errors import ConfigError, PluginError, UnknownVariantError
-from augment.plugins import PluginInfo
+from augment.plugins import PluginInfo, source_path
 from augment.registry import Registry
 from augment.variant import DataSpec
 
+ROOT = Path(__file__).parents[1]
 FIXTURE = Path(__file__).parent / "fixtures" / "augment_toy"
 SPEC = DataSpec(28, 1, tuple("0123456789"))
 
@@ -181,3 +182,27 @@ def test_every_hookspec_is_documented_and_implemented():
         assert inspect.getdoc(getattr(hookspecs, name)), f"hookspec {name} has no docstring"
         assert name in architecture, f"hookspec {name} is not in docs/architecture.md"
         assert getattr(manager.hook, name).get_hookimpls(), f"no plugin implements {name}"
+
+
+def test_source_path_is_the_top_level_package_or_the_one_module(registry, tmp_path):
+    import augment
+    from augment.tasks.synthesis import SynthesisVariant
+
+    sngan = registry.get("sngan").cls
+    assert source_path(sngan) == (ROOT / "plugins/dcgan/augment_dcgan.py").resolve()
+    assert source_path(SynthesisVariant) == Path(augment.__file__).parent.resolve()
+    with pytest.raises(PluginError, match="is not a file on disk"):
+        source_path(type("Local", (), {"__module__": "__main__"}))
+
+
+def test_a_plugin_moved_since_its_link_was_made_is_an_error(registry, tmp_path):
+    from pipelines._common import check_plugin_source
+
+    sngan = registry.get("sngan").cls
+    check_plugin_source("sngan", sngan, tmp_path)  # no link: a stage run by hand
+    (tmp_path / "sngan").symlink_to(source_path(sngan))
+    check_plugin_source("sngan", sngan, tmp_path)
+    (tmp_path / "sngan").unlink()
+    (tmp_path / "sngan").symlink_to(tmp_path / "elsewhere.py")
+    with pytest.raises(ConfigError, match="re-installed elsewhere.*dvc repro -f plugin_sources"):
+        check_plugin_source("sngan", sngan, tmp_path)

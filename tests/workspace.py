@@ -35,12 +35,16 @@ def edit_params(project: Path, override: dict[str, Any]) -> None:
     path.write_text(yaml.safe_dump(merge(yaml.safe_load(path.read_text()), override)))
 
 
-def run_dvc(project: Path, *args: str, capture: bool = True) -> subprocess.CompletedProcess:
-    """``dvc <args>`` in ``project``, with this interpreter's bin directory first on PATH."""
+def run_dvc(
+    project: Path, *args: str, capture: bool = True, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    """``dvc <args>`` in ``project``, with this interpreter's bin directory first on PATH
+    (and ``env`` over the environment: e.g. a PYTHONPATH with a plugin installed)."""
     env = {
         **os.environ,
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
         "DVC_NO_ANALYTICS": "1",  # no analytics daemon (and no temporary files it leaves)
+        **(env or {}),
     }
     return subprocess.run(["dvc", *args], cwd=project, env=env, capture_output=capture, text=True)
 
@@ -67,3 +71,26 @@ def new_project(source: Path, dst: Path, override: dict[str, Any] | None = None)
     if override:
         edit_params(dst, override)
     return dst
+
+
+def install_guide_plugin(tmp: Path) -> tuple[Path, Path]:
+    """The plugin of docs/plugins.md, written out as the guide says (pyproject.toml, module
+    and test) and pip-installed for real into ``tmp/site`` (put it on PYTHONPATH).
+
+    Returns the source folder and the site folder.
+    """
+    import re
+
+    guide = (Path(__file__).parents[1] / "docs" / "plugins.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```(\w+)\n(.*?)```", guide, re.S)
+    toml = next(b for kind, b in blocks if kind == "toml")
+    module, _, test = (b for kind, b in blocks if kind == "python")
+    source = tmp / "augment-tinygan"
+    source.mkdir()
+    (source / "pyproject.toml").write_text(toml)
+    (source / "augment_tinygan.py").write_text(module)
+    (source / "test_tinygan.py").write_text(test)
+    site = tmp / "site"
+    pip = [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation"]
+    subprocess.run([*pip, "--target", str(site), str(source)], check=True, capture_output=True)
+    return source, site

@@ -404,6 +404,16 @@ def label_font(text: str, size: int = 11) -> ImageFont.FreeTypeFont:
     return ImageFont.truetype(default, size)
 
 
+def text_image(text: str, size: int = 14, pad: int = 8) -> np.ndarray:
+    """``text`` in white on black as a u8 ``H x W x 3`` image: the picture a report shows
+    where a stage had nothing to draw (and says why)."""
+    font = label_font(text, size)
+    left, top, right, bottom = font.getbbox(text)
+    image = Image.new("L", (right - left + 2 * pad, bottom - top + 2 * pad), 0)
+    ImageDraw.Draw(image).text((pad - left, pad - top), text, fill=255, font=font)
+    return np.repeat(np.asarray(image)[..., None], 3, axis=2)
+
+
 def _label_strip(
     labels: Sequence[str], row_height: int, pad: int, shape: tuple[int, ...]
 ) -> np.ndarray:
