@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import math
-from pathlib import Path
-
 import numpy as np
 import pytest
-import torch
-from tiny import CLASSES, TINY, outputs, task_data
+from tiny import TINY, outputs, task_data
 
 from augment.checkpoint import load_checkpoint, restore_variant
 from augment.export import export_onnx
 from augment.registry import Registry
 from augment.runtime import OnnxGenerator
-from augment.train import TrainConfig, fit
+from augment.testing import check_resume, check_variant
+from augment.train import fit
 
 
 def variant_names() -> list[str]:
@@ -23,47 +20,12 @@ def variant_names() -> list[str]:
 
 @pytest.mark.parametrize("name", variant_names())
 def test_variant_trains_checkpoints_and_exports(name, registry, mnist_small, tmp_path):
-    spec, data = task_data(registry.get(name), mnist_small)
-    variant = registry.create(name, {}, spec)
-    result = fit(variant, data, TINY, outputs(tmp_path), seed=0, progress=False)
-
-    assert result.steps == 2
-    assert result.final_losses and all(math.isfinite(v) for v in result.final_losses.values())
-    assert (tmp_path / "samples" / "final.png").is_file()
+    """The kit a plugin's own suite runs (augment.testing), on the small MNIST sample."""
+    result = check_variant(name, tmp_path, images=mnist_small[0], labels=mnist_small[1])
+    assert (result.variant, result.task) == (name, registry.get(name).task)
     assert (tmp_path / "losses.csv").read_text().startswith("step,")
-
-    state = load_checkpoint(tmp_path / "checkpoint.pt")
-    assert state["step"] == 2 and state["variant"] == name
-    restored, generator = restore_variant(state, registry.create)
-    for key, tensor in variant.generator.state_dict().items():  # the round trip is exact
-        assert torch.equal(tensor.cpu(), restored.generator.state_dict()[key]), key
-
-    path = tmp_path / f"{name}.onnx"
-    result = export_onnx(restored, generator, path, manifest_sha256="abc")
-    assert result.max_abs_diff <= 1e-4
-    model = OnnxGenerator(path, task=variant.task)
-    info = model.info
-    assert (info.task, info.variant, info.classes) == (variant.task, name, CLASSES)
-    assert info.domains == spec.domains
-    assert (info.image_size, info.channels, info.manifest_sha256) == (28, 1, "abc")
-    if variant.task == "synthesize":
-        out = model.generate([0, 3, 9, 9, 1], seed=7, batch_size=2)
-        assert out.shape == (5, 1, 28, 28) and out.min() >= -1 and out.max() <= 1
-        np.testing.assert_array_equal(out, model.generate([0, 3, 9, 9, 1], seed=7))
-    if variant.task == "upscale":
-        assert info.scale == 2
-        for h, w in ((14, 14), (10, 12)):  # height and width are dynamic
-            image = np.random.default_rng(h).uniform(-1, 1, (3, 1, h, w)).astype(np.float32)
-            out = model.upscale(image)
-            assert out.shape == (3, 1, 2 * h, 2 * w) and out.min() >= -1 and out.max() <= 1
-    if variant.task == "translate":
-        for h, w in ((28, 28), (21, 34)):  # height and width are dynamic, odd sizes too
-            image = np.random.default_rng(h).uniform(-1, 1, (3, 1, h, w)).astype(np.float32)
-            there = model.translate(image, "inverted")
-            assert there.shape == image.shape and there.min() >= -1 and there.max() <= 1
-            if model.multi_domain:  # the cycle: into the target and back
-                back = model.translate(there, "plain")
-                assert back.shape == image.shape and not np.array_equal(back, there)
+    if result.task == "upscale":
+        assert OnnxGenerator(result.onnx).info.scale == 2
 
 
 def translate_names() -> list[str]:
@@ -106,29 +68,28 @@ def test_stochastic_translator_takes_a_noise_code(name, registry, mnist_small, t
     ],
 )
 def test_resume_equals_uninterrupted_run(name, params, registry, mnist_small, tmp_path):
-    spec, data = task_data(registry.get(name), mnist_small)
-    config = TrainConfig(steps=6, batch_size=16, checkpoint_every=3, sample_every=100, log_every=3)
+    check_resume(name, tmp_path, params, *mnist_small, registry=registry)
 
-    def train(root: Path, steps: int):
-        torch.use_deterministic_algorithms(True)
-        try:
-            variant = registry.create(name, params, spec, seed=3)
-            conf = config.model_copy(update={"steps": steps})
-            return fit(variant, data, conf, outputs(root), seed=3, progress=False)
-        finally:
-            torch.use_deterministic_algorithms(False)
 
-    train(tmp_path / "straight", 6)
-    first = train(tmp_path / "resumed", 3)
-    second = train(tmp_path / "resumed", 6)
-    assert (first.resumed_from, second.resumed_from) == (0, 3)
+def test_the_kit_names_what_broke(registry, tmp_path):
+    """A variant that keeps state outside its checkpoint (a step counter in its loss) fails
+    check_resume, naming the tensor that differs."""
+    from augment.plugins import PluginInfo
+    from augment.variant import LossOutput
 
-    a = load_checkpoint(tmp_path / "straight" / "checkpoint.pt")
-    b = load_checkpoint(tmp_path / "resumed" / "checkpoint.pt")
-    for key in ("generator", "discriminator"):
-        for name, tensor in a[key].items():
-            assert torch.equal(tensor, b[key][name]), f"{key}.{name} differs after resume"
-    assert a["history"] == b["history"]
+    class Forgetful(registry.get("cgan").cls):
+        name = "forgetful"
+        calls = 0
+
+        def generator_loss(self, batch) -> LossOutput:
+            out = super().generator_loss(batch)
+            self.calls += 1  # not checkpointed: a resumed run counts from 0 again
+            return LossOutput(out.loss * (1 + self.calls), out.logs)
+
+    own = Registry()
+    own.register(Forgetful, PluginInfo("forgetful", "test-forgetful", "0"))
+    with pytest.raises(AssertionError, match=r"generator\.\S+ differs after a resume"):
+        check_resume("forgetful", tmp_path, registry=own)
 
 
 def test_conformance_covers_every_task(registry):
