@@ -24,6 +24,13 @@ from augment import __version__
 from augment.errors import AugmentError, ConfigError, DataError
 
 
+def _plugins_new(args: argparse.Namespace) -> None:
+    from augment.plugin_template import write_plugin
+
+    folder = write_plugin(args.name, Path(args.dir))
+    print(f"wrote {folder}: pip install -e {folder} && pytest {folder}")
+
+
 def _plugins_list(args: argparse.Namespace) -> None:
     from augment.registry import Registry
 
@@ -157,6 +164,12 @@ def build_parser() -> argparse.ArgumentParser:
     listing = plugin_commands.add_parser("list", help="list every registered variant")
     listing.add_argument("--json", action="store_true", help="machine-readable output")
     listing.set_defaults(run=_plugins_list)
+    new = plugin_commands.add_parser(
+        "new", help="write a new plugin package (pyproject, variant, conformance test)"
+    )
+    new.add_argument("name", help="the variant's name, e.g. tiny-gan")
+    new.add_argument("--dir", default=".", help="where augment-<name>/ is written")
+    new.set_defaults(run=_plugins_new)
 
     inspect = commands.add_parser("inspect", help="show an exported model's metadata")
     inspect.add_argument("model", help="an .onnx file exported by gan-augment")

@@ -29,7 +29,6 @@ def main(argv: list[str]) -> None:
     registry = Registry.from_plugins()
     sources = {name: source_path(registry.get(name).cls) for name in names}
     with atomic_path(args.out, is_dir=True) as tmp:
-        tmp.mkdir(parents=True, exist_ok=True)
         for name, source in sources.items():
             os.symlink(source, tmp / name, target_is_directory=source.is_dir())
     for name, source in sources.items():

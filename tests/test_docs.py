@@ -173,3 +173,35 @@ def test_the_plugin_guide_works_as_written(tmp_path: Path) -> None:
         cwd=tmp_path,
     )
     assert tested.returncode == 0, tested.stdout[-2000:] + tested.stderr[-2000:]
+
+
+def test_augment_plugins_new_writes_the_guide_s_package(tmp_path: Path) -> None:
+    """The template is the guide's text, so the guide test above covers what it writes."""
+    import subprocess
+    import sys
+
+    from workspace import guide_blocks
+
+    command = [sys.executable, "-m", "augment.cli", "plugins", "new", "tiny-gan"]
+    made = subprocess.run([*command, "--dir", str(tmp_path)], capture_output=True, text=True)
+    assert made.returncode == 0, made.stderr
+    folder = tmp_path / "augment-tinygan"
+    assert {p.name: p.read_text() for p in folder.iterdir()} == guide_blocks()
+    again = subprocess.run([*command, "--dir", str(tmp_path)], capture_output=True, text=True)
+    assert again.returncode != 0 and "augment-tinygan: already exists" in again.stderr
+    bad = subprocess.run([*command[:-1], "Tiny GAN"], capture_output=True, text=True)
+    assert bad.returncode != 0 and "plugin name 'Tiny GAN'" in bad.stderr
+
+
+def test_plugin_names_follow_the_variant_name() -> None:
+    from augment.plugin_template import PluginNames, plugin_files
+
+    names = PluginNames.of("style-gan-2")
+    assert (names.module, names.distribution, names.cls) == (
+        "augment_stylegan2",
+        "augment-stylegan2",
+        "StyleGAN2",
+    )
+    module = plugin_files("style-gan-2")["augment_stylegan2.py"]
+    compile(module, "augment_stylegan2.py", "exec")  # valid Python
+    assert 'name = "style-gan-2"' in module and "register(StyleGAN2)" in module

@@ -73,23 +73,27 @@ def new_project(source: Path, dst: Path, override: dict[str, Any] | None = None)
     return dst
 
 
-def install_guide_plugin(tmp: Path) -> tuple[Path, Path]:
-    """The plugin of docs/plugins.md, written out as the guide says (pyproject.toml, module
-    and test) and pip-installed for real into ``tmp/site`` (put it on PYTHONPATH).
-
-    Returns the source folder and the site folder.
-    """
+def guide_blocks() -> dict[str, str]:
+    """The plugin package of docs/plugins.md: file name -> the guide's text for it."""
     import re
 
     guide = (Path(__file__).parents[1] / "docs" / "plugins.md").read_text(encoding="utf-8")
     blocks = re.findall(r"```(\w+)\n(.*?)```", guide, re.S)
     toml = next(b for kind, b in blocks if kind == "toml")
     module, _, test = (b for kind, b in blocks if kind == "python")
+    return {"pyproject.toml": toml, "augment_tinygan.py": module, "test_tinygan.py": test}
+
+
+def install_guide_plugin(tmp: Path) -> tuple[Path, Path]:
+    """The plugin of docs/plugins.md, written out as the guide says (pyproject.toml, module
+    and test) and pip-installed for real into ``tmp/site`` (put it on PYTHONPATH).
+
+    Returns the source folder and the site folder.
+    """
     source = tmp / "augment-tinygan"
     source.mkdir()
-    (source / "pyproject.toml").write_text(toml)
-    (source / "augment_tinygan.py").write_text(module)
-    (source / "test_tinygan.py").write_text(test)
+    for name, text in guide_blocks().items():
+        (source / name).write_text(text)
     site = tmp / "site"
     pip = [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation"]
     subprocess.run([*pip, "--target", str(site), str(source)], check=True, capture_output=True)
