@@ -5,20 +5,25 @@ learn to restore its images from their low-resolution copies (degraded on the fl
 translate variants learn the domains of data/domains (``domains.source`` and
 ``domains.target``; every domain for multi-domain recipes; pairs for paired ones).
 
-params.yaml: ``seed``, ``train`` (TrainConfig), ``domains`` and ``recipes.<name>`` (the
+params.yaml: ``seed``, ``train`` (TrainConfig), ``domains`` and ``recipes.<name>`` (optional: the
 variant's Params overrides; under its ``train`` key, overrides of ``train`` for this
 variant only).
 The list ``variants`` is read by dvc.yaml's matrix only.
 Under ``torchrun --nproc_per_node=N -m pipelines.train <v>`` the N processes train one
 model data-parallel (``train.batch_size`` is the global batch) and rank 0 writes.
 Writes models/train/<v>/checkpoint.pt (kept across runs, so a killed run resumes),
-reports/train/<v>/ (sample grids), plots/train/<v>/losses.csv and metrics/train/<v>.json.
+reports/train/<v>/ (sample grids and losses.csv, every logged value by step),
+plots/train/<v>/<value>.csv (one loss curve a file, the form ``dvc plots show`` draws for
+any variant, whatever it logs) and metrics/train/<v>.json.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import replace
+from pathlib import Path
+
+import pandas as pd
 
 from augment.config import parse
 from augment.data.batches import TrainingData
@@ -27,7 +32,7 @@ from augment.data.images import load_images
 from augment.data.manifest import Manifest
 from augment.distributed import is_main_process
 from augment.errors import ConfigError
-from augment.io import sha256_file
+from augment.io import atomic_path, sha256_file
 from augment.registry import Registry
 from augment.train import TrainConfig, TrainOutputs, fit
 from augment.translate import training_data
@@ -109,7 +114,7 @@ def main(argv: list[str]) -> None:
     outputs = TrainOutputs(
         checkpoint=args.checkpoints / name / "checkpoint.pt",
         samples=args.reports / name,
-        losses=args.plots / name / "losses.csv",
+        losses=args.reports / name / "losses.csv",
     )
     result = fit(variant, data, config, outputs, seed)
     if not is_main_process():  # under torchrun, rank 0 reports
@@ -131,6 +136,18 @@ def main(argv: list[str]) -> None:
         "diversity_ratio": {c: round(r, 4) for c, r in result.diversity.items()},
     }
     write_json(args.metrics / f"{name}.json", metrics)
+    write_curves(outputs.losses, args.plots / name)
+
+
+def write_curves(losses: Path, folder: Path) -> None:
+    """``folder/<value>.csv`` (columns step, <value>) for each value logged in ``losses``:
+    DVC draws a file's last column against ``x: step``, so every variant gets a curve for
+    each of its own losses from one top-level plot definition (written atomically)."""
+    table = pd.read_csv(losses)
+    with atomic_path(folder, is_dir=True) as tmp:
+        for column in table.columns.drop("step"):
+            curve = table[["step", column]].dropna()
+            curve.to_csv(tmp / f"{column}.csv", index=False, float_format="%.6g")
 
 
 if __name__ == "__main__":

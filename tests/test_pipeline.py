@@ -169,7 +169,11 @@ def test_repro_exports_models_with_metadata_and_reports(project):
         assert model.info.variant == variant
         assert model.info.manifest_sha256 == sha256_file(project / "data/prepared/manifest.csv")
         assert (project / f"reports/train/{variant}/final.png").is_file()
-        assert (project / f"plots/train/{variant}/losses.csv").is_file()
+        losses = pd.read_csv(project / f"reports/train/{variant}/losses.csv")
+        curves = {p.stem: pd.read_csv(p) for p in (project / f"plots/train/{variant}").iterdir()}
+        assert set(curves) == set(losses.columns) - {"step"} and "d_loss" in curves
+        for name, curve in curves.items():  # DVC draws each file's last column over step
+            assert list(curve.columns) == ["step", name] and len(curve) == len(losses)
         for stage in ("train", "export", "synthesize"):
             assert (project / f"metrics/{stage}/{variant}.json").is_file()
     assert (project / "reports/prepare/class_counts.png").is_file()
