@@ -124,7 +124,7 @@ def test_layers_import_only_downwards() -> None:
 
 
 def test_the_readme_plugin_example_registers_and_trains(tmp_path: Path, mnist_small) -> None:
-    """The plugin of README.md's Layout section, as printed: it registers through its
+    """The plugin of README.md's Writing a plugin section, as printed: it registers through its
     hook, builds, and trains a step in the one loop."""
     from augment.data.batches import TrainingData
     from augment.plugins import PluginInfo
