@@ -158,7 +158,7 @@ def run_dataset(dataset: str, budget: dict[str, Any], args: argparse.Namespace) 
     seconds = time.perf_counter() - started
     if result.returncode != 0:
         sys.exit(f"dvc repro failed for {dataset} (exit {result.returncode}) in {project}")
-    metrics = json.loads((project / "metrics/evaluate.json").read_text())
+    metrics = json.loads((project / "reports/evaluate/metrics.json").read_text())
     # metrics' own "seconds" is the evaluate stage's; repro_seconds the whole dvc repro
     run = {
         **metrics,

@@ -24,7 +24,7 @@ from pipelines._common import (
     read_seed,
     run,
     stage_args,
-    write_json,
+    write_metrics,
 )
 
 log = logging.getLogger("pipelines.classifier")
@@ -85,7 +85,8 @@ def main(argv: list[str]) -> None:
         )
     else:
         log.warning("%s: no val images; the classifier is not evaluated", args.manifest)
-    write_json(args.metrics, metrics)
+    details = args.metrics.with_name("classifier_details.json")
+    write_metrics(args.metrics, details, metrics, {"val_per_class_recall"})
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ from pipelines._common import (
     read_seed,
     require_model,
     run,
-    write_json,
+    write_metrics,
 )
 
 log = logging.getLogger("pipelines.synthesize")
@@ -42,8 +42,18 @@ def judge_accuracy(judge: tuple[Any, list[str]], real: Manifest) -> float | None
     return float(evaluate(model, images, labels, len(classes))["balanced_accuracy"])
 
 
+def overall_acceptance(result: SynthesisResult) -> float | None:
+    """The fraction of all generated samples the filter accepted (None: no filter ran)."""
+    rated = {c: r for c, r in result.acceptance_rate.items() if r is not None}
+    generated = sum(result.generated[c] for c in rated)
+    if not generated:
+        return None
+    return round(sum(r * result.generated[c] for c, r in rated.items()) / generated, 6)
+
+
 def stage_metrics(variant: str, result: SynthesisResult) -> dict[str, Any]:
-    """metrics/synthesize/<variant>.json: totals, throughput and per-class numbers."""
+    """The stage's metrics: totals, throughput and (``classes``: in the details file only)
+    per-class numbers."""
     after = result.after
     return {
         "variant": variant,
@@ -55,6 +65,7 @@ def stage_metrics(variant: str, result: SynthesisResult) -> dict[str, Any]:
         "filled_below_threshold": sum(result.filled_below_threshold.values()),
         "seconds": result.seconds,
         "images_per_second": result.images_per_second,
+        "acceptance_rate": overall_acceptance(result),
         "classes": {
             name: {
                 "threshold": result.thresholds.get(name, result.threshold),
@@ -127,7 +138,9 @@ def main(argv: list[str]) -> None:
     )
     log_table(result)
     judged = {"judge_val_balanced_accuracy": accuracy, "filter_reliable": reliable}
-    write_json(args.metrics / f"{variant}.json", stage_metrics(variant, result) | judged)
+    details = args.reports / variant / "metrics.json"
+    metrics = stage_metrics(variant, result) | judged
+    write_metrics(args.metrics / f"{variant}.json", details, metrics, {"classes"})
     log.info(
         "%s: %d synthetic images, %.1f images/s",
         variant,

@@ -53,7 +53,7 @@ from pipelines._common import (
     run,
     section,
     stage_args,
-    write_json,
+    write_metrics,
 )
 
 log = logging.getLogger("pipelines.train")
@@ -135,7 +135,8 @@ def main(argv: list[str]) -> None:
         "final_losses": result.final_losses,
         "diversity_ratio": {c: round(r, 4) for c, r in result.diversity.items()},
     }
-    write_json(args.metrics / f"{name}.json", metrics)
+    details = args.reports / name / "metrics.json"
+    write_metrics(args.metrics / f"{name}.json", details, metrics, {"diversity_ratio"})
     write_curves(outputs.losses, args.plots / name)
 
 

@@ -39,7 +39,7 @@ from pipelines._common import (
     require_model,
     run,
     stage_args,
-    write_json,
+    write_metrics,
 )
 
 log = logging.getLogger("pipelines.translate")
@@ -91,7 +91,9 @@ def main(argv: list[str]) -> None:
     write_png(reports / "grid.png", grid)
     with atomic_path(reports / "report.md") as tmp:
         tmp.write_text(report_markdown(result, generator.multi_domain))
-    write_json(args.metrics / f"{variant}.json", asdict(result))
+    details = args.reports / variant / "metrics.json"
+    per_class = {"preservation_per_class", "classes"}
+    write_metrics(args.metrics / f"{variant}.json", details, asdict(result), per_class)
     a = result.accuracy
     log.info(
         "%s %s -> %s: source-only %.1f%%, translated %.1f%%, oracle %.1f%% (gap closed %s); "

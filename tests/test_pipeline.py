@@ -64,7 +64,7 @@ def project(tmp_path_factory) -> Path:
 
 
 def test_repro_evaluates_every_condition(project):
-    metrics = json.loads((project / "metrics/evaluate.json").read_text())
+    metrics = json.loads((project / "reports/evaluate/metrics.json").read_text())
     conditions = metrics["conditions"]
     defaults = yaml.safe_load((ROOT / "params.yaml").read_text())["evaluate"]["conditions"]
     names = [Condition.parse(c) for c in defaults]
@@ -98,10 +98,10 @@ def test_repro_evaluates_every_condition(project):
 
 
 def test_evaluate_rerun_takes_every_run_from_its_cache(project):
-    before = json.loads((project / "metrics/evaluate.json").read_text())
+    before = json.loads((project / "reports/evaluate/metrics.json").read_text())
     result = dvc(project, "repro", "--force", "--single-item", "evaluate")
     assert result.returncode == 0, result.stderr[-2000:]
-    after = json.loads((project / "metrics/evaluate.json").read_text())
+    after = json.loads((project / "reports/evaluate/metrics.json").read_text())
     assert after["trained_runs"] == 0
     assert after["cached_runs"] == before["trained_runs"] + before["cached_runs"]
     assert after["conditions"] == before["conditions"]
@@ -223,6 +223,25 @@ def test_repro_translates_the_source_domain_and_judges_it(project):
     assert (report / "grid.png").stat().st_size > 0
     assert (project / "reports/domains/samples.png").stat().st_size > 0
     assert (project / "reports/train/cyclegan/final.png").stat().st_size > 0
+
+
+def test_dvc_metrics_show_lists_headline_figures_only(project):
+    """A readable table: the headline per stage, the per-class breakdowns in reports/."""
+    headline = json.loads((project / "metrics/evaluate.json").read_text())
+    details = json.loads((project / "reports/evaluate/metrics.json").read_text())
+    assert set(headline["balanced_accuracy"]) == set(details["conditions"])
+    for key, entry in details["conditions"].items():
+        assert headline["balanced_accuracy"][key] == entry["balanced_accuracy"]["mean"]
+    assert headline["verdict"] == details["verdict"]
+    shown = dvc(project, "metrics", "show", "--json")
+    assert shown.returncode == 0, shown.stderr
+    columns = 0
+    for files in json.loads(shown.stdout).values():
+        for data in files["data"].values():
+            columns += len(pd.json_normalize(data["data"]).columns)
+    assert columns < 150, f"dvc metrics show: {columns} columns"
+    for text in ("per_class", "diversity_ratio", "train_counts"):
+        assert text not in shown.stdout, text
 
 
 def test_second_repro_has_nothing_to_do(project):

@@ -580,6 +580,8 @@ def test_stage(
     assert "class 4                   3 ->     12 (+9)" in caplog.text
     metrics = json.loads(Path("metrics/synthesize/cgan.json").read_text())
     assert metrics["filter"] is True and metrics["synthetic_images"] == 2 + 7 + 9
+    assert 0 <= metrics["acceptance_rate"] <= 1 and "classes" not in metrics
+    metrics = json.loads(Path("reports/synthesize/cgan/metrics.json").read_text())
     assert metrics["classes"]["4"] == metrics["classes"]["4"] | {
         "before": 3,
         "synthetic": 9,
