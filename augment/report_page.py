@@ -1,0 +1,191 @@
+"""``reports/index.html``: every stage's findings on one self-contained page.
+
+The verdict first (does the synthetic data help, against the best classical fix), then
+synthesis, translation, upscaling, training and the data, each with its pictures. The
+figures come from the stages' headline metrics (``metrics/``), the pictures from
+``reports/``; images are embedded as data URIs, so the file can be mailed or opened
+offline. A stage that did not run is simply absent. An inline script counts the images
+the browser decoded into ``<body data-images-loaded>`` (what the test reads back from
+headless Chromium).
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+from pathlib import Path
+from typing import Any
+
+from augment.io import atomic_path
+
+STYLE = """
+body { font: 15px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222 }
+h1 { margin-bottom: 0.2em } h2 { border-bottom: 1px solid #ccc; padding-bottom: 0.2em }
+.verdict { font-size: 1.15em; padding: 0.6em 1em; border-radius: 6px }
+.helps { background: #e3f4e1 } .no { background: #fbeaea }
+table { border-collapse: collapse; margin: 0.6em 0 } td, th { padding: 2px 10px }
+th { text-align: left; border-bottom: 1px solid #999 } td.n { text-align: right }
+figure { display: inline-block; margin: 0.5em 1em 0.5em 0; vertical-align: top }
+figure img { max-width: 100%; image-rendering: pixelated; border: 1px solid #ddd }
+figcaption { font-size: 0.85em; color: #555 }
+"""
+
+COUNT_IMAGES = """
+addEventListener("load", () => {
+  const loaded = [...document.images].filter((img) => img.complete && img.naturalWidth > 0);
+  document.body.dataset.imagesLoaded = loaded.length;
+});
+"""
+
+
+def _json(path: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def _figure(path: Path, caption: str, width: int | None = None) -> str:
+    if not path.is_file():
+        return ""
+    data = base64.b64encode(path.read_bytes()).decode("ascii")
+    style = f' style="width:{width}px"' if width else ""
+    return (
+        f'<figure><img src="data:image/png;base64,{data}" alt="{html.escape(caption)}"{style}>'
+        f"<figcaption>{html.escape(caption)}</figcaption></figure>"
+    )
+
+
+def _pct(value: Any) -> str:
+    return "" if value is None else f"{100 * float(value):.1f}"
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = "".join(
+        "<tr>"
+        + "".join(f'<td class="n">{c}</td>' if i else f"<td>{c}</td>" for i, c in enumerate(r))
+        + "</tr>"
+        for r in rows
+    )
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _variants(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
+
+
+def _verdict(metrics: Path, reports: Path) -> str:
+    found = _json(metrics / "evaluate.json")
+    if found is None:
+        return ""
+    parts = ["<h2>Does the synthetic data help?</h2>"]
+    accuracy = found.get("balanced_accuracy", {})
+    for variant, v in found.get("verdict", {}).items():
+        delta, noise = 100 * v["delta"], 100 * v["noise"]
+        said = "helps" if v["helps"] else "does not help"
+        parts.append(
+            f'<p class="verdict {"helps" if v["helps"] else "no"}"><b>{html.escape(variant)}: '
+            f"{said}.</b> Its best condition, <code>{html.escape(v['best'])}</code>, is "
+            f"{delta:+.1f} points of balanced accuracy against the best classical one, "
+            f"<code>{html.escape(v['rival'])}</code> (seed noise {noise:.1f}).</p>"
+        )
+    rows = [
+        [f"<code>{html.escape(k)}</code>", _pct(a), _pct(found.get("tail_recall", {}).get(k))]
+        for k, a in sorted(accuracy.items(), key=lambda item: -item[1])
+    ]
+    parts.append(_table(["condition", "balanced accuracy %", "tail recall %"], rows))
+    parts.append(_figure(reports / "evaluate" / "per_class_recall.png", "recall per class"))
+    return "\n".join(parts)
+
+
+def _synthesis(metrics: Path, reports: Path) -> str:
+    variants = _variants(reports / "synthesize")
+    if not variants:
+        return ""
+    parts = ["<h2>Synthesis</h2>"]
+    for v in variants:
+        m = _json(metrics / "synthesize" / f"{v}.json") or {}
+        parts.append(
+            f"<p><b>{html.escape(v)}</b>: {m.get('synthetic_images', '?')} synthetic images; "
+            f"the filter accepted {_pct(m.get('acceptance_rate')) or '-'}% of the samples.</p>"
+        )
+        parts.append(_figure(reports / "synthesize" / v / "samples.png", f"{v}: a row per class"))
+    return "\n".join(parts)
+
+
+def _translation(metrics: Path, reports: Path) -> str:
+    variants = _variants(reports / "translate")
+    if not variants:
+        return ""
+    parts = ["<h2>Translation</h2>"]
+    for v in variants:
+        m = _json(metrics / "translate" / f"{v}.json") or {}
+        acc = m.get("accuracy", {})
+        parts.append(
+            f"<p><b>{html.escape(v)}</b> ({html.escape(str(m.get('source')))} &rarr; "
+            f"{html.escape(str(m.get('target')))}): accuracy on the target's test split, "
+            f"source only {_pct(acc.get('source_only'))}%, trained on translations "
+            f"{_pct(acc.get('translated'))}%, oracle {_pct(acc.get('oracle'))}%; labels "
+            f"preserved {_pct(m.get('label_preservation'))}%.</p>"
+        )
+        parts.append(_figure(reports / "translate" / v / "grid.png", f"{v}: source, translated"))
+    return "\n".join(parts)
+
+
+def _upscaling(metrics: Path, reports: Path) -> str:
+    variants = _variants(reports / "upscale")
+    if not variants:
+        return ""
+    parts = ["<h2>Upscaling</h2>"]
+    for v in variants:
+        parts.append(f"<p><b>{html.escape(v)}</b></p>")
+        caption = f"{v}: low resolution, bicubic, {v}, original"
+        parts.append(_figure(reports / "upscale" / v / "side_by_side.png", caption))
+    return "\n".join(parts)
+
+
+def _training(metrics: Path, reports: Path) -> str:
+    variants = _variants(reports / "train")
+    if not variants:
+        return ""
+    figures = []
+    for v in variants:
+        m = _json(metrics / "train" / f"{v}.json") or {}
+        caption = f"{v}: {m.get('steps', '?')} steps, {m.get('seconds', '?')} s"
+        figures.append(_figure(reports / "train" / v / "final.png", caption, width=320))
+    return "<h2>Training</h2>\n" + "\n".join(figures) if any(figures) else ""
+
+
+def _data(metrics: Path, reports: Path) -> str:
+    m = _json(metrics / "prepare.json")
+    if m is None:
+        return ""
+    line = (
+        f"<p>{m.get('classes')} classes; {m.get('train')} train, {m.get('val')} val and "
+        f"{m.get('test')} test images; imbalance ratio {m.get('imbalance_ratio')}.</p>"
+    )
+    counts = _figure(reports / "prepare" / "class_counts.png", "train images per class")
+    return "<h2>The data</h2>" + line + counts
+
+
+SECTIONS = (_verdict, _synthesis, _translation, _upscaling, _training, _data)
+
+
+def report_page(reports: Path, metrics: Path) -> str:
+    """The page's HTML from the stages' outputs under ``reports`` and ``metrics``."""
+    body = "\n".join(part for section in SECTIONS if (part := section(metrics, reports)))
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        "<title>gan-augment report</title>"
+        f"<style>{STYLE}</style><script>{COUNT_IMAGES}</script></head>\n"
+        f"<body><h1>gan-augment report</h1>\n{body or '<p>No stage has run yet.</p>'}\n"
+        "</body></html>\n"
+    )
+
+
+def write_report_page(path: Path, reports: Path, metrics: Path) -> None:
+    """Write :func:`report_page` to ``path``, atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(report_page(reports, metrics), encoding="utf-8")
