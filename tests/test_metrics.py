@@ -344,3 +344,57 @@ def test_classification_scores_zero_recall_class() -> None:
 def test_classification_bad_input(y_true, y_pred, message: str) -> None:
     with pytest.raises(DataError, match=message):
         classification_scores(y_true, y_pred, 3)
+
+
+# -- our hand-written metrics against the libraries that have them ----------------------
+# (docs/architecture.md, "Libraries and hand-written code": why each is kept)
+
+
+def test_psnr_and_ssim_equal_scikit_image() -> None:
+    from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+
+    from augment.metrics import psnr, ssim
+
+    rng = np.random.default_rng(0)
+    a = rng.integers(0, 256, (40, 36, 3), dtype=np.uint8)
+    b = np.clip(a + rng.normal(0, 20, a.shape), 0, 255).astype(np.uint8)
+    assert psnr(a, b) == pytest.approx(peak_signal_noise_ratio(a, b, data_range=255), rel=1e-12)
+    theirs = structural_similarity(
+        a, b, data_range=255, channel_axis=-1, gaussian_weights=True, sigma=1.5,
+        use_sample_covariance=False,
+    )  # fmt: skip
+    assert ssim(a, b) == pytest.approx(theirs, abs=1e-9)
+
+
+def test_classification_scores_equal_scikit_learn() -> None:
+    from sklearn import metrics as sk
+
+    from augment.metrics import classification_scores
+
+    rng = np.random.default_rng(1)
+    y_true = rng.integers(0, 6, 500)
+    y_pred = np.where(rng.random(500) < 0.7, y_true, rng.integers(0, 6, 500))
+    ours = classification_scores(y_true, y_pred, 6)
+    assert ours["accuracy"] == pytest.approx(sk.accuracy_score(y_true, y_pred))
+    assert ours["balanced_accuracy"] == pytest.approx(sk.balanced_accuracy_score(y_true, y_pred))
+    assert ours["macro_f1"] == pytest.approx(sk.f1_score(y_true, y_pred, average="macro"))
+    recall = sk.recall_score(y_true, y_pred, average=None)
+    assert ours["per_class_recall"] == pytest.approx(list(recall))
+    assert ours["gmean"] == pytest.approx(float(np.prod(recall) ** (1 / 6)))
+
+
+def test_frechet_distance_equals_scipy_sqrtm() -> None:
+    """FD with scipy's general matrix square root (the formula torchmetrics and pytorch-fid
+    use) against ours (symmetric eigen-decompositions)."""
+    from scipy import linalg
+
+    from augment.metrics import fd
+
+    rng = np.random.default_rng(2)
+    a = rng.normal(size=(400, 8)) @ rng.normal(size=(8, 8))
+    b = rng.normal(0.5, 1.0, size=(300, 8)) @ rng.normal(size=(8, 8))
+    mu_a, mu_b = a.mean(0), b.mean(0)
+    cov_a, cov_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)  # ddof 1, as ours
+    covmean = linalg.sqrtm(cov_a @ cov_b).real
+    theirs = ((mu_a - mu_b) ** 2).sum() + np.trace(cov_a + cov_b - 2 * covmean)
+    assert fd(a, b) == pytest.approx(theirs, rel=1e-6)
