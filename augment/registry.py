@@ -8,7 +8,7 @@ from typing import Any
 import torch
 
 from augment.config import parse
-from augment.errors import PluginError, UnknownVariantError, did_you_mean
+from augment.errors import ConfigError, PluginError, UnknownVariantError, did_you_mean
 from augment.plugins import PluginInfo, plugin_manager
 from augment.seeding import derive_seed
 from augment.tasks import TASKS
@@ -54,6 +54,9 @@ class Registry:
             raise PluginError(f"plugin {plugin.name!r}: {variant.__qualname__} has no name")
         if variant.task not in TASKS:
             raise PluginError(f"variant {name!r}: unknown task {variant.task!r} (tasks: {TASKS})")
+        unknown = sorted(set(variant.unsupported) - set(variant.Params.model_fields))
+        if unknown:
+            raise PluginError(f"variant {name!r}: unsupported names no Params field: {unknown}")
         if name in self._entries:
             other = self._entries[name].plugin
             raise PluginError(
@@ -95,6 +98,12 @@ class Registry:
         ``seed`` fixes the initial weights (otherwise torch's global generator decides).
         """
         cls = self.get(name).cls
+        ignored = sorted(set(params or {}) & cls.unsupported)
+        if ignored:
+            raise ConfigError(
+                f"{where}.{name}.{ignored[0]}: {name} does not use this knob (it replaces "
+                f"what reads it); unsupported here: {', '.join(sorted(cls.unsupported))}"
+            )
         validated = parse(cls.Params, params, f"{where}.{name}")
         if seed is None:
             return cls(validated, data)

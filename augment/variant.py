@@ -100,6 +100,10 @@ class Variant(ABC):
     task: ClassVar[Task]
     Params: ClassVar[type[Params]] = Params
     description: ClassVar[str] = ""
+    #: Params fields this variant inherits but does not use (e.g. ``mode_seeking`` when it
+    #: overrides the generator loss): a recipe that sets one is an error naming it, instead
+    #: of a knob that silently does nothing.
+    unsupported: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, params: Params, data: DataSpec) -> None:
         if not isinstance(params, self.Params):

@@ -206,3 +206,26 @@ def test_a_plugin_moved_since_its_link_was_made_is_an_error(registry, tmp_path):
     (tmp_path / "sngan").symlink_to(tmp_path / "elsewhere.py")
     with pytest.raises(ConfigError, match="re-installed elsewhere.*dvc repro -f plugin_sources"):
         check_plugin_source("sngan", sngan, tmp_path)
+
+
+def test_a_knob_a_variant_declares_unsupported_is_refused(registry):
+    """A variant that replaces what reads an inherited knob says so (``unsupported``), and a
+    recipe setting it fails naming it, instead of training as if it were not there."""
+    base = registry.get("cgan").cls
+
+    class OwnLoss(base):
+        name = "own-loss"
+        unsupported = frozenset({"mode_seeking", "r1"})
+
+    own = Registry()
+    own.register(OwnLoss, PluginInfo("own", "test-own", "0"))
+    own.create("own-loss", {"lr_g": 1e-4}, SPEC)  # a knob it uses: fine
+    with pytest.raises(ConfigError, match=r"recipes.own-loss.mode_seeking: own-loss does not use"):
+        own.create("own-loss", {"mode_seeking": 0.2}, SPEC)
+
+    class Typo(base):
+        name = "typo"
+        unsupported = frozenset({"mode_seekin"})
+
+    with pytest.raises(PluginError, match="unsupported names no Params field"):
+        Registry().register(Typo, PluginInfo("t", "t", "0"))
