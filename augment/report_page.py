@@ -2,8 +2,9 @@
 
 The verdict first (does the synthetic data help, against the best classical fix), then
 synthesis, translation, upscaling, training and the data, each with its pictures. The
-figures come from the stages' headline metrics (``metrics/``), the pictures from
-``reports/``; images are embedded as data URIs, so the file can be mailed or opened
+figures come from the stages' metrics (the evaluate stage's full ones in
+``reports/evaluate/metrics.json``, the others' headlines in ``metrics/``), the pictures
+from ``reports/``; images are embedded as data URIs, so the file can be mailed or opened
 offline. A stage that did not run is simply absent. An inline script counts the images
 the browser decoded into ``<body data-images-loaded>`` (what the test reads back from
 headless Chromium).
@@ -77,11 +78,11 @@ def _variants(folder: Path) -> list[str]:
 
 
 def _verdict(metrics: Path, reports: Path) -> str:
-    found = _json(metrics / "evaluate.json")
+    found = _json(reports / "evaluate" / "metrics.json")  # the stage's full figures
     if found is None:
         return ""
     parts = ["<h2>Does the synthetic data help?</h2>"]
-    accuracy = found.get("balanced_accuracy", {})
+    conditions = found.get("conditions", {})
     for variant, v in found.get("verdict", {}).items():
         delta, noise = 100 * v["delta"], 100 * v["noise"]
         said = "helps" if v["helps"] else "does not help"
@@ -91,9 +92,18 @@ def _verdict(metrics: Path, reports: Path) -> str:
             f"{delta:+.1f} points of balanced accuracy against the best classical one, "
             f"<code>{html.escape(v['rival'])}</code> (seed noise {noise:.1f}).</p>"
         )
+
+    def mean(entry: dict[str, Any], key: str) -> float | None:
+        return (entry.get(key) or {}).get("mean")
+
+    ranked = sorted(conditions.items(), key=lambda item: -mean(item[1], "balanced_accuracy"))
     rows = [
-        [f"<code>{html.escape(k)}</code>", _pct(a), _pct(found.get("tail_recall", {}).get(k))]
-        for k, a in sorted(accuracy.items(), key=lambda item: -item[1])
+        [
+            f"<code>{html.escape(k)}</code>",
+            _pct(mean(e, "balanced_accuracy")),
+            _pct(mean(e, "tail_recall")),
+        ]
+        for k, e in ranked
     ]
     parts.append(_table(["condition", "balanced accuracy %", "tail recall %"], rows))
     parts.append(_figure(reports / "evaluate" / "per_class_recall.png", "recall per class"))

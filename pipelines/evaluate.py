@@ -144,17 +144,18 @@ HEADLINE_QUALITY = ("fd", "fd_floor", "precision", "recall")
 
 
 def headline_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
-    """What ``dvc metrics show`` lists for the stage: the verdicts, each condition's mean
-    balanced accuracy and tail recall, each variant's headline quality, the run counts.
-    Everything (per-class recalls, stds, F1, G-mean, the protocol) is in the report's
-    metrics.json."""
+    """What ``dvc metrics show`` lists for the stage: each variant's verdict (its best
+    condition, the difference to the best classical one, whether it helps), each
+    condition's mean balanced accuracy, each variant's headline quality, the run counts.
+    Everything (tail and per-class recalls, stds, F1, G-mean, noise, the protocol) is in
+    the report's metrics.json."""
     conditions = metrics["conditions"]
     return {
-        "verdict": metrics["verdict"],
-        "balanced_accuracy": {k: e["balanced_accuracy"]["mean"] for k, e in conditions.items()},
-        "tail_recall": {
-            k: e["tail_recall"]["mean"] for k, e in conditions.items() if "tail_recall" in e
+        "verdict": {
+            v: {key: found[key] for key in ("best", "delta", "helps")}
+            for v, found in metrics["verdict"].items()
         },
+        "balanced_accuracy": {k: e["balanced_accuracy"]["mean"] for k, e in conditions.items()},
         "quality": {
             v: {k: q[k] for k in HEADLINE_QUALITY if k in q} for v, q in metrics["quality"].items()
         },

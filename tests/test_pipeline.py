@@ -103,6 +103,7 @@ def test_evaluate_rerun_takes_every_run_from_its_cache(project):
     result = dvc(project, "repro", "--force", "--single-item", "evaluate")
     assert result.returncode == 0, result.stderr[-2000:]
     after = json.loads((project / "reports/evaluate/metrics.json").read_text())
+    assert dvc(project, "repro", "report").returncode == 0  # the page follows the stage
     assert after["trained_runs"] == 0
     assert after["cached_runs"] == before["trained_runs"] + before["cached_runs"]
     assert after["conditions"] == before["conditions"]
@@ -233,14 +234,14 @@ def test_dvc_metrics_show_lists_headline_figures_only(project):
     assert set(headline["balanced_accuracy"]) == set(details["conditions"])
     for key, entry in details["conditions"].items():
         assert headline["balanced_accuracy"][key] == entry["balanced_accuracy"]["mean"]
-    assert headline["verdict"] == details["verdict"]
+    for variant, found in headline["verdict"].items():
+        assert found == {k: details["verdict"][variant][k] for k in ("best", "delta", "helps")}
     shown = dvc(project, "metrics", "show", "--json")
     assert shown.returncode == 0, shown.stderr
-    columns = 0
     for files in json.loads(shown.stdout).values():
-        for data in files["data"].values():
-            columns += len(pd.json_normalize(data["data"]).columns)
-    assert columns < 150, f"dvc metrics show: {columns} columns"
+        for path, data in files["data"].items():  # a handful of columns per stage
+            columns = len(pd.json_normalize(data["data"]).columns)
+            assert columns <= 40, f"dvc metrics show: {path} has {columns} columns"
     for text in ("per_class", "diversity_ratio", "train_counts"):
         assert text not in shown.stdout, text
 
