@@ -95,6 +95,18 @@ def task_data(
     return replace(spec, domains=DOMAINS[:count]), data
 
 
+def _setup(
+    name: str, images: np.ndarray | None, labels: np.ndarray | None, registry: Registry | None
+) -> tuple[Registry, VariantEntry, DataSpec, TrainingData]:
+    """The registry (installed plugins by default), the variant's entry, and its task's
+    spec and data (random digits by default)."""
+    registry = registry or Registry.from_plugins()
+    entry = registry.get(name)
+    if images is None or labels is None:
+        images, labels = random_digits()
+    return (registry, entry, *task_data(entry, images, labels))
+
+
 def check_variant(
     name: str,
     workdir: Path,
@@ -105,11 +117,7 @@ def check_variant(
 ) -> Conformance:
     """Train, checkpoint, export and run variant ``name`` (with recipe ``params``) in
     ``workdir``; an ``AssertionError`` says which part of the contract broke."""
-    registry = registry or Registry.from_plugins()
-    entry = registry.get(name)
-    if images is None or labels is None:
-        images, labels = random_digits()
-    spec, data = task_data(entry, images, labels)
+    registry, entry, spec, data = _setup(name, images, labels, registry)
     variant = registry.create(name, params or {}, spec, seed=0)
     trained = fit(variant, data, TWO_STEPS, outputs(workdir), seed=0, progress=False)
     assert trained.steps == 2, f"{name}: trained {trained.steps} steps of 2"
@@ -176,11 +184,7 @@ def check_resume(
     """Six steps straight and three + three resumed give the same weights and history
     (deterministic algorithms on): every piece of state the variant keeps between steps
     is in its checkpoint."""
-    registry = registry or Registry.from_plugins()
-    entry = registry.get(name)
-    if images is None or labels is None:
-        images, labels = random_digits()
-    spec, data = task_data(entry, images, labels)
+    registry, _, spec, data = _setup(name, images, labels, registry)
     config = TrainConfig(steps=6, batch_size=16, checkpoint_every=3, sample_every=100, log_every=3)
 
     def train(root: Path, steps: int) -> TrainResult:
