@@ -242,7 +242,7 @@ def test_dvc_metrics_show_lists_headline_figures_only(project):
         for path, data in files["data"].items():  # a handful of columns per stage
             columns = len(pd.json_normalize(data["data"]).columns)
             assert columns <= 40, f"dvc metrics show: {path} has {columns} columns"
-    for text in ("per_class", "diversity_ratio", "train_counts"):
+    for text in ("per_class_recall", "preservation_per_class", "diversity_ratio", "train_counts"):
         assert text not in shown.stdout, text
 
 
