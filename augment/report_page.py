@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import html
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,10 @@ addEventListener("load", () => {
   document.body.dataset.imagesLoaded = loaded.length;
 });
 """
+
+
+#: One variant's part of a section: (variant, its headline metrics, its report folder) -> HTML.
+VariantItem = Callable[[str, dict[str, Any], Path], str]
 
 
 def _json(path: Path) -> dict[str, Any] | None:
@@ -73,8 +78,15 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
-def _variants(folder: Path) -> list[str]:
-    return sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
+def _per_variant(heading: str, stage: str, metrics: Path, reports: Path, item: VariantItem) -> str:
+    """A section with one item per variant the stage reported on (``reports/<stage>/<v>``),
+    each drawn from the variant's headline metrics and report folder; no heading when
+    no item has anything to show."""
+    folder = reports / stage
+    variants = sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
+    items = [item(v, _json(metrics / stage / f"{v}.json") or {}, folder / v) for v in variants]
+    shown = [text for text in items if text]
+    return f"<h2>{heading}</h2>\n" + "\n".join(shown) if shown else ""
 
 
 def _verdict(metrics: Path, reports: Path) -> str:
@@ -110,62 +122,34 @@ def _verdict(metrics: Path, reports: Path) -> str:
     return "\n".join(parts)
 
 
-def _synthesis(metrics: Path, reports: Path) -> str:
-    variants = _variants(reports / "synthesize")
-    if not variants:
-        return ""
-    parts = ["<h2>Synthesis</h2>"]
-    for v in variants:
-        m = _json(metrics / "synthesize" / f"{v}.json") or {}
-        parts.append(
-            f"<p><b>{html.escape(v)}</b>: {m.get('synthetic_images', '?')} synthetic images; "
-            f"the filter accepted {_pct(m.get('acceptance_rate')) or '-'}% of the samples.</p>"
-        )
-        parts.append(_figure(reports / "synthesize" / v / "samples.png", f"{v}: a row per class"))
-    return "\n".join(parts)
+def _synthesized(v: str, m: dict[str, Any], folder: Path) -> str:
+    return (
+        f"<p><b>{html.escape(v)}</b>: {m.get('synthetic_images', '?')} synthetic images; "
+        f"the filter accepted {_pct(m.get('acceptance_rate')) or '-'}% of the samples.</p>\n"
+        + _figure(folder / "samples.png", f"{v}: a row per class")
+    )
 
 
-def _translation(metrics: Path, reports: Path) -> str:
-    variants = _variants(reports / "translate")
-    if not variants:
-        return ""
-    parts = ["<h2>Translation</h2>"]
-    for v in variants:
-        m = _json(metrics / "translate" / f"{v}.json") or {}
-        acc = m.get("accuracy", {})
-        parts.append(
-            f"<p><b>{html.escape(v)}</b> ({html.escape(str(m.get('source')))} &rarr; "
-            f"{html.escape(str(m.get('target')))}): accuracy on the target's test split, "
-            f"source only {_pct(acc.get('source_only'))}%, trained on translations "
-            f"{_pct(acc.get('translated'))}%, oracle {_pct(acc.get('oracle'))}%; labels "
-            f"preserved {_pct(m.get('label_preservation'))}%.</p>"
-        )
-        parts.append(_figure(reports / "translate" / v / "grid.png", f"{v}: source, translated"))
-    return "\n".join(parts)
+def _translated(v: str, m: dict[str, Any], folder: Path) -> str:
+    acc = m.get("accuracy", {})
+    return (
+        f"<p><b>{html.escape(v)}</b> ({html.escape(str(m.get('source')))} &rarr; "
+        f"{html.escape(str(m.get('target')))}): accuracy on the target's test split, "
+        f"source only {_pct(acc.get('source_only'))}%, trained on translations "
+        f"{_pct(acc.get('translated'))}%, oracle {_pct(acc.get('oracle'))}%; labels "
+        f"preserved {_pct(m.get('label_preservation'))}%.</p>\n"
+        + _figure(folder / "grid.png", f"{v}: source, translated")
+    )
 
 
-def _upscaling(metrics: Path, reports: Path) -> str:
-    variants = _variants(reports / "upscale")
-    if not variants:
-        return ""
-    parts = ["<h2>Upscaling</h2>"]
-    for v in variants:
-        parts.append(f"<p><b>{html.escape(v)}</b></p>")
-        caption = f"{v}: low resolution, bicubic, {v}, original"
-        parts.append(_figure(reports / "upscale" / v / "side_by_side.png", caption))
-    return "\n".join(parts)
+def _upscaled(v: str, m: dict[str, Any], folder: Path) -> str:
+    caption = f"{v}: low resolution, bicubic, {v}, original"
+    return f"<p><b>{html.escape(v)}</b></p>\n" + _figure(folder / "side_by_side.png", caption)
 
 
-def _training(metrics: Path, reports: Path) -> str:
-    variants = _variants(reports / "train")
-    if not variants:
-        return ""
-    figures = []
-    for v in variants:
-        m = _json(metrics / "train" / f"{v}.json") or {}
-        caption = f"{v}: {m.get('steps', '?')} steps, {m.get('seconds', '?')} s"
-        figures.append(_figure(reports / "train" / v / "final.png", caption, width=320))
-    return "<h2>Training</h2>\n" + "\n".join(figures) if any(figures) else ""
+def _trained(v: str, m: dict[str, Any], folder: Path) -> str:
+    caption = f"{v}: {m.get('steps', '?')} steps, {m.get('seconds', '?')} s"
+    return _figure(folder / "final.png", caption, width=320)  # nothing without a grid
 
 
 def _data(metrics: Path, reports: Path) -> str:
@@ -180,12 +164,17 @@ def _data(metrics: Path, reports: Path) -> str:
     return "<h2>The data</h2>" + line + counts
 
 
-SECTIONS = (_verdict, _synthesis, _translation, _upscaling, _training, _data)
-
-
 def report_page(reports: Path, metrics: Path) -> str:
     """The page's HTML from the stages' outputs under ``reports`` and ``metrics``."""
-    body = "\n".join(part for section in SECTIONS if (part := section(metrics, reports)))
+    sections = [
+        _verdict(metrics, reports),
+        _per_variant("Synthesis", "synthesize", metrics, reports, _synthesized),
+        _per_variant("Translation", "translate", metrics, reports, _translated),
+        _per_variant("Upscaling", "upscale", metrics, reports, _upscaled),
+        _per_variant("Training", "train", metrics, reports, _trained),
+        _data(metrics, reports),
+    ]
+    body = "\n".join(part for part in sections if part)
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         "<title>gan-augment report</title>"
