@@ -6,17 +6,27 @@ TORCH  ?= torch==2.14.1 torchvision==0.29.1
 BIN    := $(abspath $(VENV))/bin
 STAMP  := $(VENV)/.installed
 PLUGINS := $(wildcard plugins/*/pyproject.toml)
+# Every distribution's version, for Python 3.10+ on any platform (uv's universal resolution):
+# a fresh machine gets the versions CI tested. `make lock` re-resolves it.
+LOCK   := requirements.lock
 
-.PHONY: install repro test lint clean
+.PHONY: install lock repro test lint clean
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml $(PLUGINS)
+$(STAMP): pyproject.toml $(PLUGINS) $(LOCK)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip setuptools
-	$(BIN)/python -m pip install -q $(TORCH)
-	$(BIN)/python -m pip install -q -e ".[test]" $(addprefix -e ,$(dir $(PLUGINS)))
+	$(BIN)/python -m pip install -q -c $(LOCK) --upgrade pip setuptools
+	$(BIN)/python -m pip install -q -c $(LOCK) $(TORCH)
+	$(BIN)/python -m pip install -q -c $(LOCK) -e ".[test]" $(addprefix -e ,$(dir $(PLUGINS)))
 	touch $@
+
+lock:  ## re-resolve requirements.lock from pyproject.toml (torch kept at $(TORCH))
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q uv
+	printf '%s\n' $(TORCH) > $(VENV)/torch-pins.txt
+	$(BIN)/uv pip compile pyproject.toml --extra test --universal --python-version 3.10 \
+		-c $(VENV)/torch-pins.txt -o $(LOCK) --quiet
 
 repro: install  ## dvc repro on the built-in default (long-tailed MNIST digits)
 	PATH="$(BIN):$$PATH" dvc repro
