@@ -1,4 +1,4 @@
-"""``reports/index.html``: every stage's findings on one self-contained page.
+"""``reports/index.html``: every stage's findings on one self-contained page; ``plots/figures``.
 
 The verdict first (does the synthetic data help, against the best classical fix), then
 synthesis, translation, upscaling, training and the data, each with its pictures. The
@@ -8,6 +8,9 @@ from ``reports/``; images are embedded as data URIs, so the file can be mailed o
 offline. A stage that did not run is simply absent. An inline script counts the images
 the browser decoded into ``<body data-images-loaded>`` (what the test reads back from
 headless Chromium).
+
+The same stage figures, copied into one folder (:func:`write_figures`), are what
+``dvc plots show`` draws beside the loss curves.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import base64
 import html
 import json
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -182,6 +186,46 @@ def report_page(reports: Path, metrics: Path) -> str:
         f"<body><h1>gan-augment report</h1>\n{body or '<p>No stage has run yet.</p>'}\n"
         "</body></html>\n"
     )
+
+
+#: The stage figures, in the page's order: (stage, file in its report folder, one a variant).
+FIGURES: tuple[tuple[str, str, bool], ...] = (
+    ("evaluate", "per_class_recall.png", False),
+    ("synthesize", "samples.png", True),
+    ("translate", "grid.png", True),
+    ("upscale", "side_by_side.png", True),
+    ("train", "final.png", True),
+    ("prepare", "class_counts.png", False),
+    ("domains", "samples.png", False),
+)
+
+
+def stage_figures(reports: Path, metrics: Path) -> dict[str, Path]:
+    """Every stage figure present under ``reports``, by a flat file name
+    (``<stage>_<file>`` or ``<stage>_<variant>_<file>``), in the page's order. The domains
+    stage's picture only when it built domains (not its "skipped" placeholder)."""
+    found: dict[str, Path] = {}
+    for stage, name, per_variant in FIGURES:
+        folder = reports / stage
+        if stage == "domains" and "skipped" in (_json(metrics / "domains.json") or {}):
+            continue
+        if not per_variant:
+            candidates = [("", folder / name)]
+        elif folder.is_dir():
+            candidates = [(f"{v.name}_", v / name) for v in sorted(folder.iterdir()) if v.is_dir()]
+        else:
+            candidates = []
+        found.update({f"{stage}_{tag}{name}": p for tag, p in candidates if p.is_file()})
+    return found
+
+
+def write_figures(folder: Path, reports: Path, metrics: Path) -> int:
+    """Replace ``folder`` (atomically) by copies of :func:`stage_figures`; their number."""
+    figures = stage_figures(reports, metrics)
+    with atomic_path(folder, is_dir=True) as tmp:
+        for name, path in figures.items():
+            shutil.copyfile(path, tmp / name)
+    return len(figures)
 
 
 def write_report_page(path: Path, reports: Path, metrics: Path) -> None:

@@ -42,7 +42,7 @@ ONNX_MODELS = "models/onnx"  # <v>.onnx
 EVALUATE_CACHE = "models/evaluate"
 REPORTS = "reports"  # <stage>/...
 METRICS = "metrics"  # <stage>.json or <stage>/<v>.json
-PLOTS = "plots"  # train/<v>/losses.csv
+PLOTS = "plots"  # train/<v>/<loss>.csv, figures/<stage>_[<v>_]<file>.png
 PLUGIN_SOURCES = "plugin_sources"  # <v>: a link to the code of the plugin defining it
 VARIANT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")  # also a file name in every stage
 

@@ -246,6 +246,22 @@ def test_dvc_metrics_show_lists_headline_figures_only(project):
         assert text not in shown.stdout, text
 
 
+def test_dvc_plots_show_draws_every_loss_and_every_stage_figure(project, tmp_path):
+    shown = dvc(project, "plots", "show", "--json", "-o", str(tmp_path / "plots"))
+    assert shown.returncode == 0, shown.stderr
+    plots = json.loads(shown.stdout)["data"]
+    images = {Path(p).name for p, entries in plots.items() if entries[0]["type"] == "image"}
+    expected = {"evaluate_per_class_recall.png", "prepare_class_counts.png"}
+    expected |= {f"synthesize_{v}_samples.png" for v in SYNTHESIZERS}
+    expected |= {f"train_{v}_final.png" for v in SYNTHESIZERS}
+    expected |= {"upscale_srresnet_side_by_side.png", "translate_cyclegan_grid.png"}
+    assert expected <= images, sorted(images)
+    for entries in plots.values():  # each image is a copy DVC can serve
+        assert all(Path(e["url"]).is_file() for e in entries if e["type"] == "image")
+    for variant in SYNTHESIZERS:
+        assert f"plots/train/{variant}/d_loss.csv" in plots
+
+
 def test_second_repro_has_nothing_to_do(project):
     status = dvc(project, "status")
     assert status.returncode == 0 and "up to date" in status.stdout, status.stdout
