@@ -82,13 +82,17 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
+def _variant_folders(folder: Path) -> list[Path]:
+    """A stage's per-variant report folders (``reports/<stage>/<v>``), by name."""
+    return sorted(p for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
+
+
 def _per_variant(heading: str, stage: str, metrics: Path, reports: Path, item: VariantItem) -> str:
     """A section with one item per variant the stage reported on (``reports/<stage>/<v>``),
     each drawn from the variant's headline metrics and report folder; no heading when
     no item has anything to show."""
-    folder = reports / stage
-    variants = sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
-    items = [item(v, _json(metrics / stage / f"{v}.json") or {}, folder / v) for v in variants]
+    folders = _variant_folders(reports / stage)
+    items = [item(f.name, _json(metrics / stage / f"{f.name}.json") or {}, f) for f in folders]
     shown = [text for text in items if text]
     return f"<h2>{heading}</h2>\n" + "\n".join(shown) if shown else ""
 
@@ -209,12 +213,10 @@ def stage_figures(reports: Path, metrics: Path) -> dict[str, Path]:
         folder = reports / stage
         if stage == "domains" and "skipped" in (_json(metrics / "domains.json") or {}):
             continue
-        if not per_variant:
-            candidates = [("", folder / name)]
-        elif folder.is_dir():
-            candidates = [(f"{v.name}_", v / name) for v in sorted(folder.iterdir()) if v.is_dir()]
+        if per_variant:
+            candidates = [(f"{v.name}_", v / name) for v in _variant_folders(folder)]
         else:
-            candidates = []
+            candidates = [("", folder / name)]
         found.update({f"{stage}_{tag}{name}": p for tag, p in candidates if p.is_file()})
     return found
 
