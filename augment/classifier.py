@@ -30,6 +30,7 @@ from augment.distributed import resolve_device
 from augment.errors import DataError, ModelError
 from augment.io import atomic_path
 from augment.longtail import Objective, class_weights_at, mix_batch, objective_loss
+from augment.nn.split_norm import split_batch_norms, synthetic_rows
 from augment.seeding import derive_seed
 
 log = logging.getLogger(__name__)
@@ -65,11 +66,18 @@ class Classifier(nn.Module):
     """Three conv-BN-ReLU blocks, adaptive pooling, a feature layer and a linear head.
 
     ``forward(x) -> logits f32[N,K]``; ``features(x) -> f32[N,D]`` (the penultimate layer).
-    ``meta`` holds the plain metadata saved with the checkpoint.
+    ``split_bn``: every batch norm is a :class:`augment.nn.split_norm.SplitBatchNorm2d`
+    (synthetic images get their own while training, :func:`~augment.nn.split_norm.synthetic_rows`;
+    inference uses the real ones). ``meta`` holds the plain metadata saved with the checkpoint.
     """
 
     def __init__(
-        self, channels: int, num_classes: int, width: int = 32, feature_dim: int = 128
+        self,
+        channels: int,
+        num_classes: int,
+        width: int = 32,
+        feature_dim: int = 128,
+        split_bn: bool = False,
     ) -> None:
         super().__init__()
         if channels not in (1, 3):
@@ -77,7 +85,7 @@ class Classifier(nn.Module):
         if num_classes < 1:
             raise ValueError(f"num_classes must be >= 1, got {num_classes}")
         self.channels, self.num_classes = channels, num_classes
-        self.width, self.feature_dim = width, feature_dim
+        self.width, self.feature_dim, self.split_bn = width, feature_dim, split_bn
         self.meta: dict[str, Any] = {}
 
         def block(c_in: int, c_out: int) -> list[nn.Module]:
@@ -99,15 +107,19 @@ class Classifier(nn.Module):
         )
         self.embed = nn.Sequential(nn.Linear(16 * w, feature_dim), nn.ReLU(inplace=True))
         self.head = nn.Linear(feature_dim, num_classes)
+        if split_bn:
+            split_batch_norms(self.body)
 
-    def arch(self) -> dict[str, int]:
-        """The constructor arguments (saved with the weights)."""
-        return {
+    def arch(self) -> dict[str, Any]:
+        """The constructor arguments (saved with the weights; ``split_bn`` only when set,
+        so checkpoints without it read as before)."""
+        arch: dict[str, Any] = {
             "channels": self.channels,
             "num_classes": self.num_classes,
             "width": self.width,
             "feature_dim": self.feature_dim,
         }
+        return {**arch, "split_bn": True} if self.split_bn else arch
 
     def features(self, x: Tensor) -> Tensor:
         """Penultimate features f32[N,D] of images f32[N,C,H,W] in [-1,1]."""
@@ -200,7 +212,8 @@ def train_classifier(
     (``reweight``: inverse-frequency class weights; ``oversample``: class-balanced batches)
     or by an ``objective`` (:class:`augment.longtail.Objective`: balanced softmax, DRW,
     mixup), whose priors and weights come from the counts of ``labels``. ``synthetic``
-    (bool[N]) marks synthetic images, weighted ``objective.synthetic_weight`` in the loss.
+    (bool[N]) marks synthetic images, weighted ``objective.synthetic_weight`` in the loss
+    and normalized by their own batch norms with ``objective.split_bn``.
     ``steps`` fixes the number of optimizer steps (else ``config.epochs`` passes over the
     images), so runs on datasets of different sizes get the same compute. The same seed
     gives the same weights on CPU. Returns the model in eval mode after the last step.
@@ -213,16 +226,20 @@ def train_classifier(
         objective = Objective(class_weights=weights)
     check_images(images)
     y = torch.as_tensor(check_labels(labels, len(images), num_classes))
-    sample_weight = None
-    if synthetic is not None and objective.synthetic_weight != 1.0:
+    marks = torch.zeros(len(y), dtype=torch.bool)
+    if synthetic is not None:
         marks = torch.as_tensor(np.asarray(synthetic, bool).ravel())
         if len(marks) != len(y):
             raise DataError(f"classifier: {len(marks)} synthetic marks for {len(y)} images")
+    sample_weight = None
+    if objective.synthetic_weight != 1.0:
         sample_weight = torch.where(marks, objective.synthetic_weight, 1.0).float()
     device = resolve_device(config.device)
     with torch.random.fork_rng(devices=[]):  # seeded init without touching global state
         torch.manual_seed(derive_seed(seed, "classifier", "init"))
-        model = Classifier(images.shape[3], num_classes, config.width, config.feature_dim)
+        model = Classifier(
+            images.shape[3], num_classes, config.width, config.feature_dim, objective.split_bn
+        )
     model.to(device).train()
     x = to_tensor(images).to(device)
     counts = torch.bincount(y, minlength=num_classes)
@@ -259,9 +276,11 @@ def train_classifier(
                 xb = random_flip(xb, rng)
             xb, targets = mix_batch(xb, yb, objective.mixup, rng)
             if len(idx) > 1:  # BatchNorm cannot train on a single sample
+                with synthetic_rows(model, marks[idx] if objective.split_bn else None):
+                    logits = model(xb)  # a mixed image is routed as its first image
                 loss = objective_loss(
                     objective,
-                    model(xb),
+                    logits,
                     targets,
                     device_counts,
                     class_weights_at(objective, counts, done, total_steps),

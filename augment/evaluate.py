@@ -31,7 +31,9 @@ synthetic-only    class-balanced synthetic images only: classification accuracy 
                   at most ``M`` synthetic per real image in each class (``<method>+gan``:
                   all of them; with ``synthesize.policy: balance``, up to the largest
                   class). ``crt+gan:M`` keeps the backbone trained on real images and
-                  re-trains the head on the mix (decoupled).
+                  re-trains the head on the mix (decoupled). A ``+split-bn`` suffix gives
+                  synthetic images their own batch norms while training (AdvProp's
+                  auxiliary BN; inference uses the real ones).
 ================  ========================================================================
 
 Every condition gets ``ceil(epochs * K * n_max / batch_size)`` steps (``K`` classes,
@@ -91,7 +93,9 @@ DEFAULT_GAN_CONDITIONS = ("gan+filter", "synthetic-only", "oversample+gan:2", "c
 SCORES = ("balanced_accuracy", "macro_f1", "gmean", "accuracy", "tail_recall")
 FEATURE_CONDITION = "reweight"  # its run 0 is the feature network of the quality metrics
 TAIL_CLASSES = 3  # tail_recall: mean recall of this many rarest train classes
-_MIX = re.compile(r"^(?P<method>[a-z-]+)\+gan(?::(?P<cap>\d+(?:\.\d+)?))?$")
+_MIX = re.compile(
+    r"^(?P<method>[a-z-]+)\+gan(?::(?P<cap>\d+(?:\.\d+)?))?(?P<split_bn>\+split-bn)?$"
+)
 
 
 # -- conditions ----------------------------------------------------------------------------
@@ -105,7 +109,8 @@ class Condition:
     which synthetic images join the pool (``none``, the balancing ``unfiltered`` or
     ``filtered`` ones, ``stage``: those the synthesize stage wrote, ``only``: synthetic
     images alone); ``cap``: at most this many synthetic per real image per class (None: up to
-    the largest class); ``steps_factor``: multiple of the common steps (``full-2x``: 2).
+    the largest class); ``steps_factor``: multiple of the common steps (``full-2x``: 2);
+    ``split_bn``: synthetic images get their own batch norms (``...+gan:M+split-bn``).
     """
 
     name: str
@@ -113,6 +118,7 @@ class Condition:
     synthetic: Literal["none", "unfiltered", "filtered", "stage", "only"] = "none"
     cap: float | None = None
     steps_factor: int = 1
+    split_bn: bool = False
 
     @property
     def uses_generator(self) -> bool:
@@ -141,13 +147,19 @@ class Condition:
         if match is None or match["method"] not in CLASSICAL:
             raise ValueError(
                 f"unknown condition {name!r}: one of {', '.join(CLASSICAL + CEILINGS + SYNTHETIC)}"
-                ", or '<method>+gan[:M]' with a method of the first "
+                ", or '<method>+gan[:M][+split-bn]' with a method of the first "
                 f"{len(CLASSICAL)} (e.g. 'oversample+gan:4')"
             )
         cap = None if match["cap"] is None else float(match["cap"])
         if cap is not None and cap <= 0:
             raise ValueError(f"condition {name!r}: the cap M must be > 0")
-        return Condition(name, match["method"], "stage", cap)
+        split_bn = match["split_bn"] is not None
+        if split_bn and match["method"] == "crt":
+            raise ValueError(
+                f"condition {name!r}: crt trains its backbone on real images only, "
+                "so there is no synthetic batch norm to split"
+            )
+        return Condition(name, match["method"], "stage", cap, split_bn=split_bn)
 
 
 # -- configuration -------------------------------------------------------------------------
@@ -223,19 +235,23 @@ class EvaluateConfig(StrictModel):
     def parsed(self) -> list[Condition]:
         return [Condition.parse(name) for name in self.conditions]
 
-    def objective(self, method: str, synthetic: bool) -> Objective:
-        """The training objective of a classical ``method`` (crt/logit-adjust: plain CE)."""
-        weight = self.synthetic_weight if synthetic else 1.0
+    def objective(self, method: str, synthetic: bool, split_bn: bool = False) -> Objective:
+        """The training objective of a classical ``method`` (crt/logit-adjust: plain CE);
+        with ``synthetic`` images in the set, their loss weight and ``split_bn``."""
+        mix: dict[str, Any] = {
+            "synthetic_weight": self.synthetic_weight if synthetic else 1.0,
+            "split_bn": split_bn and synthetic,
+        }
         drw = {"drw_start": self.drw.start, "drw_beta": self.drw.beta}
         if method == "reweight":
-            return Objective(class_weights="inverse", synthetic_weight=weight)
+            return Objective(class_weights="inverse", **mix)
         if method == "balanced-softmax":
-            return Objective(loss="balanced-softmax", synthetic_weight=weight)
+            return Objective(loss="balanced-softmax", **mix)
         if method == "drw":
-            return Objective(class_weights="drw", synthetic_weight=weight, **drw)
+            return Objective(class_weights="drw", **drw, **mix)
         if method == "mixup-drw":
-            return Objective(class_weights="drw", mixup=self.mixup, synthetic_weight=weight, **drw)
-        return Objective(synthetic_weight=weight)
+            return Objective(class_weights="drw", mixup=self.mixup, **drw, **mix)
+        return Objective(**mix)
 
 
 # -- data of the conditions ----------------------------------------------------------------
@@ -356,7 +372,7 @@ def method_set(
     """``condition.method`` applied to the images of ``pool`` (``real``: cRT's backbone data)."""
     method = condition.method
     has_synthetic = bool(pool.synthetic.any())
-    objective = config.objective(method, has_synthetic)
+    objective = config.objective(method, has_synthetic, condition.split_bn)
     if method == "oversample":
         return TrainingSet(condition, oversampled(pool, num_classes, seed), objective)
     if method == "crt":  # backbone: plain cross-entropy on real images only

@@ -48,7 +48,8 @@ class Objective:
     ``class_weights``: none, inverse frequency ``N / (K n_k)``, or DRW's deferred
     effective-number weights from ``drw_start`` (fraction of the steps) with ``drw_beta``;
     ``mixup``: the Beta(alpha, alpha) parameter, 0 for no mixup; ``synthetic_weight``: the
-    loss weight of synthetic samples relative to real ones.
+    loss weight of synthetic samples relative to real ones; ``split_bn``: synthetic samples
+    get their own batch norms (:class:`augment.nn.split_norm.SplitBatchNorm2d`).
     """
 
     loss: LossName = "ce"
@@ -57,9 +58,14 @@ class Objective:
     drw_beta: float = 0.9999
     mixup: float = 0.0
     synthetic_weight: float = 1.0
+    split_bn: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The fields as plain data (``split_bn`` only when set: older run keys stay valid)."""
+        fields = asdict(self)
+        if not self.split_bn:
+            del fields["split_bn"]
+        return fields
 
 
 # -- losses --------------------------------------------------------------------------------

@@ -238,6 +238,24 @@ def test_upscale_benchmark_smoke_run(tmp_path) -> None:
     assert "| method | PSNR RGB |" in table and "| input | accuracy |" in table
 
 
+def test_colour_benchmark_smoke_run(tmp_path) -> None:
+    """A long-tailed colour folder, as a user brings it, through dvc repro evaluate."""
+    out = tmp_path / "colour"
+    smoke("colour.py", tmp_path, "--workdir", str(tmp_path / "work"), "--out", str(out))
+    report, table = read_report(out)
+    (run,) = report["runs"]
+    images = tmp_path / "work/digits-m32-images"
+    given = [len(list((images / "train" / str(k)).iterdir())) for k in range(10)]
+    assert given[0] == 40 and given[-1] == 2  # the folder: ratio 20, exponential
+    counts = [run["train_counts"][str(k)] for k in range(10)]  # used as it is, less val
+    assert all(0.8 * g - 1 <= c <= g for c, g in zip(counts, given, strict=True)), counts
+    assert set(run["recognised"]) == set(run["train_counts"])
+    assert all(0 <= share <= 1 for share in run["recognised"].values())
+    assert 0 < run["first_picture_seconds"] <= run["repro_seconds"]
+    assert run["verdict"]["rival"] == "baseline" and "gan+filter@sngan" in run["balanced_accuracy"]
+    assert "## `digits-m32`" in table and "| 9 | 2 |" in table
+
+
 def test_loop_overhead_benchmark_smoke_run(tmp_path) -> None:
     out = tmp_path / "loop"
     smoke("loop_overhead.py", tmp_path, "--out", str(out))

@@ -318,6 +318,17 @@ def test_dataset_balanced_sampler_in_a_loader(built: Built) -> None:
     assert list(sampler) == list(data.balanced_sampler(num_samples=50, seed=3))
 
 
+def test_with_source_marks_synthetic_items_through_a_loader_with_workers(built: Built) -> None:
+    data = ManifestDataset(built.csv, synthetic_ratio=1.0, with_source=True)
+    expected = (data.manifest.frame["source"] == "synthetic").to_numpy()
+    assert 0 < expected.sum() < len(data) and np.array_equal(data.synthetic, expected)
+    marks = torch.cat([s for _, _, s in DataLoader(data, batch_size=16, num_workers=2)])
+    assert marks.dtype == torch.bool and np.array_equal(marks.numpy(), expected)
+    image, label, synthetic = data[int(np.flatnonzero(expected)[0])]
+    assert synthetic is True and label == data.labels[int(np.flatnonzero(expected)[0])]
+    assert len(ManifestDataset(built.csv)[0]) == 2  # without it: (image, label)
+
+
 # -- errors --------------------------------------------------------------------------------
 
 

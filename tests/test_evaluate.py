@@ -308,3 +308,18 @@ def test_the_run_ends_with_the_verdict_and_where_the_report_is(tmp_path):
         "95.1 vs best classical mixup-drw 96.0 (-0.9 points, noise 0.6)",
         f"report: {tmp_path / 'report.md'}",
     ]
+
+
+def test_split_bn_conditions_give_synthetic_images_their_own_batch_norms(digits) -> None:
+    train, test = digits
+    stage = {"sngan": {"stage": Images(test.images[:30], test.labels[:30])}}
+    names = ("logit-adjust+gan:2", "logit-adjust+gan:2+split-bn", "mixup-drw+gan+split-bn")
+    plain, split, mixup = training_sets(parsed(*names), train, None, stage, 10, EvaluateConfig(), 0)
+    assert not plain.objective.split_bn and split.objective.split_bn
+    assert split.data.digest() == plain.data.digest()  # the same data, another network
+    assert mixup.objective.split_bn and mixup.objective.mixup > 0
+    assert Condition.parse(names[1]).cap == 2
+    with pytest.raises(ValueError, match="crt trains its backbone on real images only"):
+        Condition.parse("crt+gan:2+split-bn")
+    with pytest.raises(ValueError, match="unknown condition"):
+        Condition.parse("baseline+split-bn")

@@ -9,7 +9,13 @@ import pytest
 import torch
 from sklearn.datasets import load_digits
 
-from augment.classifier import ClassifierConfig, extract_features, train_classifier
+from augment.classifier import (
+    Classifier,
+    ClassifierConfig,
+    extract_features,
+    train_classifier,
+)
+from augment.errors import DataError
 from augment.longtail import (
     Objective,
     balanced_softmax_loss,
@@ -23,6 +29,7 @@ from augment.longtail import (
     posthoc_adjusted,
     retrain_head,
 )
+from augment.nn.split_norm import SplitBatchNorm2d, split_batch_norms, synthetic_rows
 
 LOGITS = torch.tensor([[2.0, 0.5, -1.0]])
 COUNTS = torch.tensor([80.0, 15.0, 5.0])  # prior 0.8, 0.15, 0.05
@@ -178,3 +185,77 @@ def test_every_objective_trains_a_classifier(digits) -> None:
             synthetic=synthetic,
         )
         assert all(torch.isfinite(p).all() for p in model.parameters())
+
+
+def test_split_batch_norm_keeps_synthetic_rows_out_of_the_real_statistics() -> None:
+    def model_and_norms() -> tuple[Classifier, list[SplitBatchNorm2d]]:
+        torch.manual_seed(0)
+        model = Classifier(1, 3, width=4, feature_dim=8, split_bn=True).train()
+        return model, [m for m in model.modules() if isinstance(m, SplitBatchNorm2d)]
+
+    real, fake = torch.randn(6, 1, 8, 8), torch.randn(6, 1, 8, 8) * 5 + 3
+    model, norms = model_and_norms()
+    with synthetic_rows(model, torch.tensor([False] * 6 + [True] * 6)):
+        mixed = model(torch.cat([real, fake]))
+    assert all(n.route is None for n in norms)  # the route lasts only inside the block
+    alone, alone_norms = model_and_norms()  # the same weights, fed the real rows only
+    real_only = alone(real)
+    # the synthetic rows reached neither the real statistics nor the real rows' outputs
+    for norm, reference in zip(norms, alone_norms, strict=True):
+        assert torch.allclose(norm.real.running_mean, reference.real.running_mean)
+        assert torch.allclose(norm.real.running_var, reference.real.running_var)
+        assert not torch.allclose(norm.synthetic.running_mean, reference.synthetic.running_mean)
+    assert torch.allclose(mixed[:6], real_only, atol=1e-6)
+    model.eval()  # inference without a route: every row is normalized as real
+    with torch.no_grad():
+        plain = model(fake)
+        with synthetic_rows(model, torch.ones(6, dtype=torch.bool)):
+            assert not torch.allclose(model(fake), plain)
+    assert model.arch()["split_bn"] is True
+    assert "split_bn" not in Classifier(1, 3).arch()  # older checkpoints read as before
+
+
+def test_split_batch_norm_runs_keep_the_keys_of_runs_without_it(digits) -> None:
+    assert "split_bn" not in Objective().to_dict()  # cached runs before split BN stay valid
+    assert Objective(split_bn=True).to_dict()["split_bn"] is True
+    images, labels = digits
+    synthetic = np.zeros(len(labels), bool)
+    synthetic[::2] = True
+    config = ClassifierConfig(width=8)
+    model = train_classifier(
+        images, labels, 10, config, seed=0, progress=False, steps=20,
+        objective=Objective(split_bn=True), synthetic=synthetic,
+    )  # fmt: skip
+    norms = [m for m in model.modules() if isinstance(m, SplitBatchNorm2d)]
+    assert len(norms) == 3 and all(n.synthetic.num_batches_tracked == 20 for n in norms)
+    assert all(n.real.num_batches_tracked == 20 for n in norms)
+    with pytest.raises(DataError, match="3 synthetic marks"):
+        train_classifier(
+            images, labels, 10, config, progress=False, steps=2, synthetic=synthetic[:3]
+        )
+
+
+def test_split_batch_norms_turn_any_network_into_one_with_synthetic_norms() -> None:
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 4, 3),
+        torch.nn.BatchNorm2d(4),
+        torch.nn.Sequential(torch.nn.ReLU(), torch.nn.BatchNorm2d(4, momentum=0.3)),
+    )
+    x = torch.randn(8, 3, 10, 10)
+    net(x)  # move the running statistics off their initial values
+    net.eval()
+    with torch.no_grad():
+        before = net(x)
+    split_batch_norms(net)
+    norms = [m for m in net.modules() if isinstance(m, SplitBatchNorm2d)]
+    assert len(norms) == 2 and not any(isinstance(m, torch.nn.BatchNorm2d) for m in net)
+    assert norms[1].real.momentum == norms[1].synthetic.momentum == 0.3
+    with torch.no_grad():
+        assert torch.equal(net(x), before)  # both halves copy the original norm
+        with synthetic_rows(net, torch.ones(8, dtype=torch.bool)):
+            assert torch.equal(net(x), before)  # ... until training moves them apart
+    net.train()
+    with synthetic_rows(net, torch.tensor([True] * 4 + [False] * 4)):
+        net(x)
+    assert not torch.equal(norms[0].real.running_mean, norms[0].synthetic.running_mean)

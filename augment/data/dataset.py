@@ -37,7 +37,7 @@ from augment.errors import ConfigError, DataError
 __all__ = ["ClassBalancedSampler", "ManifestDataset"]
 
 
-class ManifestDataset(Dataset[tuple[Any, int]]):
+class ManifestDataset(Dataset[tuple[Any, ...]]):
     """One split of a manifest as ``(image tensor, class index)`` items.
 
     ``synthetic_ratio`` keeps at most ``floor(ratio * real)`` synthetic images per class
@@ -49,7 +49,9 @@ class ManifestDataset(Dataset[tuple[Any, int]]):
     Items are ``read_image(path, channels)`` (uint8 ``H x W x C``), passed through
     ``transform(image=..., **{label_key: index})["image"]`` when given. A torch tensor
     result is returned as is; an array becomes float32 ``C x H x W`` (uint8 scaled to
-    [0, 1], floats unchanged).
+    [0, 1], floats unchanged). ``with_source`` adds a third element, True for a synthetic
+    image (``synthetic``: bool[N] of the selected rows), for a loss weight or separate batch
+    norms (:mod:`augment.nn.split_norm`).
     """
 
     def __init__(
@@ -63,6 +65,7 @@ class ManifestDataset(Dataset[tuple[Any, int]]):
         seed: int = 0,
         channels: int | None = None,
         label_key: str = "class_label",
+        with_source: bool = False,
     ) -> None:
         if split not in SPLITS:
             raise ConfigError(f"split {split!r} is not one of {', '.join(SPLITS)}")
@@ -101,6 +104,8 @@ class ManifestDataset(Dataset[tuple[Any, int]]):
         self.classes: tuple[str, ...] = source.classes
         self.manifest: Manifest = rows
         self.labels: np.ndarray = rows.label_indices()
+        self.synthetic: np.ndarray = (rows.frame["source"] == "synthetic").to_numpy()
+        self.with_source = bool(with_source)
         self.split = split
         self.transform = transform
         self.channels = channels
@@ -128,7 +133,11 @@ class ManifestDataset(Dataset[tuple[Any, int]]):
         """A :class:`ClassBalancedSampler` over this dataset's labels."""
         return ClassBalancedSampler(self.labels, num_samples=num_samples, seed=seed)
 
-    def __getitem__(self, index: int) -> tuple[Any, int]:
+    def __getitem__(self, index: int) -> tuple[Any, ...]:
+        item = self._item(index)
+        return (*item, bool(self.synthetic[index])) if self.with_source else item
+
+    def _item(self, index: int) -> tuple[Any, int]:
         label = int(self.labels[index])
         image = read_image(self._paths[index], self.channels)
         if self.transform is None:
