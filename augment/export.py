@@ -7,6 +7,7 @@ sizes other than the one traced, within ``atol``.
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import warnings
@@ -18,6 +19,7 @@ import numpy as np
 import onnx
 import torch
 from torch import Tensor, nn
+from torch.nn.utils import parametrize
 
 import augment
 from augment.errors import ExportError
@@ -75,9 +77,30 @@ def export_onnx(
     atol: float = 1e-4,
 ) -> ExportResult:
     """Export ``generator`` through ``variant.export_module`` to ``path`` (atomically)."""
-    module = variant.export_module(generator).cpu().eval()
+    module = baked(variant.export_module(generator).cpu().eval())
     info = model_info(variant, manifest_sha256)
     return write_onnx(module, variant.example_inputs, info, path, atol)
+
+
+def baked(module: nn.Module) -> nn.Module:
+    """A copy of ``module`` (in eval mode) whose weight parametrizations, such as spectral
+    norm's ``W / sigma(W)``, are computed once into plain weights: the ONNX graph holds the
+    weights the module uses, not the power iteration (which has no ONNX operator).
+
+    ``module`` itself is untouched: ``parametrize.remove_parametrizations`` would delete the
+    weight property from the parametrized class, which a deep copy shares with the original.
+    """
+    if not any(parametrize.is_parametrized(m) for m in module.modules()):
+        return module
+    copied = copy.deepcopy(module).eval()
+    for m in [m for m in copied.modules() if parametrize.is_parametrized(m)]:
+        with torch.no_grad():
+            values = {name: getattr(m, name).clone() for name in m.parametrizations}
+        m.__class__ = m.__class__.__bases__[0]  # the class torch's parametrized one extends
+        del m._modules["parametrizations"]
+        for name, value in values.items():
+            m.register_parameter(name, nn.Parameter(value, requires_grad=False))
+    return copied
 
 
 def write_onnx(

@@ -98,7 +98,13 @@ class Registry:
         ``seed`` fixes the initial weights (otherwise torch's global generator decides).
         """
         cls = self.get(name).cls
-        ignored = sorted(set(params or {}) & cls.unsupported)
+        # a knob at its default changes nothing (a checkpoint's params list every field)
+        defaults = cls.Params.model_fields
+        ignored = sorted(
+            key
+            for key in set(params or {}) & cls.unsupported
+            if (params or {})[key] != defaults[key].default
+        )
         if ignored:
             raise ConfigError(
                 f"{where}.{name}.{ignored[0]}: {name} does not use this knob (it replaces "

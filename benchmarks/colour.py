@@ -140,9 +140,7 @@ def run_dataset(name: str, args: argparse.Namespace) -> dict[str, Any]:
         sys.exit(f"dvc repro failed for {name} (exit {result.returncode}) in {project}")
     details = json.loads((project / "reports/evaluate/metrics.json").read_text())
     judge = json.loads((project / "metrics/classifier.json").read_text())
-    quality = pd.read_csv(
-        project / "reports/evaluate/quality_per_class.csv", dtype={"class": str}
-    )
+    quality = pd.read_csv(project / "reports/evaluate/quality_per_class.csv", dtype={"class": str})
     quality = quality.astype(object).where(quality.notna(), None)  # JSON: null, not NaN
     grids = sorted((project / f"reports/train/{VARIANT}").glob("step_*.png"))
     return {

@@ -45,7 +45,7 @@ from torch.utils.data import DataLoader, Dataset
 from torch.utils.flop_counter import FlopCounterMode
 
 from augment.data.manifest import Manifest
-from augment.export import export_onnx
+from augment.export import baked, export_onnx
 from augment.registry import Registry
 from augment.runtime import OnnxGenerator
 from augment.transforms import GANSynthesize
@@ -117,7 +117,9 @@ def bench_generators(threads: int, rounds: int, workdir: Path) -> dict[str, Any]
     for name in registry.names("synthesize"):
         torch.manual_seed(0)
         variant = registry.create(name, {}, SPEC)
-        module = variant.export_module(variant.generator).eval()
+        # as exported: spectral norm's weights computed once (torch's flop counter cannot
+        # run the power iteration under inference mode)
+        module = baked(variant.export_module(variant.generator).eval())
         path = workdir / f"{name}.onnx"
         export_onnx(variant, variant.generator.eval(), path)
         session = OnnxGenerator(path, device="cpu", threads=threads)

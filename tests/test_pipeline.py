@@ -275,7 +275,10 @@ def test_bad_params_fail_clearly_and_keep_outputs(project):
         edit_params(project, {"variants": ["cgan", "nosuch"], "recipes": {"nosuch": {}}})
         result = dvc(project, "repro")
         assert result.returncode != 0
-        assert "unknown variant 'nosuch' (installed: acgan, cgan" in result.stderr + result.stdout
+        assert (
+            "unknown variant 'nosuch' (installed: acgan, biggan, cgan"
+            in result.stderr + result.stdout
+        )
 
         (project / "params.yaml").write_text(params)
         edit_params(project, {"recipes": {"cgan": {"diffaugment": "translation", "lr": 1}}})

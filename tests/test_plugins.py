@@ -220,6 +220,7 @@ def test_a_knob_a_variant_declares_unsupported_is_refused(registry):
     own = Registry()
     own.register(OwnLoss, PluginInfo("own", "test-own", "0"))
     own.create("own-loss", {"lr_g": 1e-4}, SPEC)  # a knob it uses: fine
+    own.create("own-loss", {"mode_seeking": 0.0}, SPEC)  # at its default (a checkpoint's dump)
     with pytest.raises(ConfigError, match=r"recipes.own-loss.mode_seeking: own-loss does not use"):
         own.create("own-loss", {"mode_seeking": 0.2}, SPEC)
 

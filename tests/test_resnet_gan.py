@@ -1,0 +1,77 @@
+"""The residual conditional GAN networks (augment.nn.resnet_gan) and exporting them."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+from torch.nn.utils import parametrize
+from torch.nn.utils.parametrizations import spectral_norm
+
+from augment.export import baked
+from augment.nn.resnet_gan import (
+    ConditionalBatchNorm2d,
+    ResNetDiscriminator,
+    ResNetGenerator,
+    latent_chunks,
+    stage_channels,
+)
+
+
+@pytest.mark.parametrize(("size", "channels"), [(28, 1), (32, 3), (64, 3)])
+def test_networks_fit_every_square_size_of_the_spatial_plan(size: int, channels: int) -> None:
+    torch.manual_seed(0)
+    generator = ResNetGenerator(40, 5, channels, size, width=8, embed_dim=6).train()
+    critic = ResNetDiscriminator(5, channels, size, width=8)
+    labels = torch.tensor([0, 4, 2])
+    images = generator(torch.randn(3, 40), labels)
+    assert images.shape == (3, channels, size, size)
+    assert images.abs().max() < 1  # tanh
+    logits, classes = critic(images, labels)
+    assert logits.shape == (3,) and classes is None
+    logits.sum().backward()  # gradients reach the generator through the critic
+    assert generator.embed.weight.grad is not None
+
+
+def test_channels_and_latent_chunks() -> None:
+    assert stage_channels(32, 2) == [128, 64, 32]  # 7, 14, 28 px
+    assert stage_channels(32, 4) == [128, 128, 128, 64, 32]  # capped at 4 x width
+    assert latent_chunks(64, 2) == [22, 21, 21] and sum(latent_chunks(65, 4)) == 65
+    with pytest.raises(ValueError, match="one chunk of z per block"):
+        latent_chunks(2, 2)
+    with pytest.raises(ValueError, match="conditions by projection"):
+        ResNetDiscriminator(3, 1, 28, conditioning="concat")
+
+
+def test_conditional_batch_norm_is_batch_norm_at_a_zero_condition() -> None:
+    torch.manual_seed(0)
+    norm = ConditionalBatchNorm2d(4, 3, spectral_norm=False).train()
+    x = torch.randn(6, 4, 5, 5) * 3 + 1
+    plain = nn.functional.batch_norm(x, None, None, training=True)
+    assert torch.allclose(norm(x, torch.zeros(6, 3)), plain, atol=1e-5)
+    assert not torch.allclose(norm(x, torch.ones(6, 3)), plain, atol=1e-3)
+
+
+def test_the_class_reaches_every_block_unless_faded_out() -> None:
+    torch.manual_seed(0)
+    generator = ResNetGenerator(30, 4, 1, 28, width=8).eval()
+    z = torch.randn(1, 30).repeat(2, 1)
+    with torch.no_grad():
+        two = generator(z, torch.tensor([0, 3]))
+        assert not torch.allclose(two[0], two[1])
+        generator.condition_strength.fill_(0.0)  # transitional conditioning at lambda = 0
+        faded = generator(z, torch.tensor([0, 3]))
+    assert torch.allclose(faded[0], faded[1])
+
+
+def test_export_bakes_spectral_norm_into_a_copy() -> None:
+    torch.manual_seed(0)
+    module = nn.Sequential(spectral_norm(nn.Linear(4, 3)), nn.Tanh()).eval()
+    x = torch.randn(2, 4)
+    plain = baked(module)
+    assert not any(parametrize.is_parametrized(m) for m in plain.modules())
+    assert parametrize.is_parametrized(module[0])  # the live module keeps its spectral norm
+    with torch.no_grad():
+        assert torch.allclose(plain(x), module(x), atol=1e-6)
+    free = nn.Linear(2, 2)
+    assert baked(free) is free  # nothing to bake: no copy
