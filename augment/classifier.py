@@ -150,6 +150,13 @@ def check_images(images: np.ndarray, channels: int | None = None) -> None:
         raise DataError(f"classifier: images have {c} channels, expected {expected}")
 
 
+def class_counts(labels: Tensor, synthetic: Tensor, num_classes: int, prior: str) -> Tensor:
+    """Images per class i64[K] behind a prior and class weights: every image (``pool``) or
+    the real ones (``real``; every image when none is real, e.g. synthetic data alone)."""
+    real = labels[~synthetic]
+    return torch.bincount(real if prior == "real" and len(real) else labels, minlength=num_classes)
+
+
 def epoch_order(labels: Tensor, counts: Tensor, balance: str, rng: torch.Generator) -> Tensor:
     """Sample indices of one epoch: a permutation, or class-balanced draws with replacement."""
     if balance == "oversample":
@@ -211,9 +218,10 @@ def train_classifier(
     shifts (and flips with ``config.flip``). The long tail is handled by ``config.balance``
     (``reweight``: inverse-frequency class weights; ``oversample``: class-balanced batches)
     or by an ``objective`` (:class:`augment.longtail.Objective`: balanced softmax, DRW,
-    mixup), whose priors and weights come from the counts of ``labels``. ``synthetic``
-    (bool[N]) marks synthetic images, weighted ``objective.synthetic_weight`` in the loss
-    and normalized by their own batch norms with ``objective.split_bn``.
+    mixup), whose priors and weights come from the counts of ``labels`` (of the real images
+    only with ``objective.prior`` ``real``). ``synthetic`` (bool[N]) marks synthetic images,
+    weighted ``objective.synthetic_weight`` in the loss and normalized by their own batch
+    norms with ``objective.split_bn``.
     ``steps`` fixes the number of optimizer steps (else ``config.epochs`` passes over the
     images), so runs on datasets of different sizes get the same compute. The same seed
     gives the same weights on CPU. Returns the model in eval mode after the last step.
@@ -242,8 +250,9 @@ def train_classifier(
         )
     model.to(device).train()
     x = to_tensor(images).to(device)
-    counts = torch.bincount(y, minlength=num_classes)
-    device_counts = counts.to(device)  # the prior of balanced softmax
+    counts = torch.bincount(y, minlength=num_classes)  # what the batches draw from
+    prior_counts = class_counts(y, marks, num_classes, objective.prior)
+    device_counts = prior_counts.to(device)  # the prior of balanced softmax
     rng = torch.Generator().manual_seed(derive_seed(seed, "classifier", "batches"))
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=config.lr, weight_decay=config.weight_decay
@@ -283,7 +292,7 @@ def train_classifier(
                     logits,
                     targets,
                     device_counts,
-                    class_weights_at(objective, counts, done, total_steps),
+                    class_weights_at(objective, prior_counts, done, total_steps),
                     None if sample_weight is None else sample_weight[idx].to(device),
                 )
                 optimizer.zero_grad(set_to_none=True)

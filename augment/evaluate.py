@@ -69,7 +69,7 @@ from augment.classifier import (
 from augment.config import StrictModel
 from augment.data.arrays import Images
 from augment.distributed import resolve_device
-from augment.longtail import Objective, posthoc_adjusted, retrain_head
+from augment.longtail import Objective, PriorName, posthoc_adjusted, retrain_head
 from augment.metrics import classification_scores
 from augment.quality import QualityConfig, quality
 from augment.runcache import RunCache, run_key
@@ -221,6 +221,11 @@ class EvaluateConfig(StrictModel):
     synthetic_weight: float = Field(
         1.0, gt=0, le=1, description="loss weight of a synthetic image (a real one: 1)"
     )
+    synthetic_prior: PriorName = Field(
+        "real",
+        description="counts behind a mix's prior and class weights: its real images "
+        "(synthetic ones are augmentations) or every image of the pool",
+    )
     quality: QualityConfig = Field(default_factory=QualityConfig)
 
     @field_validator("conditions")
@@ -241,6 +246,7 @@ class EvaluateConfig(StrictModel):
         mix: dict[str, Any] = {
             "synthetic_weight": self.synthetic_weight if synthetic else 1.0,
             "split_bn": split_bn and synthetic,
+            "prior": self.synthetic_prior if synthetic else "pool",
         }
         drw = {"drw_start": self.drw.start, "drw_beta": self.drw.beta}
         if method == "reweight":
@@ -378,7 +384,8 @@ def method_set(
     if method == "crt":  # backbone: plain cross-entropy on real images only
         return TrainingSet(condition, real, config.objective("baseline", False), head_data=pool)
     if method == "logit-adjust":
-        return TrainingSet(condition, pool, objective, posthoc_counts=pool.counts(num_classes))
+        counted = pool.take(np.flatnonzero(~pool.synthetic)) if objective.prior == "real" else pool
+        return TrainingSet(condition, pool, objective, posthoc_counts=counted.counts(num_classes))
     return TrainingSet(condition, pool, objective)
 
 

@@ -38,6 +38,7 @@ from torch import Tensor, nn
 
 LossName = Literal["ce", "balanced-softmax"]
 WeightName = Literal["none", "inverse", "drw"]
+PriorName = Literal["pool", "real"]
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,10 @@ class Objective:
     effective-number weights from ``drw_start`` (fraction of the steps) with ``drw_beta``;
     ``mixup``: the Beta(alpha, alpha) parameter, 0 for no mixup; ``synthetic_weight``: the
     loss weight of synthetic samples relative to real ones; ``split_bn``: synthetic samples
-    get their own batch norms (:class:`augment.nn.split_norm.SplitBatchNorm2d`).
+    get their own batch norms (:class:`augment.nn.split_norm.SplitBatchNorm2d`);
+    ``prior``: the counts ``n_k`` behind the prior and the class weights, of every image
+    (``pool``) or of the real ones only (``real``: synthetic images count as augmentations
+    of their class, as shifted copies do, not as draws of the label distribution).
     """
 
     loss: LossName = "ce"
@@ -59,12 +63,22 @@ class Objective:
     mixup: float = 0.0
     synthetic_weight: float = 1.0
     split_bn: bool = False
+    prior: PriorName = "pool"
+
+    @property
+    def uses_counts(self) -> bool:
+        """Whether training reads the class counts (a prior in the loss, class weights)."""
+        return self.loss == "balanced-softmax" or self.class_weights != "none"
 
     def to_dict(self) -> dict[str, Any]:
-        """The fields as plain data (``split_bn`` only when set: older run keys stay valid)."""
+        """The fields as plain data (a run's key): ``split_bn`` only when set and ``prior``
+        only when it is ``real`` and training reads counts, so run keys from before these
+        fields, and the plain cross-entropy runs both priors share, stay the same."""
         fields = asdict(self)
         if not self.split_bn:
             del fields["split_bn"]
+        if self.prior == "pool" or not self.uses_counts:
+            del fields["prior"]
         return fields
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import importlib.util
 import json
 import math
@@ -16,6 +17,10 @@ import pytest
 import torch
 from fuzzing import FAMILIES
 from workspace import new_project, run_dvc
+
+from augment.data.batches import TrainingData
+from augment.testing import random_digits
+from augment.variant import DataSpec
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
@@ -165,17 +170,38 @@ def test_recipes_benchmark_smoke_run(tmp_path, monkeypatch) -> None:
     project = new_project(ROOT, tmp_path / "project", tiny)
     repro = run_dvc(project, "repro", "classifier")
     assert repro.returncode == 0, repro.stdout[-3000:] + repro.stderr[-3000:]
-    out = tmp_path / "recipes.json"
+    out = tmp_path / "recipes"
     smoke("recipes.py", tmp_path, "--project", str(project), "--out", str(out))
-    report = json.loads(out.read_text())  # JSON only: recipes.py writes no Markdown
-    assert all(math.isfinite(x) for x in numbers(report))
+    report, table = read_report(out)
     module = benchmark_module("recipes")
     assert report["steps"] == module.SMOKE["steps"] and report["real_diversity"] > 0
     assert list(report["recipes"]) == list(module.DEFAULT_RECIPES)
+    assert len(report["tail_classes"]) == module.TAIL
     for label, row in report["recipes"].items():
         assert (row["variant"], row["params"]) == module.DEFAULT_RECIPES[label]
         assert 0 <= row["judge_agreement"] <= 1 and 0 <= row["judge_probability"] <= 1
+        assert 0 <= row["accepted"] <= 1 and row["seconds_per_step"] > 0
         assert row["diversity"] >= 0 and len(row["per_class"]) == 10, label
+        assert row["fd"] is not None and row["fd"] >= 0  # the val split has 2 a class here
+        assert f"| `{label}` |" in table
+    assert "| recipe | s/step | FD |" in table
+
+
+def test_recipes_benchmark_takes_a_recipes_train_overrides(registry) -> None:
+    """A recipe's ``train`` key overrides params.yaml ``train`` for it, as in the pipeline."""
+    module = benchmark_module("recipes")
+    label, (name, params) = module.parse_recipe(
+        'lt=sngan:{"width": 8, "train": {"sampling": "balanced", "batch_size": 8}}'
+    )
+    assert (label, name) == ("lt", "sngan") and params["train"]["sampling"] == "balanced"
+    images, labels = random_digits(40)
+    spec, data = DataSpec(28, 1, tuple("0123456789")), TrainingData(images, labels)
+    args = argparse.Namespace(steps=2, per_class=3, seed=0)
+    seconds, samples = module.train_and_sample(name, params, spec, data, args, registry)
+    assert seconds > 0 and [s.shape for s in samples] == [(3, 28, 28, 1)] * 10
+    assert params["train"]  # the caller's recipe is left as it was
+    with pytest.raises(ValueError, match="sampling"):  # it reached TrainConfig
+        module.train_and_sample(name, {"train": {"sampling": "nope"}}, spec, data, args, registry)
 
 
 @pytest.mark.skipif(

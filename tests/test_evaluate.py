@@ -323,3 +323,23 @@ def test_split_bn_conditions_give_synthetic_images_their_own_batch_norms(digits)
         Condition.parse("crt+gan:2+split-bn")
     with pytest.raises(ValueError, match="unknown condition"):
         Condition.parse("baseline+split-bn")
+
+
+def test_a_mix_takes_its_prior_from_its_real_images(digits) -> None:
+    """``synthetic_prior: real`` (the default): the counts behind a mix's prior and class
+    weights are its real images'; synthetic images count as augmentations."""
+    train, test = digits
+    extra = Images(test.images[:60], np.zeros(60, np.int64))  # 60 synthetic zeros
+    stage = {"sngan": {"stage": extra}}
+    names = ("logit-adjust+gan", "balanced-softmax+gan", "oversample+gan")
+    real_counts = train.counts(10)
+    for prior, zeros in (("real", real_counts[0]), ("pool", real_counts[0] + 60)):
+        config = EvaluateConfig(synthetic_prior=prior)
+        adjust, softmax, plain = training_sets(parsed(*names), train, None, stage, 10, config, 0)
+        assert adjust.posthoc_counts[0] == zeros
+        assert np.array_equal(adjust.posthoc_counts[1:], real_counts[1:])
+        assert softmax.objective.prior == prior and softmax.objective.uses_counts
+        # plain cross-entropy reads no counts: the same run key under either prior
+        assert plain.objective.to_dict() == Objective().to_dict()
+    classical = training_sets(parsed("balanced-softmax"), train, None, {}, 10, EvaluateConfig(), 0)
+    assert classical[0].objective.to_dict() == Objective(loss="balanced-softmax").to_dict()

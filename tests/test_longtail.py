@@ -12,6 +12,7 @@ from sklearn.datasets import load_digits
 from augment.classifier import (
     Classifier,
     ClassifierConfig,
+    class_counts,
     extract_features,
     train_classifier,
 )
@@ -259,3 +260,15 @@ def test_split_batch_norms_turn_any_network_into_one_with_synthetic_norms() -> N
     with synthetic_rows(net, torch.tensor([True] * 4 + [False] * 4)):
         net(x)
     assert not torch.equal(norms[0].real.running_mean, norms[0].synthetic.running_mean)
+
+
+def test_class_counts_of_the_real_images_or_of_all() -> None:
+    labels = torch.tensor([0, 0, 1, 2, 2, 2])
+    synthetic = torch.tensor([False, True, False, True, True, False])
+    assert class_counts(labels, synthetic, 4, "pool").tolist() == [2, 1, 3, 0]
+    assert class_counts(labels, synthetic, 4, "real").tolist() == [1, 1, 1, 0]
+    alone = torch.ones(6, dtype=torch.bool)  # synthetic images alone: every image counts
+    assert class_counts(labels, alone, 4, "real").tolist() == [2, 1, 3, 0]
+    assert "prior" in Objective(loss="balanced-softmax", prior="real").to_dict()
+    assert "prior" not in Objective(prior="real").to_dict()  # cross-entropy reads no counts
+    assert "prior" not in Objective(class_weights="drw").to_dict()  # the default, pool
