@@ -133,8 +133,9 @@ class ClassStats:
     """What happened to one class.
 
     ``accepted`` samples met the threshold (all of them without a filter); ``filled`` were
-    below it but completed the quota within the budget; ``passed / generated`` is the
-    acceptance rate (None when nothing was generated).
+    below it but completed the quota (``filter.fill``); ``written`` is their sum, short of
+    ``planned`` when the budget ran out unfilled; ``passed / generated`` is the acceptance
+    rate (None when nothing was generated).
     """
 
     planned: int
@@ -142,6 +143,10 @@ class ClassStats:
     passed: int = 0
     accepted: int = 0
     filled: int = 0
+
+    @property
+    def written(self) -> int:
+        return self.accepted + self.filled
 
     @property
     def acceptance_rate(self) -> float | None:

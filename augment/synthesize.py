@@ -93,6 +93,7 @@ class SynthesisResult:
 
     before: dict[str, int]
     plan: dict[str, int]
+    written: dict[str, int]
     generated: dict[str, int]
     accepted: dict[str, int]
     acceptance_rate: dict[str, float | None]
@@ -106,8 +107,8 @@ class SynthesisResult:
 
     @property
     def after(self) -> dict[str, int]:
-        """Train images per class after augmentation (real + synthetic)."""
-        return {name: self.before[name] + self.plan[name] for name in self.plan}
+        """Train images per class after augmentation (real + synthetic written)."""
+        return {name: self.before[name] + self.written[name] for name in self.plan}
 
     def acceptance(self) -> dict[str, Any]:
         """The content of ``acceptance.json``."""
@@ -119,6 +120,7 @@ class SynthesisResult:
                 name: {
                     **self._threshold_of(name),
                     "planned": self.plan[name],
+                    "written": self.written[name],
                     "generated": self.generated[name],
                     "accepted": self.accepted[name],
                     "acceptance_rate": _round(self.acceptance_rate[name]),
@@ -291,18 +293,19 @@ def synthesize(
                     config.grid_per_class,
                 )
                 stats[name] = synthesize_class(job, generator, writer, config, seed, judge_model)
+                settle(bar, stats[name])
                 samples[name] = writer.samples
         seconds = time.perf_counter() - started
         result = make_result(before, stats, judge_model is not None, seconds, config, jobs)
         if rep_tmp is not None:
             counts = class_count_table(real)
-            counts["train_synthetic"] = pd.Series(result.plan).reindex(counts.index).fillna(0)
+            counts["train_synthetic"] = pd.Series(result.written).reindex(counts.index).fillna(0)
             counts = counts.astype(np.int64)
             write_reports(
                 rep_tmp, counts, result.acceptance(), samples, generator, config.grid_per_class
             )
     log.info(
-        "wrote %d synthetic images to %s in %.1f s", sum(result.plan.values()), out_dir, seconds
+        "wrote %d synthetic images to %s in %.1f s", sum(result.written.values()), out_dir, seconds
     )
     return result
 
@@ -328,7 +331,7 @@ def synthesize_arrays(
     with progress_bar(jobs, f"synthesize {info.variant} (in memory)", progress) as bar:
         for job in jobs:
             sink = ArraySink(tile, bar)
-            synthesize_class(job, generator, sink, config, seed, judge_model)
+            settle(bar, synthesize_class(job, generator, sink, config, seed, judge_model))
             arrays[job.name] = sink.array()
     return arrays
 
@@ -360,6 +363,13 @@ def class_jobs(
     if judge_model is not None and (config.filter.calibrate or config.filter.reject_copies):
         calibrate(jobs, judge_model, judge_index, generator, real, config.filter)
     return jobs, judge_model
+
+
+def settle(bar: tqdm, stats: ClassStats) -> None:
+    """Take a class's unwritten shortfall off the bar's total, so that the bar ends full."""
+    if stats.written < stats.planned:
+        bar.total -= stats.planned - stats.written
+        bar.refresh()
 
 
 def progress_bar(jobs: Sequence[ClassJob], desc: str, progress: bool) -> tqdm:
@@ -406,10 +416,11 @@ def make_result(
     config: SynthesisConfig,
     jobs: Sequence[ClassJob] = (),
 ) -> SynthesisResult:
-    written = sum(s.planned for s in stats.values())
+    written = sum(s.written for s in stats.values())
     return SynthesisResult(
         before=before,
         plan={c: s.planned for c, s in stats.items()},
+        written={c: s.written for c, s in stats.items()},
         generated={c: s.generated for c, s in stats.items()},
         accepted={c: s.accepted for c, s in stats.items()},
         acceptance_rate={c: s.acceptance_rate for c, s in stats.items()},

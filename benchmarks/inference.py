@@ -242,7 +242,7 @@ def synthesis_child(model: Path, images: int, workdir: Path) -> dict[str, Any]:
     started = time.perf_counter()
     result = synthesize(generator, real, config, workdir / "out", seed=0, progress=False)
     seconds = time.perf_counter() - started
-    written = sum(result.plan.values())
+    written = sum(result.written.values())
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {"images": written, "seconds": round(seconds, 2), "peak_rss_mib": round(peak_mib, 1)}
 

@@ -60,7 +60,8 @@ def stage_metrics(variant: str, result: SynthesisResult) -> dict[str, Any]:
         "policy": result.policy,
         "filter": result.filtered,
         "threshold": result.threshold,
-        "synthetic_images": sum(result.plan.values()),
+        "synthetic_images": sum(result.written.values()),
+        "short_of_plan": sum(result.plan.values()) - sum(result.written.values()),
         "generated_images": sum(result.generated.values()),
         "filled_below_threshold": sum(result.filled_below_threshold.values()),
         "seconds": result.seconds,
@@ -70,7 +71,8 @@ def stage_metrics(variant: str, result: SynthesisResult) -> dict[str, Any]:
             name: {
                 "threshold": result.thresholds.get(name, result.threshold),
                 "before": result.before[name],
-                "synthetic": result.plan[name],
+                "planned": result.plan[name],
+                "synthetic": result.written[name],
                 "after": after[name],
                 "generated": result.generated[name],
                 "acceptance_rate": (
@@ -92,13 +94,15 @@ def log_table(result: SynthesisResult) -> None:
         rate = result.acceptance_rate[name]
         accepted = "" if not result.filtered or rate is None else f"  acceptance {rate:6.1%}"
         filled = result.filled_below_threshold[name]
+        short = result.plan[name] - result.written[name]
         note = f"  ({filled} below threshold)" if filled else ""
+        note += f"  ({short} short of plan)" if short else ""
         log.info(
             "class %-14s %6d -> %6d (+%d)%s%s",
             name,
             result.before[name],
             after[name],
-            result.plan[name],
+            result.written[name],
             accepted,
             note,
         )
@@ -144,7 +148,7 @@ def main(argv: list[str]) -> None:
     log.info(
         "%s: %d synthetic images, %.1f images/s",
         variant,
-        sum(result.plan.values()),
+        sum(result.written.values()),
         result.images_per_second,
     )
 

@@ -8,6 +8,7 @@ on sklearn's digits to accept some classes and reject others.
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import shutil
@@ -21,6 +22,7 @@ import torch
 import yaml
 from PIL import Image
 from sklearn.datasets import load_digits
+from tqdm import tqdm
 
 from augment.classifier import (
     Classifier,
@@ -37,8 +39,8 @@ from augment.export import export_onnx
 from augment.filtering import CopyCheck, calibrated_thresholds, nearest_distances
 from augment.registry import Registry
 from augment.runtime import OnnxGenerator, to_uint8
-from augment.samples import round_seed
-from augment.synthesize import SynthesisConfig, synthesize, synthesize_arrays
+from augment.samples import ClassStats, round_seed
+from augment.synthesize import SynthesisConfig, settle, synthesize, synthesize_arrays
 from augment.variant import DataSpec
 
 CLASSES = ("0", "1", "2", "3", "4")
@@ -210,6 +212,7 @@ def test_synthesize_writes_the_planned_images(
     acceptance = json.loads((reports / "acceptance.json").read_text())["classes"]
     assert acceptance["3"] == {
         "planned": 35,
+        "written": 35,
         "generated": 35,
         "accepted": 35,
         "acceptance_rate": 1.0,
@@ -270,7 +273,7 @@ def test_quality_filter_meets_quotas(
         assert result.generated[name] >= result.accepted[name]
     assert any(result.accepted[c] == result.plan[c] > 0 for c in CLASSES)  # judge accepts
     counts = Manifest.read(out / "manifest.csv").counts("train", source="synthetic")
-    assert counts.to_dict() == result.plan
+    assert counts.to_dict() == result.written
 
     acceptance = json.loads((reports / "acceptance.json").read_text())
     assert acceptance["filter"] is True and acceptance["threshold"] == 0.5
@@ -417,6 +420,40 @@ def test_quality_filter_fills_a_shortfall_and_says_so(
     assert f"class {short[0]!r}" in caplog.text
     counts = Manifest.read(tmp_path / "out" / "manifest.csv").counts("train", "synthetic")
     assert counts.to_dict() == {"0": 0, "1": 0, "2": 0, "3": 3, "4": 5}
+
+
+def test_quality_filter_without_fill_leaves_a_shortfall(
+    prepared: Path,
+    model_path: Path,
+    judge: tuple,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    real = Manifest.read(prepared)
+    generator = OnnxGenerator(model_path, task="synthesize")
+    config = SynthesisConfig(
+        policy="target:8", filter={"threshold": 0.999, "budget": 1, "fill": False}
+    )
+    with caplog.at_level(logging.WARNING, logger="augment.synthesize"):
+        result = synthesize(
+            generator, real, config, tmp_path / "out", seed=2, judge=judge, progress=False
+        )
+    assert not any(result.filled_below_threshold.values())
+    assert result.written == result.accepted
+    short = [c for c in CLASSES if result.written[c] < result.plan[c]]
+    assert short, "a 0.999 threshold in one round should leave a shortfall"
+    assert f"class {short[0]!r}" in caplog.text and "short" in caplog.text
+    counts = Manifest.read(tmp_path / "out" / "manifest.csv").counts("train", "synthetic")
+    assert counts.to_dict() == result.written
+    assert result.after == {c: result.before[c] + result.written[c] for c in CLASSES}
+
+
+def test_a_short_class_comes_off_the_progress_bar() -> None:
+    with tqdm(total=30, file=io.StringIO()) as bar:
+        bar.update(4 + 10)
+        settle(bar, ClassStats(planned=10, accepted=4))  # 6 short
+        settle(bar, ClassStats(planned=20, accepted=2, filled=8))  # 10 short
+        assert bar.n == bar.total == 14
 
 
 def test_filter_is_off_without_a_judge(prepared: Path, model_path: Path, tmp_path: Path) -> None:
@@ -570,7 +607,10 @@ def test_stage(
     )
     params = {
         "seed": 5,
-        "synthesize": {"policy": "target:12", "filter": {"threshold": 0.5, "budget": 3}},
+        "synthesize": {
+            "policy": "target:12",
+            "filter": {"threshold": 0.5, "budget": 3},
+        },
     }
     (project / "params.yaml").write_text(yaml.safe_dump(params))
     monkeypatch.chdir(project)
@@ -580,6 +620,7 @@ def test_stage(
     assert "class 4                   3 ->     12 (+9)" in caplog.text
     metrics = json.loads(Path("metrics/synthesize/cgan.json").read_text())
     assert metrics["filter"] is True and metrics["synthetic_images"] == 2 + 7 + 9
+    assert metrics["short_of_plan"] == 0
     assert 0 <= metrics["acceptance_rate"] <= 1 and "classes" not in metrics
     metrics = json.loads(Path("reports/synthesize/cgan/metrics.json").read_text())
     assert metrics["classes"]["4"] == metrics["classes"]["4"] | {
