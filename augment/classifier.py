@@ -151,8 +151,8 @@ def check_images(images: np.ndarray, channels: int | None = None) -> None:
 
 
 def class_counts(labels: Tensor, synthetic: Tensor, num_classes: int, prior: str) -> Tensor:
-    """Images per class i64[K] behind a prior and class weights: every image (``pool``) or
-    the real ones (``real``; every image when none is real, e.g. synthetic data alone)."""
+    """Images per class i64[K] behind a class prior: every image (``pool``) or the real ones
+    (``real``; every image when none is real, e.g. synthetic data alone)."""
     real = labels[~synthetic]
     return torch.bincount(real if prior == "real" and len(real) else labels, minlength=num_classes)
 
@@ -251,8 +251,7 @@ def train_classifier(
     model.to(device).train()
     x = to_tensor(images).to(device)
     counts = torch.bincount(y, minlength=num_classes)  # what the batches draw from
-    prior_counts = class_counts(y, marks, num_classes, objective.prior)
-    device_counts = prior_counts.to(device)  # the prior of balanced softmax
+    prior = class_counts(y, marks, num_classes, objective.prior).to(device)  # balanced softmax
     rng = torch.Generator().manual_seed(derive_seed(seed, "classifier", "batches"))
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=config.lr, weight_decay=config.weight_decay
@@ -291,8 +290,8 @@ def train_classifier(
                     objective,
                     logits,
                     targets,
-                    device_counts,
-                    class_weights_at(objective, prior_counts, done, total_steps),
+                    prior,
+                    class_weights_at(objective, counts, done, total_steps),
                     None if sample_weight is None else sample_weight[idx].to(device),
                 )
                 optimizer.zero_grad(set_to_none=True)

@@ -223,8 +223,8 @@ class EvaluateConfig(StrictModel):
     )
     synthetic_prior: PriorName = Field(
         "real",
-        description="counts behind a mix's prior and class weights: its real images "
-        "(synthetic ones are augmentations) or every image of the pool",
+        description="counts behind a mix's class prior (balanced softmax, logit "
+        "adjustment): its real images (synthetic ones are augmentations) or every image",
     )
     quality: QualityConfig = Field(default_factory=QualityConfig)
 

@@ -326,20 +326,24 @@ def test_split_bn_conditions_give_synthetic_images_their_own_batch_norms(digits)
 
 
 def test_a_mix_takes_its_prior_from_its_real_images(digits) -> None:
-    """``synthetic_prior: real`` (the default): the counts behind a mix's prior and class
-    weights are its real images'; synthetic images count as augmentations."""
+    """``synthetic_prior: real`` (the default): the counts behind a mix's class prior are
+    its real images'; synthetic images count as augmentations. Class weights (DRW) read
+    the pool whatever the prior, so a DRW mix has one run key under either."""
     train, test = digits
     extra = Images(test.images[:60], np.zeros(60, np.int64))  # 60 synthetic zeros
     stage = {"sngan": {"stage": extra}}
-    names = ("logit-adjust+gan", "balanced-softmax+gan", "oversample+gan")
+    names = ("logit-adjust+gan", "balanced-softmax+gan", "oversample+gan", "mixup-drw+gan")
     real_counts = train.counts(10)
     for prior, zeros in (("real", real_counts[0]), ("pool", real_counts[0] + 60)):
         config = EvaluateConfig(synthetic_prior=prior)
-        adjust, softmax, plain = training_sets(parsed(*names), train, None, stage, 10, config, 0)
+        adjust, softmax, plain, drw = training_sets(
+            parsed(*names), train, None, stage, 10, config, 0
+        )
         assert adjust.posthoc_counts[0] == zeros
         assert np.array_equal(adjust.posthoc_counts[1:], real_counts[1:])
-        assert softmax.objective.prior == prior and softmax.objective.uses_counts
-        # plain cross-entropy reads no counts: the same run key under either prior
+        assert softmax.objective.prior == prior and softmax.objective.trains_with_prior
+        # cross-entropy, weighted or not, reads no prior: the same run key under either
         assert plain.objective.to_dict() == Objective().to_dict()
+        assert "prior" not in drw.objective.to_dict()
     classical = training_sets(parsed("balanced-softmax"), train, None, {}, 10, EvaluateConfig(), 0)
     assert classical[0].objective.to_dict() == Objective(loss="balanced-softmax").to_dict()

@@ -272,3 +272,5 @@ def test_class_counts_of_the_real_images_or_of_all() -> None:
     assert "prior" in Objective(loss="balanced-softmax", prior="real").to_dict()
     assert "prior" not in Objective(prior="real").to_dict()  # cross-entropy reads no counts
     assert "prior" not in Objective(class_weights="drw").to_dict()  # the default, pool
+    # class weights count every image the batches draw, whatever the prior
+    assert "prior" not in Objective(class_weights="drw", prior="real").to_dict()
