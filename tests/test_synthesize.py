@@ -397,55 +397,41 @@ def test_copy_rejection_in_the_stage_keeps_no_copy(
     assert copies_seen > 0  # without the check, the copier's copies are accepted
 
 
-def test_quality_filter_fills_a_shortfall_and_says_so(
+@pytest.mark.parametrize("fill", [True, False])
+def test_quality_filter_fills_a_shortfall_or_leaves_it_and_says_so(
     prepared: Path,
     model_path: Path,
     judge: tuple,
     tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
-) -> None:
-    real = Manifest.read(prepared)
-    generator = OnnxGenerator(model_path, task="synthesize")
-    config = SynthesisConfig(policy="target:8", filter={"threshold": 0.999, "budget": 1})
-    with caplog.at_level(logging.WARNING, logger="augment.synthesize"):
-        result = synthesize(
-            generator, real, config, tmp_path / "out", seed=2, judge=judge, progress=False
-        )
-    short = [c for c in CLASSES if result.filled_below_threshold[c] > 0]
-    assert short, "a 0.999 threshold in one round should leave a shortfall"
-    assert all(
-        result.accepted[c] + result.filled_below_threshold[c] == result.plan[c] for c in CLASSES
-    )
-    assert all(result.generated[c] <= result.plan[c] for c in CLASSES)  # budget 1: no more
-    assert f"class {short[0]!r}" in caplog.text
-    counts = Manifest.read(tmp_path / "out" / "manifest.csv").counts("train", "synthetic")
-    assert counts.to_dict() == {"0": 0, "1": 0, "2": 0, "3": 3, "4": 5}
-
-
-def test_quality_filter_without_fill_leaves_a_shortfall(
-    prepared: Path,
-    model_path: Path,
-    judge: tuple,
-    tmp_path: Path,
-    caplog: pytest.LogCaptureFixture,
+    fill: bool,
 ) -> None:
     real = Manifest.read(prepared)
     generator = OnnxGenerator(model_path, task="synthesize")
     config = SynthesisConfig(
-        policy="target:8", filter={"threshold": 0.999, "budget": 1, "fill": False}
+        policy="target:8", filter={"threshold": 0.999, "budget": 1, "fill": fill}
     )
     with caplog.at_level(logging.WARNING, logger="augment.synthesize"):
         result = synthesize(
             generator, real, config, tmp_path / "out", seed=2, judge=judge, progress=False
         )
-    assert not any(result.filled_below_threshold.values())
-    assert result.written == result.accepted
-    short = [c for c in CLASSES if result.written[c] < result.plan[c]]
+    short = [c for c in CLASSES if result.accepted[c] < result.plan[c]]
     assert short, "a 0.999 threshold in one round should leave a shortfall"
-    assert f"class {short[0]!r}" in caplog.text and "short" in caplog.text
+    assert f"class {short[0]!r}" in caplog.text
+    assert all(result.generated[c] <= result.plan[c] for c in CLASSES)  # budget 1: no more
+    assert result.written == {
+        c: result.accepted[c] + result.filled_below_threshold[c] for c in CLASSES
+    }
     counts = Manifest.read(tmp_path / "out" / "manifest.csv").counts("train", "synthetic")
     assert counts.to_dict() == result.written
     assert result.after == {c: result.before[c] + result.written[c] for c in CLASSES}
+    if fill:  # the best-scored rejects complete every quota
+        assert result.written == result.plan
+        assert counts.to_dict() == {"0": 0, "1": 0, "2": 0, "3": 3, "4": 5}
+    else:  # the classes stay short, and the log says how to fill them
+        assert not any(result.filled_below_threshold.values())
+        assert all(result.written[c] < result.plan[c] for c in short)
+        assert "synthesize.filter.fill: true" in caplog.text
 
 
 def test_a_short_class_comes_off_the_progress_bar() -> None:
