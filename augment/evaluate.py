@@ -62,6 +62,7 @@ from tqdm.auto import tqdm
 from augment.classifier import (
     Classifier,
     ClassifierConfig,
+    class_counts,
     extract_features,
     predict_logits,
     train_classifier,
@@ -384,8 +385,9 @@ def method_set(
     if method == "crt":  # backbone: plain cross-entropy on real images only
         return TrainingSet(condition, real, config.objective("baseline", False), head_data=pool)
     if method == "logit-adjust":
-        counted = pool.take(np.flatnonzero(~pool.synthetic)) if objective.prior == "real" else pool
-        return TrainingSet(condition, pool, objective, posthoc_counts=counted.counts(num_classes))
+        labels, marks = torch.from_numpy(pool.labels), torch.from_numpy(pool.synthetic)
+        counts = class_counts(labels, marks, num_classes, objective.prior).numpy()
+        return TrainingSet(condition, pool, objective, posthoc_counts=counts)
     return TrainingSet(condition, pool, objective)
 
 

@@ -93,7 +93,6 @@ class SynthesisResult:
 
     before: dict[str, int]
     plan: dict[str, int]
-    written: dict[str, int]
     generated: dict[str, int]
     accepted: dict[str, int]
     acceptance_rate: dict[str, float | None]
@@ -106,9 +105,21 @@ class SynthesisResult:
     thresholds: dict[str, float] = field(default_factory=dict)
 
     @property
+    def written(self) -> dict[str, int]:
+        """Synthetic images written per class: accepted, plus filled below the threshold."""
+        return {c: self.accepted[c] + self.filled_below_threshold[c] for c in self.plan}
+
+    @property
+    def short(self) -> dict[str, int]:
+        """Planned images per class that were not written (``filter.fill: false``)."""
+        written = self.written
+        return {c: self.plan[c] - written[c] for c in self.plan}
+
+    @property
     def after(self) -> dict[str, int]:
         """Train images per class after augmentation (real + synthetic written)."""
-        return {name: self.before[name] + self.written[name] for name in self.plan}
+        written = self.written
+        return {name: self.before[name] + written[name] for name in self.plan}
 
     def acceptance(self) -> dict[str, Any]:
         """The content of ``acceptance.json``."""
@@ -137,9 +148,9 @@ class SynthesisResult:
         return {"threshold": _round(self.thresholds.get(name, self.threshold))}
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-ready dict of every field."""
+        """Plain JSON-ready dict of every field, and the counts derived from them."""
         data = asdict(self)
-        data["after"] = self.after
+        data["written"], data["after"] = self.written, self.after
         return data
 
 
@@ -420,7 +431,6 @@ def make_result(
     return SynthesisResult(
         before=before,
         plan={c: s.planned for c, s in stats.items()},
-        written={c: s.written for c, s in stats.items()},
         generated={c: s.generated for c, s in stats.items()},
         accepted={c: s.accepted for c, s in stats.items()},
         acceptance_rate={c: s.acceptance_rate for c, s in stats.items()},

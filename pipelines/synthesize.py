@@ -61,7 +61,7 @@ def stage_metrics(variant: str, result: SynthesisResult) -> dict[str, Any]:
         "filter": result.filtered,
         "threshold": result.threshold,
         "synthetic_images": sum(result.written.values()),
-        "short_of_plan": sum(result.plan.values()) - sum(result.written.values()),
+        "short_of_plan": sum(result.short.values()),
         "generated_images": sum(result.generated.values()),
         "filled_below_threshold": sum(result.filled_below_threshold.values()),
         "seconds": result.seconds,
@@ -94,7 +94,7 @@ def log_table(result: SynthesisResult) -> None:
         rate = result.acceptance_rate[name]
         accepted = "" if not result.filtered or rate is None else f"  acceptance {rate:6.1%}"
         filled = result.filled_below_threshold[name]
-        short = result.plan[name] - result.written[name]
+        short = result.short[name]
         note = f"  ({filled} below threshold)" if filled else ""
         note += f"  ({short} short of plan)" if short else ""
         log.info(
