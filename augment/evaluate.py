@@ -90,7 +90,14 @@ CLASSICAL = (
 )
 CEILINGS = ("full", "full-2x")
 SYNTHETIC = ("gan", "gan+filter", "synthetic-only")
-DEFAULT_GAN_CONDITIONS = ("gan+filter", "synthetic-only", "oversample+gan:2", "crt+gan")
+DEFAULT_GAN_CONDITIONS = (
+    "gan+filter",
+    "synthetic-only",
+    "oversample+gan:2",
+    "logit-adjust+gan:2+split-bn",
+    "balanced-softmax+gan:2+split-bn",
+    "crt+gan",
+)
 SCORES = ("balanced_accuracy", "macro_f1", "gmean", "accuracy", "tail_recall")
 FEATURE_CONDITION = "reweight"  # its run 0 is the feature network of the quality metrics
 TAIL_CLASSES = 3  # tail_recall: mean recall of this many rarest train classes
