@@ -704,7 +704,10 @@ def verdicts(summary: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
         best_key = max(candidates, key=lambda key: candidates[key]["balanced_accuracy"]["mean"])
         best = candidates[best_key]
         delta = best["balanced_accuracy"]["mean"] - rival["balanced_accuracy"]["mean"]
-        noise = math.hypot(best["balanced_accuracy"]["std"], rival["balanced_accuracy"]["std"])
+        # the combined seed std; one run of either leaves the noise unknown (None), not 0
+        one_run = min(best["runs"], rival["runs"]) < 2
+        spread = math.hypot(best["balanced_accuracy"]["std"], rival["balanced_accuracy"]["std"])
+        noise = None if one_run else spread
         tails = best.get("tail_recall", {}).get("mean"), rival.get("tail_recall", {}).get("mean")
         out[variant] = {
             "best": best_key,
@@ -712,7 +715,7 @@ def verdicts(summary: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
             "delta": delta,
             "noise": noise,
             "tail_delta": None if None in tails else tails[0] - tails[1],
-            "helps": bool(delta > noise and delta > 0),
+            "helps": bool(delta > (noise or 0.0) and delta > 0),
         }
     return out
 

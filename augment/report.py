@@ -147,10 +147,17 @@ def quality_table(rows: dict[str, dict[str, Any]], first: str) -> str:
     return _table(header, body)
 
 
-def verdict_lines(verdicts: dict[str, dict[str, Any]], runs: int) -> list[str]:
+def noise_text(verdict: dict[str, Any]) -> str:
+    """A verdict's seed noise in words, for logs and reports: 'noise 0.4' (points of
+    balanced accuracy), or 'one run: no noise estimate'."""
+    noise = verdict["noise"]
+    return "one run: no noise estimate" if noise is None else f"noise {100 * noise:.1f}"
+
+
+def verdict_lines(verdicts: dict[str, dict[str, Any]]) -> list[str]:
     lines = []
     for variant, v in verdicts.items():
-        noise = "one run: no noise estimate" if runs < 2 else f"noise ± {100 * v['noise']:.1f}"
+        noise = noise_text(v)
         tail = v.get("tail_delta")
         tail_text = "" if tail is None else f"; rarest classes' recall {100 * tail:+.1f} points"
         versus = (
@@ -212,7 +219,7 @@ def write_report(
     parts = [
         "# Does synthetic data help?",
         "",
-        *(verdict_lines(verdicts, context["seeds"]) or ["- No GAN condition ran."]),
+        *(verdict_lines(verdicts) or ["- No GAN condition ran."]),
         "",
         "## Protocol",
         "",

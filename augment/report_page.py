@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from augment.io import atomic_path
+from augment.report import noise_text
 
 STYLE = """
 body { font: 15px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222 }
@@ -104,13 +105,13 @@ def _verdict(metrics: Path, reports: Path) -> str:
     parts = ["<h2>Does the synthetic data help?</h2>"]
     conditions = found.get("conditions", {})
     for variant, v in found.get("verdict", {}).items():
-        delta, noise = 100 * v["delta"], 100 * v["noise"]
+        delta = 100 * v["delta"]
         said = "helps" if v["helps"] else "does not help"
         parts.append(
             f'<p class="verdict {"helps" if v["helps"] else "no"}"><b>{html.escape(variant)}: '
             f"{said}.</b> Its best condition, <code>{html.escape(v['best'])}</code>, is "
             f"{delta:+.1f} points of balanced accuracy against the best classical one, "
-            f"<code>{html.escape(v['rival'])}</code> (seed noise {noise:.1f}).</p>"
+            f"<code>{html.escape(v['rival'])}</code> (seed {noise_text(v)}).</p>"
         )
 
     def mean(entry: dict[str, Any], key: str) -> float | None:

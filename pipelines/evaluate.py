@@ -36,7 +36,7 @@ from augment.evaluate import (
     evaluate_conditions,
 )
 from augment.io import atomic_path
-from augment.report import split_warnings, write_report
+from augment.report import noise_text, split_warnings, write_report
 from augment.runcache import RunCache
 from augment.runtime import OnnxGenerator
 from augment.synthesize import SynthesisConfig, synthesize_arrays
@@ -117,12 +117,12 @@ def log_verdicts(found: dict[str, dict[str, Any]]) -> None:
         level = logging.INFO if v["helps"] else logging.WARNING
         log.log(
             level,
-            "%s: %s vs %s: %+.2f points of balanced accuracy (noise %.2f)%s",
+            "%s: %s vs %s: %+.2f points of balanced accuracy (%s)%s",
             variant,
             v["best"],
             v["rival"],
             100 * v["delta"],
-            100 * v["noise"],
+            noise_text(v),
             "" if v["helps"] else ": synthetic data did not beat the best classical condition",
         )
 
@@ -183,7 +183,7 @@ def summary_lines(
         lines.append(
             f"verdict {variant}: synthetic data {said}: best GAN condition {v['best']} "
             f"{score(v['best'])} vs best classical {v['rival']} {score(v['rival'])} "
-            f"({100 * v['delta']:+.1f} points, noise {100 * v['noise']:.1f})"
+            f"({100 * v['delta']:+.1f} points, {noise_text(v)})"
         )
     return [*lines, f"report: {report / 'report.md'}"]
 

@@ -198,10 +198,11 @@ def test_downstream_runs_scores_and_gap(digits, tmp_path) -> None:
     assert reread.misses == 2 and longer.runs != result.runs  # other steps: trained anew
 
 
-def entry(condition: str, variant: str | None, mean: float, std: float, tail=None) -> dict:
+def entry(condition: str, variant: str | None, mean: float, std: float, tail=None, runs=3) -> dict:
     return {
         "condition": condition,
         "variant": variant,
+        "runs": runs,
         "balanced_accuracy": {"mean": mean, "std": std},
         "tail_recall": {"mean": tail, "std": 0.0},
     }
@@ -222,6 +223,20 @@ def test_verdict_needs_a_margin_beyond_the_noise() -> None:
     assert found["a"]["delta"] == pytest.approx(0.03) and found["a"]["helps"]
     assert found["a"]["tail_delta"] == pytest.approx(0.1)
     assert not found["b"]["helps"]  # +0.5 points but noise of about 2.2
+
+
+def test_one_run_has_no_noise_estimate_and_says_so() -> None:
+    from augment.report import noise_text
+
+    summary = {
+        "logit-adjust": entry("logit-adjust", None, 0.90, 0.0, runs=1),
+        "logit-adjust+gan:2@a": entry("logit-adjust+gan:2", "a", 0.905, 0.0, runs=1),
+    }
+    found = verdicts(summary)["a"]
+    assert found["noise"] is None and found["helps"]  # a margin, with nothing to weigh it
+    assert noise_text(found) == "one run: no noise estimate"
+    summary = {key: {**e, "runs": 3} for key, e in summary.items()}
+    assert noise_text(verdicts(summary)["a"]) == "noise 0.0"
 
 
 def test_verdict_weighs_the_best_of_all_classical_conditions() -> None:
