@@ -89,13 +89,13 @@ def write_json(path: Path, value: Any) -> None:
         tmp.write_text(json.dumps(value, indent=2) + "\n")
 
 
-def write_metrics(path: Path, details: Path, value: dict[str, Any], per_class: set[str]) -> None:
+def write_metrics(path: Path, details: Path, value: dict[str, Any], details_only: set[str]) -> None:
     """A stage's metrics in two files: ``details`` (a JSON report file, not a DVC metric)
     with everything, and ``path`` (what ``dvc metrics show`` and ``dvc exp show`` list)
-    without the keys of ``per_class``: per-class and other many-column breakdowns, which
-    would make a table of hundreds of columns."""
+    without the keys of ``details_only``: per-class breakdowns, loss values and
+    bookkeeping, which would make a table of hundreds of columns."""
     write_json(details, value)
-    write_json(path, {key: v for key, v in value.items() if key not in per_class})
+    write_json(path, {key: v for key, v in value.items() if key not in details_only})
 
 
 def read_seed(params: dict[str, Any]) -> int:

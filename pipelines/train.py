@@ -136,7 +136,15 @@ def main(argv: list[str]) -> None:
         "diversity_ratio": {c: round(r, 4) for c, r in result.diversity.items()},
     }
     details = args.reports / name / "metrics.json"
-    write_metrics(args.metrics / f"{name}.json", details, metrics, {"diversity_ratio"})
+    # the headline: steps and seconds; the losses are curves in `dvc plots show`
+    details_only = {
+        "resumed_from",
+        "seconds_per_epoch",
+        "train_images",
+        "final_losses",
+        "diversity_ratio",
+    }
+    write_metrics(args.metrics / f"{name}.json", details, metrics, details_only)
     write_curves(outputs.losses, args.plots / name)
 
 
