@@ -39,9 +39,9 @@ import torch
 import yaml
 from _results import write_results
 
+from augment.conditions import CLASSICAL as CLASSICAL_CONDITIONS
 from augment.data.prepare import long_tail_counts
 from augment.data.sources import fashion_mnist_candidates, find_idx_dir
-from augment.evaluate import CLASSICAL as CLASSICAL_CONDITIONS
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from workspace import new_project, run_dvc  # noqa: E402  (shared with the end-to-end tests)

@@ -26,15 +26,13 @@ import numpy as np
 import pandas as pd
 
 from augment.classifier import load_classifier
+from augment.conditions import EvaluateConfig
 from augment.data.arrays import Images
 from augment.data.images import load_images
 from augment.data.manifest import Manifest
 from augment.data.prepare import FULL_MANIFEST
 from augment.errors import DataError, ModelError
-from augment.evaluate import (
-    EvaluateConfig,
-    evaluate_conditions,
-)
+from augment.evaluate import evaluate_conditions
 from augment.io import atomic_path
 from augment.report import noise_text, split_warnings, write_report
 from augment.runcache import RunCache

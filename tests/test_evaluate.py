@@ -6,21 +6,18 @@ import numpy as np
 import pytest
 from sklearn.datasets import load_digits
 
-from augment.config import parse
-from augment.data.arrays import Images
-from augment.errors import ConfigError
-from augment.evaluate import (
+from augment.conditions import (
     Condition,
     EvaluateConfig,
     TrainingSet,
     capped_mix,
     oversampled,
-    run_downstream,
-    tail_classes,
     training_sets,
-    training_steps,
-    verdicts,
 )
+from augment.config import parse
+from augment.data.arrays import Images
+from augment.errors import ConfigError
+from augment.evaluate import run_downstream, tail_classes, training_steps, verdicts
 from augment.longtail import Objective
 from augment.metrics import gaussian_stats
 from augment.quality import blurred, capped, class_weights_like, quality

@@ -15,8 +15,8 @@ import yaml
 from workspace import edit_params, install_guide_plugin, new_project
 from workspace import run_dvc as dvc
 
+from augment.conditions import Condition
 from augment.data.manifest import Manifest
-from augment.evaluate import Condition
 from augment.io import sha256_file
 from augment.runtime import OnnxGenerator
 

@@ -43,10 +43,10 @@ def config_targets() -> tuple[ConfigTarget, ...]:
     """Every StrictModel the stages parse from params.yaml, their nested models and
     sources, and every registered variant's Params."""
     from augment.classifier import ClassifierConfig
+    from augment.conditions import EvaluateConfig
     from augment.data.domains import DomainsConfig, DomainSpec
     from augment.data.prepare import PrepareConfig
     from augment.data.sources import DigitsSource, FashionMnistSource, MnistSource
-    from augment.evaluate import EvaluateConfig
     from augment.registry import Registry
     from augment.synthesize import SynthesisConfig
     from augment.train import TrainConfig
