@@ -24,6 +24,7 @@ Datasets:
 
     python benchmarks/colour.py                        # both datasets
     python benchmarks/colour.py --datasets photos-64
+    python benchmarks/colour.py --seeds 1 --conditions baseline logit-adjust gan+filter
     python benchmarks/colour.py --smoke                # a tiny run: does it work?
 """
 
@@ -128,6 +129,8 @@ def run_dataset(name: str, args: argparse.Namespace) -> dict[str, Any]:
         "synthesize": {"variants": [VARIANT]},
         "evaluate": {"seeds": args.seeds, "model": {"flip": name == "photos-64"}},
     }
+    if args.conditions:  # fewer downstream runs; every other parameter stays the default
+        override["evaluate"]["conditions"] = args.conditions
     if args.smoke:  # a tiny run of the same code
         override["train"] = {"steps": 4, "sample_every": 2, "checkpoint_every": 2}
         override["classifier"] = {"epochs": 1}
@@ -168,7 +171,9 @@ def markdown(runs: list[dict[str, Any]], args: argparse.Namespace, wall: float) 
         "# Colour images brought as a folder: recognisable samples, and a verdict",
         "",
         f"Defaults of params.yaml (variant `{VARIANT}`), the source a folder used as it is; "
-        f"{args.seeds} seed(s) downstream; wall time {wall / 60:.1f} min on "
+        f"{args.seeds} seed(s) downstream, conditions "
+        f"{' '.join(args.conditions) if args.conditions else 'of params.yaml'}; "
+        f"wall time {wall / 60:.1f} min on "
         f"{platform.machine()}, {torch.get_num_threads()} threads.",
         "*recognised*: share of a class's unfiltered samples the judge calls that class "
         f"({args.samples_per_class} a class).",
@@ -209,6 +214,7 @@ def main() -> None:
     parser.add_argument("--head", type=int, help="train images of the largest class")
     parser.add_argument("--test-per-class", type=int, default=60)
     parser.add_argument("--seeds", type=int, default=3, help="downstream runs per condition")
+    parser.add_argument("--conditions", nargs="+", help="evaluate these instead of the default")
     parser.add_argument("--samples-per-class", type=int, default=200)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/gan-augment-colour"))
