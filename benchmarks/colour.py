@@ -194,6 +194,10 @@ def markdown(runs: list[dict[str, Any]], args: argparse.Namespace, wall: float) 
             f"`{v['rival']}` = {100 * v['delta']:+.1f} points ({noise_text(v)}): "
             f"{'helps' if v['helps'] else 'does not help'}.",
             "",
+            "Balanced accuracy % on the test split: "
+            + ", ".join(f"`{k}` {100 * a:.1f}" for k, a in run["balanced_accuracy"].items())
+            + ".",
+            "",
             "| class | train images | recognised % | k-NN precision | k-NN recall |",
             "|---|---|---|---|---|",
         ]
