@@ -25,6 +25,7 @@ Datasets:
     python benchmarks/colour.py                        # both datasets
     python benchmarks/colour.py --datasets photos-64
     python benchmarks/colour.py --seeds 1 --conditions baseline logit-adjust gan+filter
+    python benchmarks/colour.py --datasets digits-m32 --variant biggan
     python benchmarks/colour.py --smoke                # a tiny run: does it work?
 """
 
@@ -56,7 +57,6 @@ from workspace import new_project, run_dvc  # noqa: E402  (shared with the end-t
 
 ROOT = Path(__file__).resolve().parents[1]
 DATASETS = {"digits-m32": (300, 20.0), "photos-64": (300, 10.0)}  # head, imbalance ratio
-VARIANT = "sngan"
 
 
 def write_folder(root: Path, split: str, images: np.ndarray, labels: list[str]) -> None:
@@ -99,9 +99,9 @@ def photos_64(root: Path, head: int, ratio: float, test: int, seed: int) -> None
             write_folder(root, split, patches, [name] * n)
 
 
-def recognisability(project: Path, per_class: int, seed: int) -> dict[str, float]:
+def recognisability(project: Path, variant: str, per_class: int, seed: int) -> dict[str, float]:
     """The share of each class's unfiltered samples that the judge calls that class."""
-    model = OnnxGenerator(project / f"models/onnx/{VARIANT}.onnx", task="synthesize")
+    model = OnnxGenerator(project / f"models/onnx/{variant}.onnx", task="synthesize")
     judge, classes = load_classifier(project / "models/classifier.pt")
     shares = {}
     for k, name in enumerate(classes):
@@ -125,8 +125,8 @@ def run_dataset(name: str, args: argparse.Namespace) -> dict[str, Any]:
     override: dict[str, Any] = {
         "seed": args.seed,
         "prepare": {"source": {"kind": "folder", "root": str(data)}, "long_tail": None},
-        "variants": [VARIANT],
-        "synthesize": {"variants": [VARIANT]},
+        "variants": [args.variant],
+        "synthesize": {"variants": [args.variant]},
         "evaluate": {"seeds": args.seeds, "model": {"flip": name == "photos-64"}},
     }
     if args.conditions:  # fewer downstream runs; every other parameter stays the default
@@ -146,7 +146,7 @@ def run_dataset(name: str, args: argparse.Namespace) -> dict[str, Any]:
     judge = json.loads((project / "metrics/classifier.json").read_text())
     quality = pd.read_csv(project / "reports/evaluate/quality_per_class.csv", dtype={"class": str})
     quality = quality.astype(object).where(quality.notna(), None)  # JSON: null, not NaN
-    grids = sorted((project / f"reports/train/{VARIANT}").glob("step_*.png"))
+    grids = sorted((project / f"reports/train/{args.variant}").glob("step_*.png"))
     return {
         "dataset": name,
         "train_counts": details["train_counts"],
@@ -156,10 +156,10 @@ def run_dataset(name: str, args: argparse.Namespace) -> dict[str, Any]:
         ),
         "first_samples_seconds": first_written(grids, started),
         "judge_val_balanced_accuracy": judge["val_balanced_accuracy"],
-        "recognised": recognisability(project, args.samples_per_class, args.seed),
-        "quality": details["quality"][VARIANT],
+        "recognised": recognisability(project, args.variant, args.samples_per_class, args.seed),
+        "quality": details["quality"][args.variant],
         "quality_per_class": quality.to_dict(orient="records"),
-        "verdict": details["verdict"][VARIANT],
+        "verdict": details["verdict"][args.variant],
         "balanced_accuracy": {
             k: c["balanced_accuracy"]["mean"] for k, c in details["conditions"].items()
         },
@@ -170,7 +170,7 @@ def markdown(runs: list[dict[str, Any]], args: argparse.Namespace, wall: float) 
     lines = [
         "# Colour images brought as a folder: recognisable samples, and a verdict",
         "",
-        f"Defaults of params.yaml (variant `{VARIANT}`), the source a folder used as it is; "
+        f"Defaults of params.yaml (variant `{args.variant}`), the source a folder used as it is; "
         f"{args.seeds} seed(s) downstream, conditions "
         f"{' '.join(args.conditions) if args.conditions else 'of params.yaml'}; "
         f"wall time {wall / 60:.1f} min on "
@@ -219,6 +219,7 @@ def main() -> None:
     parser.add_argument("--test-per-class", type=int, default=60)
     parser.add_argument("--seeds", type=int, default=3, help="downstream runs per condition")
     parser.add_argument("--conditions", nargs="+", help="evaluate these instead of the default")
+    parser.add_argument("--variant", default="sngan", help="the synthesis variant (its recipe)")
     parser.add_argument("--samples-per-class", type=int, default=200)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/gan-augment-colour"))
