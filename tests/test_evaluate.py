@@ -21,6 +21,7 @@ from augment.evaluate import run_downstream, tail_classes, training_steps, verdi
 from augment.longtail import Objective
 from augment.metrics import gaussian_stats
 from augment.quality import blurred, capped, class_weights_like, quality
+from augment.report import noise_text
 from augment.runcache import RunCache
 
 CLASSES = [str(k) for k in range(10)]
@@ -223,8 +224,6 @@ def test_verdict_needs_a_margin_beyond_the_noise() -> None:
 
 
 def test_one_run_has_no_noise_estimate_and_says_so() -> None:
-    from augment.report import noise_text
-
     summary = {
         "logit-adjust": entry("logit-adjust", None, 0.90, 0.0, runs=1),
         "logit-adjust+gan:2@a": entry("logit-adjust+gan:2", "a", 0.905, 0.0, runs=1),
