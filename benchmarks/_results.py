@@ -1,5 +1,5 @@
 """What every benchmark does with its figures: ``<out>.json`` and ``<out>.md``, then print;
-and the ``--smoke`` flag they share."""
+the ``--smoke`` flag they share, and ``--set KEY=VALUE`` params.yaml overrides."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import argparse
 import json
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 
 def write_results(out: Path, report: dict[str, Any], markdown: str) -> None:
@@ -33,3 +35,15 @@ def parse_args(parser: argparse.ArgumentParser, smoke: dict[str, Any]) -> argpar
         parser.set_defaults(**smoke)
         args = parser.parse_args()
     return args
+
+
+def set_dotted(params: dict[str, Any], assignment: str) -> None:
+    """Apply ``a.b.c=value`` (the value parsed as YAML) to a nested params dict."""
+    key, sep, text = assignment.partition("=")
+    if not sep or not key:
+        raise SystemExit(f"--set {assignment!r}: expected KEY=VALUE, e.g. recipes.sngan.lecam=0.3")
+    *parents, leaf = key.split(".")
+    node = params
+    for name in parents:
+        node = node.setdefault(name, {})
+    node[leaf] = yaml.safe_load(text)

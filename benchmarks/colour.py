@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from _results import parse_args, write_results
+from _results import parse_args, set_dotted, write_results
 
 from augment.classifier import load_classifier, predict_proba
 from augment.data.domains import colour_photos, mnistm_like
@@ -131,6 +131,8 @@ def run_dataset(name: str, args: argparse.Namespace) -> dict[str, Any]:
     }
     if args.conditions:  # fewer downstream runs; every other parameter stays the default
         override["evaluate"]["conditions"] = args.conditions
+    for assignment in args.set:  # e.g. train.steps=6000 or recipes.biggan.aux_weight=1
+        set_dotted(override, assignment)
     if args.smoke:  # a tiny run of the same code
         override["train"] = {"steps": 4, "sample_every": 2, "checkpoint_every": 2}
         override["classifier"] = {"epochs": 1}
@@ -170,7 +172,8 @@ def markdown(runs: list[dict[str, Any]], args: argparse.Namespace, wall: float) 
     lines = [
         "# Colour images brought as a folder: recognisable samples, and a verdict",
         "",
-        f"Defaults of params.yaml (variant `{args.variant}`), the source a folder used as it is; "
+        f"Defaults of params.yaml (variant `{args.variant}`; overrides "
+        f"{' '.join(args.set) if args.set else 'none'}), the source a folder used as it is; "
         f"{args.seeds} seed(s) downstream, conditions "
         f"{' '.join(args.conditions) if args.conditions else 'of params.yaml'}; "
         f"wall time {wall / 60:.1f} min on "
@@ -220,6 +223,13 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3, help="downstream runs per condition")
     parser.add_argument("--conditions", nargs="+", help="evaluate these instead of the default")
     parser.add_argument("--variant", default="sngan", help="the synthesis variant (its recipe)")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a params.yaml override, e.g. train.steps=6000 (repeatable)",
+    )
     parser.add_argument("--samples-per-class", type=int, default=200)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/gan-augment-colour"))

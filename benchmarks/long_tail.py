@@ -36,8 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import yaml
-from _results import write_results
+from _results import set_dotted, write_results
 
 from augment.conditions import CLASSICAL as CLASSICAL_CONDITIONS
 from augment.data.prepare import long_tail_counts
@@ -138,18 +137,6 @@ def params_for(dataset: str, budget: dict[str, Any], args: argparse.Namespace) -
     for assignment in args.set:
         set_dotted(override, assignment)
     return override
-
-
-def set_dotted(params: dict[str, Any], assignment: str) -> None:
-    """Apply ``a.b.c=value`` (the value parsed as YAML) to a nested params dict."""
-    key, sep, text = assignment.partition("=")
-    if not sep or not key:
-        raise SystemExit(f"--set {assignment!r}: expected KEY=VALUE, e.g. recipes.sngan.lecam=0.3")
-    *parents, leaf = key.split(".")
-    node = params
-    for name in parents:
-        node = node.setdefault(name, {})
-    node[leaf] = yaml.safe_load(text)
 
 
 def run_dataset(dataset: str, budget: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:

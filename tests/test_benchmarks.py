@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 import torch
+import yaml
 from fuzzing import FAMILIES
 from workspace import new_project, run_dvc
 
@@ -267,9 +268,21 @@ def test_upscale_benchmark_smoke_run(tmp_path) -> None:
 def test_colour_benchmark_smoke_run(tmp_path) -> None:
     """A long-tailed colour folder, as a user brings it, through dvc repro evaluate."""
     out = tmp_path / "colour"
-    smoke("colour.py", tmp_path, "--workdir", str(tmp_path / "work"), "--out", str(out))
+    work = tmp_path / "work"
+    smoke(
+        "colour.py",
+        tmp_path,
+        "--workdir",
+        str(work),
+        "--out",
+        str(out),
+        "--set",
+        "evaluate.tau=0.5",
+    )
     report, table = read_report(out)
     (run,) = report["runs"]
+    params = yaml.safe_load((work / "digits-m32/params.yaml").read_text())
+    assert params["evaluate"]["tau"] == 0.5 and "overrides evaluate.tau=0.5" in table
     images = tmp_path / "work/digits-m32-images"
     given = [len(list((images / "train" / str(k)).iterdir())) for k in range(10)]
     assert given[0] == 40 and given[-1] == 2  # the folder: ratio 20, exponential
