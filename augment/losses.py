@@ -163,3 +163,40 @@ class LeCamAnchors(nn.Module):
             self.real.mul_(self.gamma).add_((1 - self.gamma) * real_logits.detach().mean())
             self.fake.mul_(self.gamma).add_((1 - self.gamma) * fake_logits.detach().mean())
         return penalty
+
+
+class BoundaryEquilibrium(nn.Module):
+    """BEGAN's equilibrium control (Berthelot et al., 2017, section 3.4).
+
+    With an autoencoder discriminator and ``L(v) = mean |v - D(v)|`` (its reconstruction
+    error, eta = 1), the losses are
+
+        L_D = L(x) - k_t * L(G(z)),    L_G = L(G(z))
+        k_{t+1} = clip(k_t + lambda_k * (gamma * L(x) - L(G(z))), 0, 1)
+
+    ``gamma = E[L(G(z))] / E[L(x)]`` in equilibrium is the *diversity ratio*: lower values
+    let the discriminator focus on reconstructing real images (sharper, less varied
+    samples). ``k`` is a proportional controller that weighs how hard the discriminator
+    pushes fakes away; it starts at 0 and is a buffer, so a checkpoint keeps it and a
+    resumed run continues it exactly. ``M = L(x) + |gamma * L(x) - L(G(z))|`` is the
+    paper's convergence measure (it falls as training converges; the paper plots it).
+    """
+
+    def __init__(self, gamma: float = 0.5, lambda_k: float = 1e-3) -> None:
+        super().__init__()
+        self.gamma, self.lambda_k = gamma, lambda_k
+        self.register_buffer("k", torch.zeros(()))
+
+    def discriminator_loss(self, real_error: Tensor, fake_error: Tensor) -> Tensor:
+        """``L(x) - k_t L(G(z))`` from the mean reconstruction errors (scalars); then ``k``
+        takes its step with this batch's errors."""
+        loss = real_error - self.k.clone() * fake_error  # k_t: a copy, as k moves below
+        with torch.no_grad():
+            balance = self.gamma * real_error.detach() - fake_error.detach()
+            self.k.add_(self.lambda_k * balance).clamp_(0.0, 1.0)
+        return loss
+
+    def convergence(self, real_error: Tensor, fake_error: Tensor) -> float:
+        """M_global = L(x) + |gamma L(x) - L(G(z))| (a logged number, not a loss)."""
+        real, fake = real_error.detach(), fake_error.detach()
+        return float(real + (self.gamma * real - fake).abs())

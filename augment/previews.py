@@ -9,6 +9,7 @@ of its real images.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -46,12 +47,14 @@ def class_diversity(
     seed: int,
     warn_below: float,
     variant: str,
+    remedies: Sequence[str] = (),
 ) -> dict[str, float]:
     """Per class: MS-SSIM diversity of its samples over that of as many real images
     (about 1: as varied as the data; near 0: the class collapsed to one image).
 
     ``samples`` u8[K,n,H,W,C] (a row of n per class), ``images`` u8[N,H,W,C] with class
-    ``labels`` i64[N]. Warns naming the classes below ``warn_below``.
+    ``labels`` i64[N]. Warns naming the classes below ``warn_below`` and what to try:
+    more steps, then ``remedies`` (the variant's own knobs against collapse).
     """
     ratios: dict[str, float] = {}
     for index, name in enumerate(classes):
@@ -65,10 +68,10 @@ def class_diversity(
     if collapsed:
         log.warning(
             "%s: samples of class %s are far less diverse than its real images "
-            "(diversity ratio < %g): mode collapse? Try more steps, mode_seeking or "
-            "diffaugment",
+            "(diversity ratio < %g): mode collapse? Try %s",
             variant,
             ", ".join(collapsed),
             warn_below,
+            " or ".join(["more steps", *remedies]),
         )
     return ratios

@@ -301,6 +301,11 @@ class Trainer:
         return logs
 
     # -- outputs -----------------------------------------------------------------------
+    def collapse_remedies(self) -> list[str]:
+        """The variant's own knobs against mode collapse (those its Params have and use)."""
+        fields = set(type(self.variant.params).model_fields) - self.variant.unsupported
+        return [knob for knob in ("mode_seeking", "diffaugment") if knob in fields]
+
     def write_samples(self, path: Path) -> np.ndarray | None:
         """The variant's preview of the sampling generator (EMA when kept) as a grid at
         ``path``; returns its tiles u8[classes, n, H, W, C] when its rows are classes."""
@@ -384,6 +389,7 @@ class Trainer:
                     self.seed,
                     self.config.collapse_warning,
                     self.variant.name,
+                    self.collapse_remedies(),
                 )
         final = {k: v for k, v in (self.history[-1] if self.history else {}).items() if k != "step"}
         return TrainResult(total, resumed_from, seconds, per_epoch, final, diversity)

@@ -149,3 +149,23 @@ def test_lecam_penalty_and_its_moving_anchors() -> None:
     expected = ((1.5**2 + 3.5**2) / 2) + ((3.0**2 + 1.0**2) / 2)
     assert float(anchors(real, fake)) == pytest.approx(expected)
     assert "real" in anchors.state_dict() and "fake" in anchors.state_dict()
+
+
+def test_began_equilibrium_steps_k_and_measures_convergence() -> None:
+    equilibrium = losses.BoundaryEquilibrium(gamma=0.5, lambda_k=0.1)
+    real, fake = torch.tensor(0.4, requires_grad=True), torch.tensor(0.1, requires_grad=True)
+    # k_0 = 0: L_D = L(x); then k_1 = clip(0 + 0.1 * (0.5 * 0.4 - 0.1), 0, 1) = 0.01
+    loss = equilibrium.discriminator_loss(real, fake)
+    assert loss.item() == pytest.approx(0.4) and float(equilibrium.k) == pytest.approx(0.01)
+    # L_D = 0.4 - 0.01 * 0.3, whose gradient reaches L(G(z)) with -k_t (k_t before the step)
+    fake = torch.tensor(0.3, requires_grad=True)
+    loss = equilibrium.discriminator_loss(real, fake)
+    assert loss.item() == pytest.approx(0.4 - 0.01 * 0.3)
+    loss.backward()
+    assert float(fake.grad) == pytest.approx(-0.01)
+    assert float(equilibrium.k) == pytest.approx(0.0)  # 0.01 + 0.1 * (0.2 - 0.3) clipped at 0
+    # M = L(x) + |gamma L(x) - L(G(z))| = 0.4 + |0.2 - 0.3|
+    assert equilibrium.convergence(real, fake) == pytest.approx(0.5)
+    for _ in range(100):  # fakes that reconstruct too well push k up to its clip at 1
+        equilibrium.discriminator_loss(torch.tensor(1.0), torch.tensor(0.0))
+    assert float(equilibrium.k) == 1.0 and "k" in equilibrium.state_dict()

@@ -281,7 +281,7 @@ def test_bad_params_fail_clearly_and_keep_outputs(project):
         result = dvc(project, "repro")
         assert result.returncode != 0
         assert (
-            "unknown variant 'nosuch' (installed: acgan, biggan, cgan"
+            "unknown variant 'nosuch' (installed: acgan, began, biggan, cgan"
             in result.stderr + result.stdout
         )
 

@@ -131,6 +131,11 @@ def test_variant_defaults_follow_their_papers(registry):
     assert params["wgan-gp"].gradient_penalty == 10 and params["wgan-gp"].d_norm == "layer"
     assert params["sngan"].spectral_norm and params["sngan"].conditioning == "projection"
     assert params["lsgan"].loss == "lsgan" and params["acgan"].aux_weight > 0
+    sagan = params["sagan"]  # TTUR: the critic learns 4x faster; hinge, SN in both networks
+    assert (sagan.lr_d, sagan.lr_g, sagan.betas) == (4e-4, 1e-4, (0.0, 0.9))
+    assert sagan.loss == "hinge" and sagan.spectral_norm and sagan.attention is None
+    assert params["cvae"].beta == 1.0  # the ELBO itself
+    assert (params["began"].gamma, params["began"].lambda_k) == (0.5, 1e-3)
 
 
 # -- meta-tests: the plugin system itself ------------------------------------------------

@@ -9,6 +9,7 @@ from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import spectral_norm
 
 from augment.export import baked
+from augment.nn.attention import SelfAttention2d
 from augment.nn.resnet_gan import (
     ConditionalBatchNorm2d,
     ResNetDiscriminator,
@@ -75,3 +76,43 @@ def test_export_bakes_spectral_norm_into_a_copy() -> None:
         assert torch.allclose(plain(x), module(x), atol=1e-6)
     free = nn.Linear(2, 2)
     assert baked(free) is free  # nothing to bake: no copy
+
+
+def test_self_attention_starts_as_the_identity_and_reads_every_position() -> None:
+    torch.manual_seed(0)
+    attend = SelfAttention2d(16, spectral_norm=False)
+    x = torch.randn(2, 16, 6, 6)
+    assert torch.equal(attend(x), x)  # gamma = 0 at the start (SAGAN section 4)
+    with torch.no_grad():
+        attend.gamma.fill_(1.0)
+        attend.query.weight.zero_()  # equal scores: every position reads the mean value
+        pooled = nn.functional.max_pool2d(attend.value(x), 2).mean(dim=(2, 3))  # [N, C/2]
+        expected = x + attend.out(pooled[:, :, None, None]).expand_as(x)
+        assert torch.allclose(attend(x), expected, atol=1e-5)
+        x2 = x.clone()
+        x2[:, :, 5, 5] += 10.0  # one far corner changes the output at the opposite one
+        attend.query.weight.normal_()
+        assert not torch.allclose(attend(x2)[:, :, 0, 0], attend(x)[:, :, 0, 0])
+
+
+def test_attention_goes_where_asked_and_adds_no_weights_elsewhere() -> None:
+    torch.manual_seed(0)
+    plain = ResNetGenerator(40, 5, 1, 28, width=8)
+    torch.manual_seed(0)
+    attending = ResNetGenerator(40, 5, 1, 28, width=8, attention=14)
+    assert [type(m).__name__ for m in attending.attention] == ["SelfAttention2d", "Identity"]
+    extra = set(attending.state_dict()) - set(plain.state_dict())
+    assert extra and all(key.startswith("attention.0.") for key in extra)
+    critic = ResNetDiscriminator(5, 1, 28, width=8, attention=7)
+    assert [type(m).__name__ for m in critic.attention] == [
+        "Identity",
+        "SelfAttention2d",
+        "Identity",
+    ]
+    assert not any(k.startswith("attention") for k in ResNetDiscriminator(5, 1, 28).state_dict())
+    with pytest.raises(
+        ValueError, match=r"attention at side 9: the blocks output sides \[14, 28\]"
+    ):
+        ResNetGenerator(40, 5, 1, 28, attention=9)
+    with pytest.raises(ValueError, match="needs >= 8 channels"):
+        SelfAttention2d(4)

@@ -131,6 +131,16 @@ def test_a_collapsed_class_is_warned_about(registry, mnist_small, tmp_path, capl
         ratios = diversity(samples)
     assert ratios["3"] == 0.0 and ratios["4"] == healthy["4"]
     assert "samples of class 3 (0.00) are far less diverse" in caplog.text
+    assert trainer.collapse_remedies() == ["mode_seeking", "diffaugment"]
+    caplog.clear()
+    with caplog.at_level("WARNING"):  # the hint names only knobs the variant has
+        class_diversity(samples, images, labels, CLASSES, 0, 0.5, "cvae", [])
+    assert caplog.text.rstrip().endswith("mode collapse? Try more steps")
+    cvae = registry.create("cvae", {}, SPEC)
+    assert (
+        Trainer(cvae, TrainingData(images, labels), TINY, outputs(tmp_path), 0).collapse_remedies()
+        == []
+    )
 
 
 def test_a_checkpoint_that_is_not_ours_or_not_this_variants(registry, mnist_small, tmp_path):

@@ -76,12 +76,24 @@ def dcgan_init(module: nn.Module) -> None:
 
 
 class ConditionalGenerator(nn.Module):
-    """(z f32[N,latent], label i64[N]) -> image f32[N,C,S,S] in [-1,1]."""
+    """(z f32[N,latent], label i64[N]) -> image f32[N,C,S,S] in [-1,1].
+
+    ``norm="none"`` drops the batch norms (and gives the layers biases instead): BEGAN's
+    autoencoder critic decodes with this network, and a critic's output must not depend
+    on what else is in its batch.
+    """
 
     def __init__(
-        self, latent_dim: int, num_classes: int, channels: int, image_size: int, width: int = 64
+        self,
+        latent_dim: int,
+        num_classes: int,
+        channels: int,
+        image_size: int,
+        width: int = 64,
+        norm: Literal["batch", "none"] = "batch",
     ) -> None:
         super().__init__()
+        batch_norm = norm == "batch"
         base, doublings = spatial_plan(image_size)
         # halving once per doubling ends at width/2 channels: 28 px, width 64: 128 -> 64 -> 32
         top = width * 2 ** (doublings - 1)  # channels at the base resolution
@@ -89,19 +101,19 @@ class ConditionalGenerator(nn.Module):
         # e_y: [K, latent], one code per class, the same size as z
         self.embed = nn.Embedding(num_classes, latent_dim)
         self.project = nn.Sequential(  # [N, 2*latent] -> [N, top*base*base]
-            nn.Linear(2 * latent_dim, top * base * base, bias=False),
-            nn.BatchNorm1d(top * base * base),
+            nn.Linear(2 * latent_dim, top * base * base, bias=not batch_norm),
+            nn.BatchNorm1d(top * base * base) if batch_norm else nn.Identity(),
             nn.ReLU(inplace=True),
         )
         blocks: list[nn.Module] = []
         c = top
         for _ in range(doublings):  # [N, c, s, s] -> [N, c/2, 2s, 2s]
             out = max(c // 2, width // 2)
-            # k4 s2 p1 transposed conv: out side = (s - 1)*2 - 2*1 + 4 = 2s exactly; no bias,
-            # since the batch norm after it subtracts the mean anyway
+            # k4 s2 p1 transposed conv: out side = (s - 1)*2 - 2*1 + 4 = 2s exactly; no bias
+            # before a batch norm, which subtracts the mean anyway
             blocks += [
-                nn.ConvTranspose2d(c, out, 4, stride=2, padding=1, bias=False),
-                nn.BatchNorm2d(out),
+                nn.ConvTranspose2d(c, out, 4, stride=2, padding=1, bias=not batch_norm),
+                norm_layer(norm, out),
                 nn.ReLU(inplace=True),
             ]
             c = out
@@ -121,6 +133,79 @@ class ConditionalGenerator(nn.Module):
         h = self.project(torch.cat([z, code], dim=1))
         # [N, top, base, base] -> (doublings x2) -> [N, C, S, S]
         return self.upsample(h.view(-1, self.top, self.base, self.base))
+
+
+class ConditionalEncoder(nn.Module):
+    """(image f32[N,C,S,S], label i64[N]) -> code f32[N,out_dim].
+
+    The label enters as K one-hot maps beside the image channels (as the ``concat``
+    discriminator's does), then DCGAN's discriminator body (:func:`downsampling_stack`)
+    and one linear map. The conditional VAE's q(z | x, y) (``out_dim = 2 * latent``: mu and
+    log-variance) and BEGAN's autoencoder critic read images with it.
+    """
+
+    def __init__(
+        self,
+        out_dim: int,
+        num_classes: int,
+        channels: int,
+        image_size: int,
+        width: int = 32,
+        norm: Norm = "batch",
+    ) -> None:
+        super().__init__()
+        base, doublings = spatial_plan(image_size)
+        self.num_classes = num_classes
+        layers = downsampling_stack(channels + num_classes, width, doublings, norm)
+        self.features = nn.Sequential(*layers, nn.Flatten())  # -> [N, F]
+        self.head = nn.Linear(width * 2 ** (doublings - 1) * base * base, out_dim)
+        dcgan_init(self)
+
+    def forward(self, image: Tensor, label: Tensor) -> Tensor:
+        onehot = F.one_hot(label, self.num_classes).to(image.dtype)  # [N, K]
+        maps = onehot[:, :, None, None].expand(-1, -1, *image.shape[2:])  # [N, K, S, S]
+        return self.head(self.features(torch.cat([image, maps], dim=1)))  # [N, out_dim]
+
+
+class CriticOutput(NamedTuple):
+    reconstruction: Tensor  # f32[N,C,S,S]: the autoencoder's copy of the image
+    class_logits: Tensor  # f32[N,K] from the code: the auxiliary classifier (AC-GAN's)
+
+
+class AutoencoderCritic(nn.Module):
+    """BEGAN's discriminator (Berthelot et al., 2017) with an auxiliary classifier:
+    image f32[N,C,S,S] -> CriticOutput(its reconstruction, class logits f32[N,K]).
+
+    Encoder (DCGAN's discriminator body, no class maps) -> code h f32[N,code_dim] ->
+    decoder (a batch-norm-free :class:`ConditionalGenerator` of one class: unconditional),
+    and a linear class head on h (AC-GAN, Odena et al., 2017). The energy is the
+    reconstruction error: low on the data it learned, high elsewhere. The class reaches
+    the critic through the head only: told the class, the decoder could draw the class's
+    template from the label alone, and a generator drawing that template would be
+    reconstructed perfectly (measured: one image a class); not told it at all, the critic
+    is class-blind and so is the generator (judge agreement at chance).
+    """
+
+    def __init__(
+        self, code_dim: int, num_classes: int, channels: int, image_size: int, width: int = 32
+    ) -> None:
+        super().__init__()
+        self.encoder = ConditionalEncoder(code_dim, 1, channels, image_size, width, "none")
+        self.decoder = ConditionalGenerator(code_dim, 1, channels, image_size, width, norm="none")
+        self.classifier = nn.Linear(code_dim, num_classes)
+        # DCGAN's N(0, 0.02) weights rely on batch norm to restore the scale of each layer's
+        # output; without it the signal shrinks ~50x a layer and the autoencoder learns only
+        # the background. He initialization keeps the variance through (Leaky)ReLU layers.
+        for m in self.modules():
+            if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+                nn.init.kaiming_normal_(m.weight, a=0.2)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+
+    def forward(self, image: Tensor) -> CriticOutput:
+        one_class = torch.zeros(image.shape[0], dtype=torch.int64, device=image.device)
+        code = self.encoder(image, one_class)  # [N, code_dim]
+        return CriticOutput(self.decoder(code, one_class), self.classifier(code))
 
 
 class MinibatchStd(nn.Module):
@@ -148,6 +233,28 @@ class MinibatchStd(nn.Module):
 class DiscriminatorOutput(NamedTuple):
     logits: Tensor  # f32[N]: real/fake logit or critic value
     class_logits: Tensor | None  # f32[N,K] from the auxiliary classifier (AC-GAN), else None
+
+
+def downsampling_stack(
+    c_in: int, width: int, doublings: int, norm: Norm, use_spectral_norm: bool = False
+) -> list[nn.Module]:
+    """DCGAN's discriminator body: [N, c_in, S, S] -> [N, width * 2^(n-1), S/2^n, S/2^n].
+
+    ``n = doublings`` blocks of a k4 s2 p1 conv (out side ``(s + 2 - 4)/2 + 1 = s/2``; a
+    bias only without a norm), the norm (not on the first block, as in DCGAN) and
+    LeakyReLU(0.2); channels ``width``, ``2 width``, ... The encoder of the conditional
+    VAE (:mod:`augment.nn.vae`) reads images with the same body.
+    """
+    sn = spectral_norm if use_spectral_norm else (lambda m: m)
+    layers: list[nn.Module] = []
+    c = width
+    for i in range(doublings):  # [N, c_in, s, s] -> [N, c, s/2, s/2]
+        layers.append(sn(nn.Conv2d(c_in, c, 4, stride=2, padding=1, bias=norm == "none")))
+        if i > 0:
+            layers.append(norm_layer(norm, c))
+        layers.append(nn.LeakyReLU(0.2, inplace=True))
+        c_in, c = c, c * 2
+    return layers
 
 
 class ConditionalDiscriminator(nn.Module):
@@ -179,17 +286,8 @@ class ConditionalDiscriminator(nn.Module):
         self.num_classes, self.conditioning = num_classes, conditioning
         # ``concat`` feeds K one-hot maps beside the C image channels
         c_in = channels + (num_classes if conditioning == "concat" else 0)
-        layers: list[nn.Module] = []
-        c = width
-        for i in range(doublings):  # [N, c_in, s, s] -> [N, c, s/2, s/2]
-            # k4 s2 p1 conv: out side = (s + 2 - 4)/2 + 1 = s/2; a bias only without norm
-            layers.append(sn(nn.Conv2d(c_in, c, 4, stride=2, padding=1, bias=norm == "none")))
-            if i > 0:  # DCGAN: no normalization on the first block
-                layers.append(norm_layer(norm, c))
-            # LeakyReLU slope 0.2, as in DCGAN's discriminator
-            layers.append(nn.LeakyReLU(0.2, inplace=True))
-            c_in, c = c, c * 2
-        # here c_in = width * 2^(doublings-1) channels at base x base
+        layers = downsampling_stack(c_in, width, doublings, norm, use_spectral_norm)
+        c_in = width * 2 ** (doublings - 1)  # channels at base x base
         if minibatch_std:  # [N, c_in, base, base] -> [N, c_in + 1, base, base]
             layers.append(MinibatchStd())
             c_in += 1

@@ -22,6 +22,9 @@ Channels: stage ``i`` of ``n`` (side ``b * 2^i``) of the generator has
 ``width * min(2^(n-i), 4)`` channels, and the discriminator mirrors it, so the cost of a
 stage stays about constant on a CPU and 28, 32 and 64 px images share one definition.
 ``spectral_norm`` normalizes every conv and linear layer (both networks, as in BigGAN).
+``attention`` (a side, e.g. 14) inserts a self-attention block (:mod:`augment.nn.attention`,
+SAGAN) after the generator's up-block and the discriminator's down-block that output that
+side.
 
 Shapes: N batch, C image channels, S image side, K classes, ``latent`` the size of ``z``.
 """
@@ -34,6 +37,7 @@ from torch import Tensor, nn
 from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
 
+from augment.nn.attention import SelfAttention2d
 from augment.nn.dcgan import Conditioning, DiscriminatorOutput, spatial_plan
 
 __all__ = [
@@ -67,6 +71,21 @@ def orthogonal_init(module: nn.Module) -> None:
 def stage_channels(width: int, doublings: int) -> list[int]:
     """Channels at sides ``b, 2b, ..., b * 2^n``: ``width * min(2^(n-i), 4)`` (i = 0..n)."""
     return [width * min(2 ** (doublings - i), 4) for i in range(doublings + 1)]
+
+
+def attention_layer(
+    side: int | None, sides: list[int], channels: list[int], sn: bool
+) -> nn.ModuleList:
+    """One module per block: a self-attention block after the block that outputs ``side``
+    (block i outputs ``sides[i]`` with ``channels[i]``), an identity after the others.
+    Identities hold no weights, so a network without attention keeps its state-dict keys."""
+    if side is not None and side not in sides:
+        valid = sorted(s for s in set(sides) if s)
+        raise ValueError(f"attention at side {side}: the blocks output sides {valid}")
+    return nn.ModuleList(
+        SelfAttention2d(c, sn) if s == side else nn.Identity()
+        for s, c in zip(sides, channels, strict=True)
+    )
 
 
 def latent_chunks(latent_dim: int, doublings: int) -> list[int]:
@@ -129,6 +148,7 @@ class ResNetGenerator(nn.Module):
         width: int = 32,
         embed_dim: int = 32,
         spectral_norm: bool = True,
+        attention: int | None = None,
     ) -> None:
         super().__init__()
         base, doublings = spatial_plan(image_size)
@@ -144,6 +164,8 @@ class ResNetGenerator(nn.Module):
             UpBlock(widths[i], widths[i + 1], embed_dim + self.chunks[i + 1], spectral_norm)
             for i in range(doublings)
         )
+        sides = [base * 2 ** (i + 1) for i in range(doublings)]  # each up-block's output side
+        self.attention = attention_layer(attention, sides, widths[1:], spectral_norm)
         # BN -> ReLU -> 3x3 conv to the image channels -> tanh (values in (-1, 1))
         self.out_norm = nn.BatchNorm2d(widths[-1])
         self.out_conv = sn(nn.Conv2d(widths[-1], channels, 3, padding=1))
@@ -156,8 +178,8 @@ class ResNetGenerator(nn.Module):
         first, *rest = (z[:, end - size : end] for size, end in zip(self.chunks, ends, strict=True))
         code = self.condition_strength * self.embed(label)  # [N, E]
         h = self.project(first[:, :, None, None])  # [N, c_0, b, b]
-        for block, z_i in zip(self.blocks, rest, strict=True):  # [N, c_i, s, s] -> 2s
-            h = block(h, torch.cat([code, z_i], dim=1))  # condition [N, E + chunk_i]
+        for block, attend, z_i in zip(self.blocks, self.attention, rest, strict=True):
+            h = attend(block(h, torch.cat([code, z_i], dim=1)))  # [N, c_i, s, s] -> 2s
         return torch.tanh(self.out_conv(F.relu(self.out_norm(h))))
 
 
@@ -202,11 +224,12 @@ class ResNetDiscriminator(nn.Module):
         conditioning: Conditioning = "projection",
         spectral_norm: bool = True,
         auxiliary_classifier: bool = False,
+        attention: int | None = None,
     ) -> None:
         super().__init__()
         if conditioning == "concat":
             raise ValueError("the ResNet discriminator conditions by projection (or none)")
-        _, doublings = spatial_plan(image_size)
+        base, doublings = spatial_plan(image_size)
         sn = _sn(spectral_norm)
         # the generator's plan read backwards: c_n (= width) channels at side S, ..., c_0 at b
         widths = stage_channels(width, doublings)[::-1]
@@ -217,6 +240,10 @@ class ResNetDiscriminator(nn.Module):
         ]
         blocks.append(DownBlock(widths[-2], widths[-1], False, False, spectral_norm))  # at b
         self.blocks = nn.Sequential(*blocks)
+        # each block's output side; the last block stays at b, so attention at b comes
+        # after the block that reaches it
+        sides = [base * 2 ** (doublings - 1 - i) for i in range(doublings)] + [0]
+        self.attention = attention_layer(attention, sides, widths, spectral_norm)
         feature_dim = widths[-1]
         self.adversarial = sn(nn.Linear(feature_dim, 1))  # psi: [N, F] -> [N, 1]
         self.projection = (  # e'_y: [K, F]
@@ -227,7 +254,10 @@ class ResNetDiscriminator(nn.Module):
         self.register_buffer("condition_strength", torch.ones(()), persistent=False)
 
     def forward(self, image: Tensor, label: Tensor) -> DiscriminatorOutput:
-        h = F.relu(self.blocks(image)).sum(dim=(2, 3))  # [N, F, b, b] -> [N, F]
+        h = image
+        for block, attend in zip(self.blocks, self.attention, strict=True):
+            h = attend(block(h))  # [N, C, S, S] -> ... -> [N, F, b, b]
+        h = F.relu(h).sum(dim=(2, 3))  # [N, F]
         logits = self.adversarial(h).squeeze(1)  # [N]
         if self.projection is not None:
             logits = logits + self.condition_strength * (self.projection(label) * h).sum(dim=1)

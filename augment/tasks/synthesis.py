@@ -1,6 +1,8 @@
 """Class-conditional synthesis: :class:`SynthesisParams`, the family's shared adversarial
-recipe :class:`SynthesisVariant`, and :class:`ConditionalDCGAN` (that recipe on the DCGAN
-networks of :mod:`augment.nn.dcgan`, which most synthesis plugins build on).
+recipe :class:`SynthesisVariant`, :class:`ConditionalDCGAN` (that recipe on the DCGAN
+networks of :mod:`augment.nn.dcgan`, which most synthesis plugins build on) and
+:class:`ResidualGAN` (on the residual networks of :mod:`augment.nn.resnet_gan`: biggan,
+sagan).
 
 Exported contract: ``(z f32[N,latent_dim], label i64[N]) -> image f32[N,C,S,S]`` in [-1, 1].
 """
@@ -17,6 +19,7 @@ from torch import Tensor, nn
 from augment import losses
 from augment.nn.dcgan import ConditionalDiscriminator, ConditionalGenerator
 from augment.nn.diffaugment import AugmentProbability, DiffAugment
+from augment.nn.resnet_gan import ResNetDiscriminator, ResNetGenerator
 from augment.tasks import Task
 from augment.variant import Batch, ClampedExport, DataSpec, LossOutput, Params, Variant
 
@@ -79,7 +82,31 @@ class SynthesisParams(Params):
         return self
 
 
-class SynthesisVariant(Variant):
+class SynthesisContract:
+    """The synthesize task's side of a variant, for any recipe (adversarial or not) whose
+    ``params`` have ``latent_dim``: the exported ``(z f32[N,latent_dim], label i64[N]) ->
+    image`` module (the generator, clamped to [-1, 1]), its fixed example inputs (``z`` ~
+    N(0, I) from ``seed``, ``label`` cycling through the classes: export, parity checks,
+    previews) and the ``latent_dim`` metadata. Mixed in before :class:`Variant`."""
+
+    task: ClassVar[Task] = "synthesize"
+    params: Any
+    data: DataSpec
+
+    def export_module(self, generator: nn.Module) -> nn.Module:
+        return ClampedExport(generator)
+
+    def example_inputs(self, batch_size: int, seed: int = 0) -> dict[str, Tensor]:
+        rng = torch.Generator().manual_seed(seed)
+        z = torch.randn(batch_size, self.params.latent_dim, generator=rng)
+        label = torch.arange(batch_size, dtype=torch.int64) % max(self.data.num_classes, 1)
+        return {"z": z, "label": label}
+
+    def metadata(self) -> dict[str, Any]:
+        return {"latent_dim": self.params.latent_dim}
+
+
+class SynthesisVariant(SynthesisContract, Variant):
     """Class-conditional synthesis: the adversarial recipe shared by the whole family.
 
     ``generator(z, label) -> image`` and ``discriminator(image, label) -> (logits[N],
@@ -87,7 +114,6 @@ class SynthesisVariant(Variant):
     DiffAugment are chosen by :class:`SynthesisParams`.
     """
 
-    task: ClassVar[Task] = "synthesize"
     Params: ClassVar[type[Params]] = SynthesisParams
     params: SynthesisParams
 
@@ -169,12 +195,9 @@ class SynthesisVariant(Variant):
 
     def generator_loss(self, batch: Batch) -> LossOutput:
         p = self.params
-        labels = batch["label"]
-        if p.mode_seeking > 0:  # two halves with the same labels and different noise
-            half = labels[: len(labels) // 2]
-            labels = torch.cat([half, half])
-        z = torch.randn(len(labels), p.latent_dim, device=labels.device)
-        fake = self.generator(z, labels)
+        fake, z, labels = generated_for(
+            self.generator, batch["label"], p.latent_dim, p.mode_seeking
+        )
         fake_logits, fake_classes = self.discriminator(self.augmented(fake), labels)
         real_logits = None
         if p.loss in losses.RELATIVISTIC:
@@ -185,23 +208,29 @@ class SynthesisVariant(Variant):
         logs = {"g_adv": adversarial.item()}
         if p.aux_weight > 0:
             logs["g_aux"] = aux.item()
-        if p.mode_seeking > 0:
-            penalty = losses.mode_seeking(*fake.chunk(2), *z.chunk(2))
-            loss = loss + p.mode_seeking * penalty
-            logs["mode_seeking"] = penalty.item()
-        return LossOutput(loss, logs)
+        return with_mode_seeking(LossOutput(loss, logs), fake, z, p.mode_seeking)
 
-    def export_module(self, generator: nn.Module) -> nn.Module:
-        return ClampedExport(generator)
 
-    def example_inputs(self, batch_size: int, seed: int = 0) -> dict[str, Tensor]:
-        rng = torch.Generator().manual_seed(seed)
-        z = torch.randn(batch_size, self.params.latent_dim, generator=rng)
-        label = torch.arange(batch_size, dtype=torch.int64) % max(self.data.num_classes, 1)
-        return {"z": z, "label": label}
+def generated_for(
+    generator: nn.Module, labels: Tensor, latent_dim: int, mode_seeking: float
+) -> tuple[Tensor, Tensor, Tensor]:
+    """(images, z, labels) of one generator step: ``generator(z, labels)`` with fresh z ~
+    N(0, I); with ``mode_seeking`` > 0 the batch is two halves with the same labels and
+    different noise (the first half's labels repeated), the pairs MSGAN's term compares."""
+    if mode_seeking > 0:
+        half = labels[: len(labels) // 2]
+        labels = torch.cat([half, half])
+    z = torch.randn(len(labels), latent_dim, device=labels.device)
+    return generator(z, labels), z, labels
 
-    def metadata(self) -> dict[str, Any]:
-        return {"latent_dim": self.params.latent_dim}
+
+def with_mode_seeking(out: LossOutput, fake: Tensor, z: Tensor, weight: float) -> LossOutput:
+    """``out`` plus ``weight`` x MSGAN's term (Mao et al., 2019) on the halves of a batch
+    from :func:`generated_for`, logged as ``mode_seeking``; ``out`` itself when 0."""
+    if weight == 0:
+        return out
+    penalty = losses.mode_seeking(*fake.chunk(2), *z.chunk(2))
+    return LossOutput(out.loss + weight * penalty, out.logs | {"mode_seeking": penalty.item()})
 
 
 def condition_strength(transition: tuple[float, float], progress: float) -> float:
@@ -242,4 +271,51 @@ class ConditionalDCGAN(SynthesisVariant):
             use_spectral_norm=p.spectral_norm,
             auxiliary_classifier=p.aux_weight > 0,
             minibatch_std=p.minibatch_std,
+        )
+
+
+class ResidualParams(SynthesisParams):
+    """The synthesis knobs plus the size of the class embedding the generator's blocks share."""
+
+    embed_dim: int = Field(32, ge=1, description="size of the class embedding shared by blocks")
+
+
+class ResidualGAN(SynthesisVariant):
+    """A synthesis variant on the residual networks (shared class-conditional batch norm,
+    hierarchical z, projection critic); subclasses set ``name``, ``Params`` and, to add
+    self-attention, :meth:`attention_side`."""
+
+    # the residual discriminator has no normalization layer to choose and no minibatch std
+    unsupported: ClassVar[frozenset[str]] = frozenset({"d_norm", "minibatch_std"})
+    Params: ClassVar[type[Params]] = ResidualParams
+    params: ResidualParams
+
+    def attention_side(self) -> int | None:
+        """The feature-map side at which both networks attend (None: no self-attention)."""
+        return None
+
+    def build_generator(self) -> nn.Module:
+        p, d = self.params, self.data
+        return ResNetGenerator(
+            p.latent_dim,
+            d.num_classes,
+            d.channels,
+            d.image_size,
+            p.width,
+            embed_dim=p.embed_dim,
+            spectral_norm=p.spectral_norm,
+            attention=self.attention_side(),
+        )
+
+    def build_discriminator(self) -> nn.Module:
+        p, d = self.params, self.data
+        return ResNetDiscriminator(
+            d.num_classes,
+            d.channels,
+            d.image_size,
+            p.width,
+            conditioning=p.conditioning,
+            spectral_norm=p.spectral_norm,
+            auxiliary_classifier=p.aux_weight > 0,
+            attention=self.attention_side(),
         )
