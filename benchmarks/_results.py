@@ -37,6 +37,18 @@ def parse_args(parser: argparse.ArgumentParser, smoke: dict[str, Any]) -> argpar
     return args
 
 
+def add_set_argument(parser: argparse.ArgumentParser, example: str) -> None:
+    """``--set KEY=VALUE`` (repeatable) into ``args.set``: params.yaml overrides that
+    :func:`set_dotted` applies, e.g. ``example``."""
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help=f"a params.yaml override, e.g. {example} (repeatable)",
+    )
+
+
 def set_dotted(params: dict[str, Any], assignment: str) -> None:
     """Apply ``a.b.c=value`` (the value parsed as YAML) to a nested params dict."""
     key, sep, text = assignment.partition("=")

@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from _results import parse_args, set_dotted, write_results
+from _results import add_set_argument, parse_args, set_dotted, write_results
 
 from augment.classifier import load_classifier, predict_proba
 from augment.data.domains import colour_photos, mnistm_like
@@ -223,13 +223,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3, help="downstream runs per condition")
     parser.add_argument("--conditions", nargs="+", help="evaluate these instead of the default")
     parser.add_argument("--variant", default="sngan", help="the synthesis variant (its recipe)")
-    parser.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="a params.yaml override, e.g. train.steps=6000 (repeatable)",
-    )
+    add_set_argument(parser, "train.steps=6000")
     parser.add_argument("--samples-per-class", type=int, default=200)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/gan-augment-colour"))

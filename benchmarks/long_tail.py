@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from _results import set_dotted, write_results
+from _results import add_set_argument, set_dotted, write_results
 
 from augment.conditions import CLASSICAL as CLASSICAL_CONDITIONS
 from augment.data.prepare import long_tail_counts
@@ -284,13 +284,7 @@ def main() -> None:
         help="datasets that also run full-2x (the convergence check)",
     )
     parser.add_argument("--conditions", nargs="+", help="evaluate these conditions instead")
-    parser.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="a params.yaml override, e.g. recipes.sngan.lecam=0.3 (repeatable)",
-    )
+    add_set_argument(parser, "recipes.sngan.lecam=0.3")
     parser.add_argument(
         "--report-only",
         action="store_true",

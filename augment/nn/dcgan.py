@@ -135,6 +135,16 @@ class ConditionalGenerator(nn.Module):
         return self.upsample(h.view(-1, self.top, self.base, self.base))
 
 
+def with_class_maps(
+    image: Tensor, label: Tensor, num_classes: int, strength: Tensor | float = 1.0
+) -> Tensor:
+    """[N, C, S, S] ++ K one-hot class maps -> [N, C+K, S, S]: label [N] -> one-hot [N, K]
+    scaled by ``strength`` -> maps [N, K, S, S] (a view, no copy), concatenated."""
+    onehot = F.one_hot(label, num_classes).to(image.dtype) * strength
+    maps = onehot[:, :, None, None].expand(-1, -1, *image.shape[2:])
+    return torch.cat([image, maps], dim=1)
+
+
 class ConditionalEncoder(nn.Module):
     """(image f32[N,C,S,S], label i64[N]) -> code f32[N,out_dim].
 
@@ -162,9 +172,7 @@ class ConditionalEncoder(nn.Module):
         dcgan_init(self)
 
     def forward(self, image: Tensor, label: Tensor) -> Tensor:
-        onehot = F.one_hot(label, self.num_classes).to(image.dtype)  # [N, K]
-        maps = onehot[:, :, None, None].expand(-1, -1, *image.shape[2:])  # [N, K, S, S]
-        return self.head(self.features(torch.cat([image, maps], dim=1)))  # [N, out_dim]
+        return self.head(self.features(with_class_maps(image, label, self.num_classes)))
 
 
 class CriticOutput(NamedTuple):
@@ -176,8 +184,9 @@ class AutoencoderCritic(nn.Module):
     """BEGAN's discriminator (Berthelot et al., 2017) with an auxiliary classifier:
     image f32[N,C,S,S] -> CriticOutput(its reconstruction, class logits f32[N,K]).
 
-    Encoder (DCGAN's discriminator body, no class maps) -> code h f32[N,code_dim] ->
-    decoder (a batch-norm-free :class:`ConditionalGenerator` of one class: unconditional),
+    Encoder (a :class:`ConditionalEncoder` of one class: its one map is a constant plane,
+    no class information) -> code h f32[N,code_dim] -> decoder (a batch-norm-free
+    :class:`ConditionalGenerator` of one class: unconditional),
     and a linear class head on h (AC-GAN, Odena et al., 2017). The energy is the
     reconstruction error: low on the data it learned, high elsewhere. The class reaches
     the critic through the head only: told the class, the decoder could draw the class's
@@ -242,8 +251,8 @@ def downsampling_stack(
 
     ``n = doublings`` blocks of a k4 s2 p1 conv (out side ``(s + 2 - 4)/2 + 1 = s/2``; a
     bias only without a norm), the norm (not on the first block, as in DCGAN) and
-    LeakyReLU(0.2); channels ``width``, ``2 width``, ... The encoder of the conditional
-    VAE (:mod:`augment.nn.vae`) reads images with the same body.
+    LeakyReLU(0.2); channels ``width``, ``2 width``, ... :class:`ConditionalEncoder` (the
+    conditional VAE's and BEGAN's) reads images with the same body.
     """
     sn = spectral_norm if use_spectral_norm else (lambda m: m)
     layers: list[nn.Module] = []
@@ -307,12 +316,8 @@ class ConditionalDiscriminator(nn.Module):
         self.register_buffer("condition_strength", torch.ones(()), persistent=False)
 
     def forward(self, image: Tensor, label: Tensor) -> DiscriminatorOutput:
-        if self.conditioning == "concat":
-            # [N] -> one-hot [N, K] scaled by lambda -> maps [N, K, S, S] (a view, no copy)
-            onehot = F.one_hot(label, self.num_classes).to(image.dtype) * self.condition_strength
-            maps = onehot[:, :, None, None].expand(-1, -1, *image.shape[2:])
-            # [N, C, S, S] ++ [N, K, S, S] -> [N, C+K, S, S]
-            image = torch.cat([image, maps], dim=1)
+        if self.conditioning == "concat":  # the maps scaled by lambda
+            image = with_class_maps(image, label, self.num_classes, self.condition_strength)
         h = self.features(image)  # [N, F]
         logits = self.adversarial(h).squeeze(1)  # [N, 1] -> [N]
         if self.projection is not None:
