@@ -18,15 +18,18 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import sys
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import torch
+from pydantic import Field, model_validator
 from torch import Tensor, nn
 from torch import distributed as dist
 from torch._utils import _flatten_dense_tensors, _unflatten_dense_tensors
 
+from augment.config import StrictModel
 from augment.errors import ConfigError, ModelError
 
 log = logging.getLogger(__name__)
@@ -107,6 +110,64 @@ class World:
 
 
 SINGLE_PROCESS = World()
+
+
+def under_torchrun() -> bool:
+    """Whether this process was started by torchrun (which sets ``TORCHELASTIC_RUN_ID``)."""
+    return "TORCHELASTIC_RUN_ID" in os.environ
+
+
+class Launcher(StrictModel):
+    """``train.launcher`` of params.yaml: the train stage starts itself under torchrun.
+
+    One machine: ``{nproc_per_node: N}`` (``--standalone``: a local rendezvous on a free
+    port). Several: the same ``launcher`` on every node with ``nnodes``, this node's
+    ``node_rank`` and the ``rdzv_endpoint`` (``host:port``) of the rendezvous, which
+    torchrun's c10d backend serves from the node whose address it names.
+    """
+
+    nproc_per_node: int = Field(ge=1, description="processes on this machine (GPUs, or CPU ranks)")
+    nnodes: int = Field(1, ge=1, description="machines in the job")
+    node_rank: int = Field(0, ge=0, description="this machine's index, 0 .. nnodes-1")
+    rdzv_endpoint: str | None = Field(None, description="host:port of the rendezvous (nnodes > 1)")
+    max_restarts: int = Field(0, ge=0, description="torchrun restarts of a failed group")
+
+    @model_validator(mode="after")
+    def _check(self) -> Launcher:
+        if self.nnodes > 1 and not self.rdzv_endpoint:
+            raise ValueError(f"nnodes {self.nnodes} needs rdzv_endpoint (host:port of node 0)")
+        if self.node_rank >= self.nnodes:
+            raise ValueError(f"node_rank {self.node_rank} is not below nnodes {self.nnodes}")
+        return self
+
+    @property
+    def processes(self) -> int:
+        """The number of training processes in the whole job."""
+        return self.nproc_per_node * self.nnodes
+
+    def command(self, module: str, args: list[str], job: str) -> list[str]:
+        """The torchrun command line that runs ``python -m module *args`` as this launcher
+        says; ``job`` names the rendezvous (one per stage, so two stages never meet)."""
+        torchrun = [sys.executable, "-m", "torch.distributed.run"]
+        if self.nnodes == 1 and self.rdzv_endpoint is None:
+            where = ["--standalone"]
+        else:
+            where = [
+                f"--nnodes={self.nnodes}",
+                f"--node_rank={self.node_rank}",
+                "--rdzv_backend=c10d",
+                f"--rdzv_endpoint={self.rdzv_endpoint}",
+                f"--rdzv_id={job}",
+            ]
+        return [
+            *torchrun,
+            *where,
+            f"--nproc_per_node={self.nproc_per_node}",
+            f"--max_restarts={self.max_restarts}",
+            "-m",
+            module,
+            *args,
+        ]
 
 
 def world_from_env() -> World:

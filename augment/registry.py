@@ -12,7 +12,7 @@ from augment.errors import ConfigError, PluginError, UnknownVariantError, did_yo
 from augment.plugins import PluginInfo, plugin_manager
 from augment.seeding import derive_seed
 from augment.tasks import TASKS
-from augment.variant import DataSpec, Variant
+from augment.variant import DataSpec, Params, Variant
 
 
 @dataclass(frozen=True)
@@ -83,19 +83,13 @@ class Registry:
                 f"unknown variant {name!r}{hint} (installed: {valid})"
             ) from None
 
-    def create(
-        self,
-        name: str,
-        params: dict[str, Any] | None,
-        data: DataSpec,
-        where: str = "recipes",
-        seed: int | None = None,
-    ) -> Variant:
-        """Validate ``params`` against the variant's Params and build the variant.
+    def validate(
+        self, name: str, params: dict[str, Any] | None, where: str = "recipes"
+    ) -> Params:
+        """``params`` checked against the variant's Params (ConfigError naming the key).
 
         ``where`` prefixes the key named in a validation error (``params.yaml recipes`` in
-        the train stage, so a typo reads ``params.yaml recipes.<name>.<key>``);
-        ``seed`` fixes the initial weights (otherwise torch's global generator decides).
+        the train stage, so a typo reads ``params.yaml recipes.<name>.<key>``).
         """
         cls = self.get(name).cls
         # a knob at its default changes nothing (a checkpoint's params list every field)
@@ -110,7 +104,20 @@ class Registry:
                 f"{where}.{name}.{ignored[0]}: {name} does not use this knob (it replaces "
                 f"what reads it); unsupported here: {', '.join(sorted(cls.unsupported))}"
             )
-        validated = parse(cls.Params, params, f"{where}.{name}")
+        return parse(cls.Params, params, f"{where}.{name}")
+
+    def create(
+        self,
+        name: str,
+        params: dict[str, Any] | None,
+        data: DataSpec,
+        where: str = "recipes",
+        seed: int | None = None,
+    ) -> Variant:
+        """Validate ``params`` (:meth:`validate`) and build the variant on ``data``;
+        ``seed`` fixes the initial weights (otherwise torch's global generator decides)."""
+        cls = self.get(name).cls
+        validated = self.validate(name, params, where)
         if seed is None:
             return cls(validated, data)
         with torch.random.fork_rng(devices=[]):

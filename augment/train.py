@@ -25,7 +25,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 import torch
-from pydantic import Field
+from pydantic import Field, model_validator
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
@@ -33,7 +33,7 @@ from augment import checkpoint, previews
 from augment.config import StrictModel
 from augment.data.batches import BatchStream, DomainStream, TrainingData
 from augment.data.images import to_tensor
-from augment.distributed import SINGLE_PROCESS, World, process_group, resolve_device
+from augment.distributed import SINGLE_PROCESS, Launcher, World, process_group, resolve_device
 from augment.errors import ConfigError, ModelError, TrainingDiverged
 from augment.io import atomic_path
 from augment.nn.ema import EMA
@@ -68,6 +68,22 @@ class TrainConfig(StrictModel):
     precision: Literal["fp32", "bf16"] = Field(
         "fp32", description="bf16: forward passes under bfloat16 autocast (CUDA, recent CPUs)"
     )
+    launcher: Launcher | None = Field(
+        None,
+        description="the train stage runs itself under torchrun with these settings "
+        "(data-parallel; batch_size stays the global batch); null: one process",
+    )
+
+    @model_validator(mode="after")
+    def _split_batch(self) -> TrainConfig:
+        # the global batch is split over the processes: each takes an equal share of >= 2
+        n = self.launcher.processes if self.launcher else 1
+        if self.batch_size % n or self.batch_size // n < 2:
+            raise ValueError(
+                f"batch_size {self.batch_size} does not split into equal shares of at least "
+                f"2 images over the launcher's {n} processes"
+            )
+        return self
 
     def resume_keys(self) -> dict[str, Any]:
         """The settings a checkpoint must share to be resumed (those that change the
@@ -231,7 +247,8 @@ class Trainer:
         self.step, self.stream.drawn = state["step"], state["batches_drawn"]
         self.history = list(state["history"])
         self.pending.update(state.get("pending", {}))
-        log.info("resumed %s from step %d (%s)", self.variant.name, self.step, path)
+        if self.world.main:
+            log.info("resumed %s from step %d (%s)", self.variant.name, self.step, path)
         return True
 
     # -- one step ----------------------------------------------------------------------

@@ -9,8 +9,10 @@ params.yaml: ``seed``, ``train`` (TrainConfig), ``domains`` and ``recipes.<name>
 variant's Params overrides; under its ``train`` key, overrides of ``train`` for this
 variant only).
 The list ``variants`` is read by dvc.yaml's matrix only.
-Under ``torchrun --nproc_per_node=N -m pipelines.train <v>`` the N processes train one
-model data-parallel (``train.batch_size`` is the global batch) and rank 0 writes.
+With ``train.launcher`` (e.g. ``{nproc_per_node: 2}``) the stage starts itself again under
+torchrun with those settings; under ``torchrun --nproc_per_node=N -m pipelines.train <v>``
+(that launch, or one by hand) the N processes train one model data-parallel
+(``train.batch_size`` is the global batch) and rank 0 writes.
 Writes models/train/<v>/checkpoint.pt (kept across runs, so a killed run resumes),
 reports/train/<v>/ (sample grids and losses.csv, every logged value by step),
 plots/train/<v>/<value>.csv (one loss curve a file, the form ``dvc plots show`` draws for
@@ -20,6 +22,7 @@ any variant, whatever it logs) and metrics/train/<v>.json.
 from __future__ import annotations
 
 import logging
+import subprocess
 from dataclasses import replace
 from pathlib import Path
 
@@ -30,7 +33,7 @@ from augment.data.batches import TrainingData
 from augment.data.domains import DomainsConfig
 from augment.data.images import load_images
 from augment.data.manifest import Manifest
-from augment.distributed import is_main_process
+from augment.distributed import is_main_process, under_torchrun
 from augment.errors import ConfigError
 from augment.io import atomic_path, sha256_file
 from augment.registry import Registry
@@ -99,6 +102,12 @@ def main(argv: list[str]) -> None:
     if train_overrides:
         where = f"params.yaml recipes.{name}.train"
         config = parse(TrainConfig, {**(shared or {}), **train_overrides}, where)
+    if config.launcher is not None and not under_torchrun():
+        registry.validate(name, overrides, where="params.yaml recipes")  # errors: here, once
+        # the same stage again, data-parallel: torchrun's exit status is the stage's
+        command = config.launcher.command("pipelines.train", argv, job=f"augment-train-{name}")
+        log.info("%s: training under torchrun, %d processes", name, config.launcher.processes)
+        raise SystemExit(subprocess.run(command).returncode)
     data_path = args.domains if entry.task == "translate" else args.manifest
     manifest = Manifest.read(data_path)
     if entry.task == "translate":

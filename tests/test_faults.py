@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from workspace import new_project
+from workspace import edit_params, merge, new_project
 
 from augment.checkpoint import load_checkpoint
 from augment.data.batches import TrainingData
@@ -34,6 +34,7 @@ PARAMS = {
     "synthesize": {"variants": ["cgan"], "filter": {"enabled": False}},
 }
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONHASHSEED": "0"}
+TEXT = {"capture_output": True, "text": True}
 pytestmark = pytest.mark.slow
 
 
@@ -53,13 +54,15 @@ def leftovers(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.rglob(".*.tmp-*"))
 
 
-def kill_when(command: list[str], cwd: Path, ready, timeout: float = 120) -> None:
+def kill_when(
+    command: list[str], cwd: Path, ready, timeout: float = 120, env: dict | None = None
+) -> None:
     """Run ``command`` in its own process group and SIGKILL the whole group (a crash, not
     a polite stop) as soon as ``ready()`` holds; fail if it finishes first."""
     process = subprocess.Popen(
         command,
         cwd=cwd,
-        env=ENV,
+        env=env or ENV,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         start_new_session=True,
@@ -143,6 +146,41 @@ def test_data_parallel_training_resumes_after_a_kill(projects, tmp_path, process
     for key in ("generator", "discriminator", "ema"):
         for name, tensor in a[key].items():
             assert torch.equal(tensor, b[key][name]), f"{key}.{name} differs after resume"
+
+
+def test_dvc_repro_trains_under_the_launcher_of_params_and_resumes(projects, tmp_path):
+    """``train.launcher: {nproc_per_node: 2}``: ``dvc repro`` runs the train stage under
+    torchrun, killed mid-run and repeated it resumes, and its checkpoint equals that of the
+    same 2-process job started by hand with torchrun; a launcher the global batch does not
+    split over is a one-line error before anything starts."""
+    launcher = {"train": {"launcher": {"nproc_per_node": 2}}}
+    by_hand = new_project(ROOT, tmp_path / "by-hand", PARAMS)
+    piped = new_project(ROOT, tmp_path / "dvc", merge(PARAMS, launcher))
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
+    command = [*torchrun, "--nproc_per_node=2", "-m", "pipelines.train", "cgan"]
+    shutil.copytree(projects["straight"] / "data/prepared", by_hand / "data/prepared")
+    subprocess.run(command, cwd=by_hand, env=ENV, check=True, capture_output=True)
+    repro = ["dvc", "repro", "train@cgan"]
+    env = {**ENV, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    kill_when(repro, piped, lambda: checkpoint_step(piped / CHECKPOINT) >= 20, env=env)
+    assert checkpoint_step(piped / CHECKPOINT) < STEPS
+    result = subprocess.run(repro, cwd=piped, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "resumed cgan from step" in result.stderr
+    a, b = (load_checkpoint(p / CHECKPOINT) for p in (by_hand, piped))
+    assert len(b["rng_ranks"]) == 2
+    for key in ("generator", "discriminator", "ema"):
+        for name, tensor in a[key].items():
+            assert torch.equal(tensor, b[key][name]), f"{key}.{name} differs from torchrun's"
+    edit_params(piped, {"train": {"batch_size": 3}})
+    result = subprocess.run(
+        [sys.executable, "-m", "pipelines.train", "cgan"], cwd=piped, env=env, **TEXT
+    )
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines() == [
+        "error: params.yaml train: batch_size 3 does not split into equal shares of at least "
+        "2 images over the launcher's 2 processes"
+    ]
 
 
 # -- generation and translation ----------------------------------------------------------------
