@@ -83,9 +83,7 @@ class Registry:
                 f"unknown variant {name!r}{hint} (installed: {valid})"
             ) from None
 
-    def validate(
-        self, name: str, params: dict[str, Any] | None, where: str = "recipes"
-    ) -> Params:
+    def validate(self, name: str, params: dict[str, Any] | None, where: str = "recipes") -> Params:
         """``params`` checked against the variant's Params (ConfigError naming the key).
 
         ``where`` prefixes the key named in a validation error (``params.yaml recipes`` in

@@ -158,3 +158,41 @@ def test_a_checkpoint_that_is_not_ours_or_not_this_variants(registry, mnist_smal
         ModelError, match=r"checkpoint.pt: checkpoint does not match variant 'cgan'"
     ):
         restore_variant(state, registry.create)
+
+
+def test_launcher_builds_the_torchrun_command_of_one_machine_or_several():
+    """``train.launcher``: --standalone on one machine; on several, the rendezvous flags
+    with this node's rank; settings that cannot start a job are errors naming the key."""
+    import sys
+
+    from augment.config import parse
+    from augment.distributed import Launcher
+
+    one = Launcher(nproc_per_node=2).command("pipelines.train", ["cgan"], job="j")
+    assert one == [
+        *(sys.executable, "-m", "torch.distributed.run", "--standalone"),
+        *("--nproc_per_node=2", "--max_restarts=0", "-m", "pipelines.train", "cgan"),
+    ]
+    many = Launcher(nproc_per_node=8, nnodes=2, node_rank=1, rdzv_endpoint="host0:29500")
+    command = many.command("pipelines.train", ["sngan"], job="augment-train-sngan")
+    assert "--standalone" not in command and many.processes == 16
+    for flag in ("--nnodes=2", "--node_rank=1", "--rdzv_endpoint=host0:29500"):
+        assert flag in command
+    assert "--rdzv_id=augment-train-sngan" in command
+    with pytest.raises(ConfigError, match="nnodes 2 needs rdzv_endpoint"):
+        parse(TrainConfig, {"launcher": {"nproc_per_node": 1, "nnodes": 2}}, "train")
+    with pytest.raises(ConfigError, match="node_rank 2 is not below nnodes 2"):
+        parse(
+            TrainConfig,
+            {
+                "launcher": {
+                    "nproc_per_node": 1,
+                    "nnodes": 2,
+                    "node_rank": 2,
+                    "rdzv_endpoint": "h:1",
+                }
+            },
+            "train",
+        )
+    with pytest.raises(ConfigError, match="batch_size 64 does not split"):
+        parse(TrainConfig, {"launcher": {"nproc_per_node": 3}}, "train")
