@@ -209,6 +209,27 @@ def test_recipes_benchmark_takes_a_recipes_train_overrides(registry) -> None:
     not (torch.distributed.is_available() and torch.distributed.is_gloo_available()),
     reason="scale.py trains under torchrun with the gloo backend: not in this torch build",
 )
+def test_gpu_check_runs_and_says_why_each_gpu_row_is_skipped(tmp_path) -> None:
+    """The GPU check ships whether or not a GPU is at hand: on this machine its CPU rows
+    are measured and every GPU row names the reason it was skipped; the shell wrapper
+    runs it after the conformance kit (with the same interpreter)."""
+    out = tmp_path / "gpu"
+    smoke("gpu_check.py", tmp_path, "--out", str(out))
+    report, table = read_report(out)
+    cpu, *cuda = report["train"]
+    assert (cpu["device"], cpu["steps"], cpu["losses_finite"]) == ("cpu", 3, True)
+    assert cpu["steps_per_s"] > 0
+    generated = report["generate"][0]
+    assert generated["provider"] == "CPUExecutionProvider"
+    assert generated["generate_images_per_s"] > 0 and generated["transform_images_per_s"] > 0
+    if not torch.cuda.is_available():
+        rows = [*cuda, report["nccl"], report["generate"][1]]
+        assert all(row["status"].startswith("skipped: ") for row in rows), rows
+        assert "| cuda fp32 | skipped: torch sees no CUDA device |" in table
+    script = (ROOT / "benchmarks/gpu_check.sh").read_text()
+    assert "tests/test_conformance.py" in script and "benchmarks/gpu_check.py" in script
+
+
 def test_scale_benchmark_smoke_run(tmp_path) -> None:
     out = tmp_path / "scale"
     smoke("scale.py", tmp_path, "--out", str(out))
