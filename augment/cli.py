@@ -75,14 +75,23 @@ def _inspect(args: argparse.Namespace) -> None:
 
 def _generate(args: argparse.Namespace) -> None:
     from augment.generate import Shard, generate_folder
+    from augment.latent_codes import CodeChoice
     from augment.runtime import OnnxGenerator
 
     generator = OnnxGenerator(args.model, task="synthesize", device=args.device)
     classes = args.classes.split(",") if args.classes else list(generator.info.classes)
     labels = [generator.class_index(c) for c in classes]  # unknown class: clear error first
     shard = Shard.parse(args.shard)
+    codes = CodeChoice.parse(args.code, args.sweep)
     count = generate_folder(
-        generator, args.out_dir, labels, args.per_class, args.seed, shard, force=args.force
+        generator,
+        args.out_dir,
+        labels,
+        args.per_class,
+        args.seed,
+        shard,
+        force=args.force,
+        codes=codes,
     )
     print(f"wrote {count} images of {len(labels)} classes (shard {shard}) to {args.out_dir}")
 
@@ -185,6 +194,18 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     generate.add_argument(
         "--shard", default="1/1", help="k/n: make the k-th of n shards (merge them with merge)"
+    )
+    generate.add_argument(
+        "--code",
+        action="append",
+        metavar="NAME=VALUE",
+        help="fix a latent code of an infogan model: c0=0.5 (continuous, in [-1, 1]) or "
+        "k0=3 (categorical); repeatable; codes not set are drawn",
+    )
+    generate.add_argument(
+        "--sweep",
+        metavar="NAME",
+        help="run a continuous code (e.g. c0) evenly from -1 to 1 over each class's images",
     )
     generate.set_defaults(run=_generate)
 

@@ -30,6 +30,7 @@ from tqdm.auto import tqdm
 from augment.data.manifest import COLUMNS
 from augment.errors import ConfigError, DataError
 from augment.io import output_folder
+from augment.latent_codes import CodeChoice
 from augment.runtime import OnnxGenerator
 from augment.samples import SampleWriter, round_chunks, round_seed
 
@@ -82,6 +83,7 @@ class GenerateJob:
     seed: int
     chunk: int = CHUNK
     noise: str = NOISE
+    codes: str = ""  # the latent codes set by the user (CodeChoice.describe), if any
 
     def chunks(self) -> list[Chunk]:
         """Every chunk of the job, in dataset order (class by class)."""
@@ -105,14 +107,25 @@ def generate_folder(
     progress: bool = True,
     force: bool = False,
     batch_size: int = 256,
+    codes: CodeChoice | None = None,
 ) -> int:
     """Write shard ``shard`` of ``per_class`` images of each class index in ``labels``
     to ``out`` (replaced atomically; a folder gan-augment did not write only with
     ``force``); returns the number of images written. ``batch_size`` (the synthesize
-    stage's default) is the generator's batch: the same one gives the same bytes."""
+    stage's default) is the generator's batch: the same one gives the same bytes.
+    ``codes`` fixes or sweeps a model's latent codes (a sweep spans each class's images)."""
     if per_class < 1:
         raise ConfigError(f"--per-class {per_class}: must be at least 1")
-    job = GenerateJob(generator.info.variant, generator.sha256, tuple(labels), per_class, seed)
+    codes = codes or CodeChoice()
+    codes.check(generator.codes, str(generator.path))
+    job = GenerateJob(
+        generator.info.variant,
+        generator.sha256,
+        tuple(labels),
+        per_class,
+        seed,
+        codes=codes.describe(),
+    )
     chunks = job.chunks_of(shard)
     classes = generator.info.classes
     written = 0
@@ -128,7 +141,7 @@ def generate_folder(
                 end = chunk.start + chunk.count
                 wanted = set(range(chunk.start, end))
                 for offset, images in round_chunks(
-                    generator, chunk.label, stream, end, batch_size, wanted
+                    generator, chunk.label, stream, end, batch_size, wanted, codes, per_class
                 ):
                     writer.write(images[max(chunk.start - offset, 0) : end - offset], stream)
                 written += chunk.count
@@ -168,6 +181,7 @@ def read_job(folder: Path) -> tuple[GenerateJob, Shard]:
         record.pop("images")
         record["labels"] = tuple(record["labels"])
         record.setdefault("noise", "chunk-seeds")  # written before the class streams
+        record.setdefault("codes", "")  # written before latent codes
         return GenerateJob(**record), shard
     except FileNotFoundError:
         raise DataError(f"{folder}: not a generated folder (no {JOB_FILE})") from None

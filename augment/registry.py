@@ -90,19 +90,21 @@ class Registry:
         the train stage, so a typo reads ``params.yaml recipes.<name>.<key>``).
         """
         cls = self.get(name).cls
-        # a knob at its default changes nothing (a checkpoint's params list every field)
+        validated = parse(cls.Params, params, f"{where}.{name}")
+        # a knob at its default changes nothing (a checkpoint's params list every field);
+        # compared after validation, so [0, 0] from YAML equals a (0, 0) default
         defaults = cls.Params.model_fields
         ignored = sorted(
             key
             for key in set(params or {}) & cls.unsupported
-            if (params or {})[key] != defaults[key].default
+            if getattr(validated, key) != defaults[key].default
         )
         if ignored:
             raise ConfigError(
                 f"{where}.{name}.{ignored[0]}: {name} does not use this knob (it replaces "
                 f"what reads it); unsupported here: {', '.join(sorted(cls.unsupported))}"
             )
-        return parse(cls.Params, params, f"{where}.{name}")
+        return validated
 
     def create(
         self,

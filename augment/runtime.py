@@ -20,6 +20,7 @@ import numpy as np
 
 from augment.errors import ConfigError, ModelError, first_line
 from augment.io import is_file, sha256_file
+from augment.latent_codes import CodeChoice, CodeLayout, LatentStream
 from augment.tasks import TASKS
 
 NORMALIZATION = "[-1,1]"
@@ -28,7 +29,7 @@ LIMITS = {"image_size": 8192, "scale": 16, "latent_dim": 65536}
 
 #: Graph inputs of each task's ONNX contract: (required, optional) names.
 CONTRACT: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "synthesize": (("z", "label"), ()),
+    "synthesize": (("z", "label"), ("code",)),  # code: InfoGAN's latent codes
     "translate": (("image",), ("domain", "noise")),
     "upscale": (("image",), ()),
 }
@@ -163,11 +164,18 @@ def contract_problem(info: ModelInfo, inputs: dict[str, Dims], output: Dims) -> 
             allowed = ", ".join(required + optional)
             return f"graph input {name!r} is not part of the {info.task} contract ({allowed})"
     size = info.image_size if info.task == "synthesize" else None
+    try:
+        layout = CodeLayout.from_metadata(info.extra.get("codes"))
+    except (ValueError, KeyError, TypeError):
+        return f"metadata variant.codes {info.extra.get('codes')!r:.60} is not a code layout"
+    if ("code" in inputs) != (layout is not None and layout.dim > 0):
+        return "graph input 'code' and metadata variant.codes must come together"
     expected: dict[str, tuple[int | None, ...]] = {
         "z": (None, info.latent_dim),
         "label": (None,),
         "domain": (None,),
         "noise": (None, info.latent_dim),
+        "code": (None, layout.dim if layout else 0),
         "image": (None, info.channels, None, None),
     }
     shapes = [(f"input {n!r}", dims, expected[n]) for n, dims in inputs.items()]
@@ -299,19 +307,36 @@ class OnnxGenerator:
         known = ", ".join(names) or "none"
         raise ModelError(f"{self.path}: unknown {what} {key!r} ({plural}: {known})")
 
-    def generate(self, labels: Any, seed: int, batch_size: int = 256) -> np.ndarray:
-        """Images f32[N,C,H,W] in [-1,1] for class indices ``labels``; same seed, same output."""
+    @property
+    def codes(self) -> CodeLayout | None:
+        """The layout of the model's latent codes (InfoGAN's ``code`` input), or None."""
         self._require("synthesize")
+        return CodeLayout.from_metadata(self.info.extra.get("codes"))
+
+    def latent_stream(self, seed: int, count: int, codes: CodeChoice | None = None) -> LatentStream:
+        """The latent inputs of ``count`` images drawn from ``seed`` (``z``, and the codes of
+        a model with codes, ``codes`` applied), batch after batch."""
+        return LatentStream(self.info.latent_dim, self.codes, seed, count, codes)
+
+    def generate(
+        self, labels: Any, seed: int, batch_size: int = 256, codes: CodeChoice | None = None
+    ) -> np.ndarray:
+        """Images f32[N,C,H,W] in [-1,1] for class indices ``labels``; same seed, same output.
+
+        A model with latent codes (infogan) draws them from the seed too; ``codes`` fixes
+        or sweeps some (the sweep runs over the ``N`` images in order)."""
+        self._require("synthesize")
+        (codes or CodeChoice()).check(self.codes, str(self.path))
         labels = np.asarray(
             [self.class_index(int(x)) for x in np.asarray(labels).ravel()], np.int64
         )
-        z = np.random.default_rng(seed).standard_normal((len(labels), self.info.latent_dim))
-        z = z.astype(np.float32)
+        latent = self.latent_stream(seed, len(labels), codes).next(len(labels))
         size, channels = self.info.image_size, self.info.channels
         out = np.empty((len(labels), channels, size, size), np.float32)
         for start in range(0, len(labels), batch_size):
             stop = start + batch_size
-            images = self.run(z=z[start:stop], label=labels[start:stop])
+            batch = {k: v[start:stop] for k, v in latent.items()}
+            images = self.run(**batch, label=labels[start:stop])
             if images.shape != out[start:stop].shape:
                 raise ModelError(
                     f"{self.path}: generated images of shape {images.shape}, the metadata "

@@ -22,6 +22,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from augment.data.images import write_png
+from augment.latent_codes import CodeChoice
 from augment.runtime import OnnxGenerator, to_uint8
 from augment.seeding import derive_seed
 
@@ -38,21 +39,24 @@ def round_chunks(
     count: int,
     batch_size: int,
     wanted: set[int] | None = None,
+    codes: CodeChoice | None = None,
+    total: int | None = None,
 ) -> Iterator[tuple[int, np.ndarray]]:
     """``(offset, u8 N x H x W x C)`` chunks of ``count`` images of class index ``label``.
 
-    The noise is drawn chunk by chunk from one stream seeded with ``seed`` (identical to
-    ``generator.generate``); with ``wanted``, chunks holding none of those offsets are
-    skipped (their noise is still drawn, so the others are reproduced exactly).
+    The latent inputs are drawn chunk by chunk from one stream seeded with ``seed``
+    (identical to ``generator.generate``); with ``wanted``, chunks holding none of those
+    offsets are skipped (their inputs are still drawn, so the others are reproduced
+    exactly). ``codes`` sets a model's latent codes; a sweep runs over ``total`` images
+    (default ``count``: a job may stop before the end of its class).
     """
-    rng = np.random.default_rng(seed)
-    latent = generator.info.latent_dim
+    stream = generator.latent_stream(seed, total or count, codes)
     for start in range(0, count, batch_size):
         n = min(batch_size, count - start)
-        z = rng.standard_normal((n, latent)).astype(np.float32)
+        latent = stream.next(n)
         if wanted is not None and not any(start <= i < start + n for i in wanted):
             continue
-        images = generator.run(z=z, label=np.full(n, label, np.int64))
+        images = generator.run(**latent, label=np.full(n, label, np.int64))
         yield start, to_uint8(images)
 
 

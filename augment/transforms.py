@@ -35,6 +35,7 @@ from albumentations.core.transforms_interface import (
 from pydantic import Field
 
 from augment.errors import DataError, ModelError
+from augment.latent_codes import CodeChoice
 from augment.runtime import OnnxGenerator, check_tiling, from_uint8, to_uint8
 
 Device = Literal["auto", "cpu", "cuda"]
@@ -136,11 +137,15 @@ class GANSynthesize(GeneratorTransform, ImageOnlyTransform):
         sha256: the model file's expected sha256 (recorded by ``to_dict``; None: any).
         threads: onnxruntime threads per process (1 suits DataLoader workers; 0: all).
         device: ``auto`` (CUDA when available), ``cpu`` or ``cuda``.
+        codes: latent codes to fix in an infogan model (``{"c0": 0.5, "k0": 3}``: a
+            continuous code's value in [-1, 1], a categorical code's index); codes not
+            named are drawn. ``None``: all drawn.
 
     The sample takes the input's size, channel count (gray <-> RGB) and dtype.
     """
 
     class InitSchema(ModelSchema):
+        codes: dict[str, float] | None = None
         class_p: dict[str | int, float] | None = None
         label_key: str = LABEL_KEY
         buffer_size: int = Field(64, ge=1)
@@ -156,10 +161,14 @@ class GANSynthesize(GeneratorTransform, ImageOnlyTransform):
         sha256: str | None = None,
         threads: int = 1,
         device: Device = "auto",
+        codes: Mapping[str, float] | None = None,
         p: float = 0.5,
     ) -> None:
         super().__init__(p=p)
         self._attach(Path(model), "synthesize", sha256, threads, device)
+        self.codes = None if codes is None else dict(codes)
+        self._choice = CodeChoice(self.codes or {})
+        self._choice.check(self.generator.codes, f"GANSynthesize({self.generator.path})")
         self.label_key, self.buffer_size, self.reuse = label_key, buffer_size, reuse
         self.class_p = None if class_p is None else self._class_probabilities(class_p)
         self._banks: dict[int, SampleBank] = {}
@@ -185,6 +194,7 @@ class GANSynthesize(GeneratorTransform, ImageOnlyTransform):
             "sha256",
             "threads",
             "device",
+            "codes",
         )
 
     def set_random_seed(self, seed: int | None) -> None:
@@ -222,7 +232,8 @@ class GANSynthesize(GeneratorTransform, ImageOnlyTransform):
         if bank is None or bank.left == 0:
             seed = int(self.random_generator.integers(2**63 - 1))
             labels = np.full(self.buffer_size, label, np.int64)
-            images = to_uint8(self.generator.generate(labels, seed, self.buffer_size))
+            images = self.generator.generate(labels, seed, self.buffer_size, self._choice)
+            images = to_uint8(images)
             bank = self._banks[label] = SampleBank(images, self.buffer_size * self.reuse)
         return bank.draw(self.reuse)
 

@@ -121,7 +121,8 @@ def export_tiny(module: nn.Module, path: Path, task: str, **info: object) -> Pat
 
 @pytest.fixture(scope="session")
 def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """ONNX files: 'synthesize' (random cgan, 8x8 gray, classes a-e), 'translate',
+    """ONNX files: 'synthesize' (random cgan, 8x8 gray, classes a-e), 'infogan' (the same
+    with codes c0, c1 and a 3-valued k0), 'translate',
     'translate_rgb', 'stargan' (multi-domain), 'noisy' (noise input), 'upscale' (x2 nearest)
     and 'conv_upscale'."""
     root = tmp_path_factory.mktemp("tiny-models")
@@ -130,8 +131,15 @@ def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "cgan", {"latent_dim": 8, "width": 16}, DataSpec(8, 1, ("a", "b", "c", "d", "e"))
     )
     export_onnx(variant, variant.generator.eval(), root / "synthesize.onnx")
+    infogan = Registry.from_plugins().create(
+        "infogan",
+        {"latent_dim": 8, "width": 16, "continuous_codes": 2, "categorical_codes": [3]},
+        DataSpec(8, 1, ("a", "b", "c", "d", "e")),
+    )
+    export_onnx(infogan, infogan.generator.eval(), root / "infogan.onnx")
     return {
         "synthesize": root / "synthesize.onnx",
+        "infogan": root / "infogan.onnx",
         "translate": export_tiny(Invert(), root / "translate.onnx", "translate"),
         "translate_rgb": export_tiny(
             Invert(), root / "translate_rgb.onnx", "translate", channels=3

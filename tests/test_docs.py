@@ -46,6 +46,7 @@ LAYERS: dict[str, int] = {  # module (or package prefix) -> layer; the longest p
     "augment.tasks": 0,
     "augment.hookspecs": 0,
     "augment.runtime": 1,
+    "augment.latent_codes": 1,
     "augment.transforms": 1,
     "augment.metrics": 1,
     "augment.data": 1,

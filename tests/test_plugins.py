@@ -136,6 +136,8 @@ def test_variant_defaults_follow_their_papers(registry):
     assert sagan.loss == "hinge" and sagan.spectral_norm and sagan.attention is None
     assert params["cvae"].beta == 1.0  # the ELBO itself
     assert (params["began"].gamma, params["began"].lambda_k) == (0.5, 1e-3)
+    infogan = params["infogan"]  # MNIST's two continuous codes, lambda 1
+    assert (infogan.continuous_codes, infogan.info_weight) == (2, 1.0)
 
 
 # -- meta-tests: the plugin system itself ------------------------------------------------
@@ -226,6 +228,12 @@ def test_a_knob_a_variant_declares_unsupported_is_refused(registry):
     own.register(OwnLoss, PluginInfo("own", "test-own", "0"))
     own.create("own-loss", {"lr_g": 1e-4}, SPEC)  # a knob it uses: fine
     own.create("own-loss", {"mode_seeking": 0.0}, SPEC)  # at its default (a checkpoint's dump)
+    # a tuple knob at its default, as YAML and a checkpoint's dump give it: a list
+    infogan = registry.get("infogan").cls
+    assert "transition" in infogan.unsupported
+    registry.create("infogan", {"transition": [0.0, 0.0]}, SPEC)
+    with pytest.raises(ConfigError, match=r"recipes.infogan.transition: infogan does not use"):
+        registry.create("infogan", {"transition": [0.1, 0.5]}, SPEC)
     with pytest.raises(ConfigError, match=r"recipes.own-loss.mode_seeking: own-loss does not use"):
         own.create("own-loss", {"mode_seeking": 0.2}, SPEC)
 

@@ -301,7 +301,7 @@ class ConditionalDiscriminator(nn.Module):
             layers.append(MinibatchStd())
             c_in += 1
         self.features = nn.Sequential(*layers, nn.Flatten())  # -> [N, c_in*base*base]
-        feature_dim = c_in * base * base
+        feature_dim = self.feature_dim = c_in * base * base
         # psi: [N, F] -> [N, 1], the unconditional part of the logit
         self.adversarial = sn(nn.Linear(feature_dim, 1))
         # e_y: [K, F], one projection vector per class (spectrally normalized like psi)
@@ -316,9 +316,16 @@ class ConditionalDiscriminator(nn.Module):
         self.register_buffer("condition_strength", torch.ones(()), persistent=False)
 
     def forward(self, image: Tensor, label: Tensor) -> DiscriminatorOutput:
+        return self.score(self.features_of(image, label), label)
+
+    def features_of(self, image: Tensor, label: Tensor) -> Tensor:
+        """The shared body's features h f32[N, F] (heads such as InfoGAN's Q read them)."""
         if self.conditioning == "concat":  # the maps scaled by lambda
             image = with_class_maps(image, label, self.num_classes, self.condition_strength)
-        h = self.features(image)  # [N, F]
+        return self.features(image)
+
+    def score(self, h: Tensor, label: Tensor) -> DiscriminatorOutput:
+        """The logits (and class logits) of features ``h`` f32[N, F] for ``label``."""
         logits = self.adversarial(h).squeeze(1)  # [N, 1] -> [N]
         if self.projection is not None:
             # D(x, y) = psi(h) + lambda * <e_y, h>  (Miyato & Koyama, 2018; lambda: Shahbazi)
