@@ -32,9 +32,19 @@ OPSET = 17
 OUTPUT = "image"
 
 
-def model_info(variant: Variant, manifest_sha256: str) -> ModelInfo:
-    """The metadata to embed for ``variant`` trained on a manifest with ``manifest_sha256``."""
+def model_info(
+    variant: Variant, manifest_sha256: str, truncation: float | None = None
+) -> ModelInfo:
+    """The metadata to embed for ``variant`` trained on a manifest with ``manifest_sha256``
+    (and, for a synthesize model sampled with the truncation trick, its ``truncation``)."""
     d, extra = variant.data, variant.metadata()
+    if truncation is not None:
+        if variant.task != "synthesize" or truncation <= 0:
+            raise ExportError(
+                f"{variant.name}: truncation {truncation:g} applies to a synthesize model's "
+                f"z and must be > 0 (this is a {variant.task} model)"
+            )
+        extra = extra | {"truncation": truncation}
     return ModelInfo(
         task=variant.task,
         variant=variant.name,
@@ -75,10 +85,13 @@ def export_onnx(
     path: str | Path,
     manifest_sha256: str = "",
     atol: float = 1e-4,
+    truncation: float | None = None,
 ) -> ExportResult:
-    """Export ``generator`` through ``variant.export_module`` to ``path`` (atomically)."""
+    """Export ``generator`` through ``variant.export_module`` to ``path`` (atomically);
+    ``truncation`` t records that the model's ``z`` is to be drawn from the normal
+    truncated to [-t, t] (BigGAN's truncation trick), wherever it is sampled."""
+    info = model_info(variant, manifest_sha256, truncation)
     module = baked(variant.export_module(generator).cpu().eval())
-    info = model_info(variant, manifest_sha256)
     return write_onnx(module, variant.example_inputs, info, path, atol)
 
 

@@ -168,6 +168,13 @@ def contract_problem(info: ModelInfo, inputs: dict[str, Dims], output: Dims) -> 
         layout = CodeLayout.from_metadata(info.extra.get("codes"))
     except (ValueError, KeyError, TypeError):
         return f"metadata variant.codes {info.extra.get('codes')!r:.60} is not a code layout"
+    truncation = info.extra.get("truncation", "null")
+    try:
+        value = json.loads(truncation)
+        if value is not None and not (isinstance(value, int | float) and value > 0):
+            raise ValueError
+    except ValueError:
+        return f"metadata variant.truncation {truncation!r:.60} is not a positive number"
     if ("code" in inputs) != (layout is not None and layout.dim > 0):
         return "graph input 'code' and metadata variant.codes must come together"
     expected: dict[str, tuple[int | None, ...]] = {
@@ -316,7 +323,15 @@ class OnnxGenerator:
     def latent_stream(self, seed: int, count: int, codes: CodeChoice | None = None) -> LatentStream:
         """The latent inputs of ``count`` images drawn from ``seed`` (``z``, and the codes of
         a model with codes, ``codes`` applied), batch after batch."""
-        return LatentStream(self.info.latent_dim, self.codes, seed, count, codes)
+        return LatentStream(
+            self.info.latent_dim, self.codes, seed, count, codes, self.truncation
+        )
+
+    @property
+    def truncation(self) -> float | None:
+        """The truncation trick's threshold t the model was exported with (None: plain z)."""
+        text = self.info.extra.get("truncation")
+        return None if text in (None, "null") else float(text)
 
     def generate(
         self, labels: Any, seed: int, batch_size: int = 256, codes: CodeChoice | None = None

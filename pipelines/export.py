@@ -12,6 +12,7 @@ from pydantic import Field
 
 from augment.checkpoint import load_checkpoint, restore_variant
 from augment.config import StrictModel
+from augment.errors import ConfigError
 from augment.export import export_onnx
 from augment.registry import Registry
 from pipelines._common import (
@@ -31,6 +32,11 @@ from pipelines._common import (
 class ExportSection(StrictModel):
     atol: float = Field(1e-4, gt=0, description="max |onnxruntime - torch| allowed")
     use_ema: bool = True
+    truncation: dict[str, float] = Field(
+        default_factory=dict,
+        description="synthesize variant -> t: its z drawn from the normal truncated to "
+        "[-t, t] wherever the model is sampled (BigGAN's truncation trick)",
+    )
 
 
 def main(argv: list[str]) -> None:
@@ -46,14 +52,24 @@ def main(argv: list[str]) -> None:
     )
     name = args.variant
     check_variant_name(name, "python -m pipelines.export")
-    config = load_section(load_params(args.params), "export", ExportSection)
+    params = load_params(args.params)
+    config = load_section(params, "export", ExportSection)
+    unknown = sorted(set(config.truncation) - set(params.get("variants") or []))
+    if unknown:
+        raise ConfigError(
+            f"params.yaml export.truncation.{unknown[0]}: not one of variants "
+            f"({', '.join(params.get('variants') or [])})"
+        )
     state = load_checkpoint(args.checkpoints / name / "checkpoint.pt")
     registry = Registry.from_plugins()
     check_plugin_source(name, registry.get(name).cls)
     variant, generator = restore_variant(state, registry.create, use_ema=config.use_ema)
     started = time.perf_counter()
     path = args.models / f"{name}.onnx"
-    result = export_onnx(variant, generator, path, state["data_sha256"], atol=config.atol)
+    truncation = config.truncation.get(name)
+    result = export_onnx(
+        variant, generator, path, state["data_sha256"], atol=config.atol, truncation=truncation
+    )
     metrics = {
         "seconds": round(time.perf_counter() - started, 2),
         "bytes": path.stat().st_size,
@@ -61,6 +77,7 @@ def main(argv: list[str]) -> None:
         "task": result.info.task,
         "max_abs_diff": result.max_abs_diff,
         "ema": config.use_ema and bool(state["ema"]),
+        "truncation": truncation,
     }
     write_json(args.metrics / f"{name}.json", metrics)
 

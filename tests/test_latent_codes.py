@@ -1,13 +1,15 @@
-"""InfoGAN's latent codes: their layout and arithmetic, drawing them independently of how a
-job is batched, setting and sweeping them through every path (OnnxGenerator.generate,
-``augment generate`` with shards, GANSynthesize), the errors, and the infogan recipe's
-information term."""
+"""The latent inputs of synthesize models. InfoGAN's codes: their layout and arithmetic,
+drawing them independently of how a job is batched, setting and sweeping them through
+every path (OnnxGenerator.generate, ``augment generate`` with shards, GANSynthesize), the
+errors, and the infogan recipe's information term. The truncation trick: the truncated
+normal by hand, recorded at export and applied wherever the model is sampled."""
 
 from __future__ import annotations
 
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import albumentations as A
 import numpy as np
@@ -18,12 +20,15 @@ from augment_infogan import draw_codes, information_loss
 from tiny import SPEC, outputs
 
 from augment.data.batches import TrainingData
-from augment.errors import ConfigError, ModelError
+from augment.errors import ConfigError, ExportError, ModelError
 from augment.generate import Shard, generate_folder, merge_shards, read_job
 from augment.latent_codes import CodeChoice, CodeLayout, LatentStream
 from augment.runtime import OnnxGenerator
 from augment.train import TrainConfig, fit
 from augment.transforms import GANSynthesize
+from augment.variant import DataSpec
+
+ROOT = Path(__file__).resolve().parents[1]
 
 LAYOUT = CodeLayout(continuous=2, categorical=(3,))
 
@@ -221,3 +226,57 @@ def test_information_term_by_hand_and_q_learns_the_codes(registry, mnist_small, 
     column = header.index("q_info")
     # from chance (0.5 E[c^2] x 2 codes + log 3 = 1.43) to codes recovered from the images
     assert float(first[column]) > 1.0 and float(last[column]) < 0.5 * float(first[column])
+
+
+# -- the truncation trick (an export option recorded in the metadata) -----------------------
+
+
+def test_truncated_normal_by_hand():
+    from augment.latent_codes import truncated
+
+    z = np.random.default_rng(0).standard_normal(20_000)
+    for t in (0.5, 1.0, 2.0):
+        out = truncated(z, t)
+        assert np.abs(out).max() <= t and np.all(np.diff(out[np.argsort(z)]) >= 0)  # monotone
+    # the truncated normal's variance 1 - 2 t phi(t) / (2 Phi(t) - 1), phi/Phi the normal's
+    t = 1.0
+    phi, big_phi = np.exp(-t * t / 2) / np.sqrt(2 * np.pi), 0.8413447460685429
+    assert truncated(z, t).var() == pytest.approx(1 - 2 * t * phi / (2 * big_phi - 1), rel=0.03)
+    np.testing.assert_allclose(truncated(z[:100], 30.0), z[:100], atol=1e-9)  # t -> inf: z
+
+
+def test_a_truncated_export_samples_truncated_z_everywhere(registry, tmp_path):
+    from augment.export import export_onnx
+    from augment.latent_codes import truncated
+
+    variant = registry.create("cgan", {"latent_dim": 8, "width": 16}, SPEC, seed=0)
+    plain, cut = tmp_path / "plain.onnx", tmp_path / "cut.onnx"
+    export_onnx(variant, variant.generator.eval(), plain)
+    export_onnx(variant, variant.generator.eval(), cut, truncation=0.5)
+    model = OnnxGenerator(cut, task="synthesize")
+    assert model.truncation == 0.5 and OnnxGenerator(plain).truncation is None
+    z = model.latent_stream(seed=4, count=6).next(6)["z"]
+    free = OnnxGenerator(plain).latent_stream(seed=4, count=6).next(6)["z"]
+    np.testing.assert_allclose(z, truncated(free.astype(np.float64), 0.5), atol=1e-6)
+    assert not np.array_equal(
+        model.generate([0, 1], seed=4), OnnxGenerator(plain).generate([0, 1], seed=4)
+    )
+    upscaler = registry.create("srresnet", {}, DataSpec(16, 1), seed=0)
+    with pytest.raises(ExportError, match="truncation 0.5 applies to a synthesize model"):
+        export_onnx(upscaler, upscaler.generator, tmp_path / "sr.onnx", truncation=0.5)
+    assert not (tmp_path / "sr.onnx").exists()
+
+
+def test_bad_truncation_settings_are_one_line_errors(tmp_path):
+    params = tmp_path / "params.yaml"
+    params.write_text("variants: [biggan]\nexport: {truncation: {bigan: 1.0}}\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "pipelines.export", "biggan", "--params", str(params)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines() == [
+        "error: params.yaml export.truncation.bigan: not one of variants (biggan)"
+    ]
