@@ -323,9 +323,7 @@ class OnnxGenerator:
     def latent_stream(self, seed: int, count: int, codes: CodeChoice | None = None) -> LatentStream:
         """The latent inputs of ``count`` images drawn from ``seed`` (``z``, and the codes of
         a model with codes, ``codes`` applied), batch after batch."""
-        return LatentStream(
-            self.info.latent_dim, self.codes, seed, count, codes, self.truncation
-        )
+        return LatentStream(self.info.latent_dim, self.codes, seed, count, codes, self.truncation)
 
     @property
     def truncation(self) -> float | None:
