@@ -135,6 +135,8 @@ def test_variant_defaults_follow_their_papers(registry):
     assert (sagan.lr_d, sagan.lr_g, sagan.betas) == (4e-4, 1e-4, (0.0, 0.9))
     assert sagan.loss == "hinge" and sagan.spectral_norm and sagan.attention is None
     assert params["cvae"].beta == 1.0  # the ELBO itself
+    vaegan = params["vaegan"]  # the ELBO's KL, features instead of pixels, an sngan critic
+    assert (vaegan.beta, vaegan.loss, vaegan.spectral_norm) == (1.0, "hinge", True)
     assert (params["began"].gamma, params["began"].lambda_k) == (0.5, 1e-3)
     infogan = params["infogan"]  # MNIST's two continuous codes, lambda 1
     assert (infogan.continuous_codes, infogan.info_weight) == (2, 1.0)
