@@ -260,18 +260,24 @@ class ConditionalDCGAN(SynthesisVariant):
         return ConditionalGenerator(p.latent_dim, d.num_classes, d.channels, d.image_size, p.width)
 
     def build_discriminator(self) -> nn.Module:
+        return ConditionalDiscriminator(**self.discriminator_args())
+
+    def discriminator_args(self) -> dict[str, Any]:
+        """The critic's arguments from the params (a recipe with its own subclass of
+        :class:`ConditionalDiscriminator`, such as infogan's with a Q head, builds it
+        from the same)."""
         p, d = self.params, self.data
-        return ConditionalDiscriminator(
-            d.num_classes,
-            d.channels,
-            d.image_size,
-            p.width,
-            conditioning=p.conditioning,
-            norm=p.d_norm,
-            use_spectral_norm=p.spectral_norm,
-            auxiliary_classifier=p.aux_weight > 0,
-            minibatch_std=p.minibatch_std,
-        )
+        return {
+            "num_classes": d.num_classes,
+            "channels": d.channels,
+            "image_size": d.image_size,
+            "width": p.width,
+            "conditioning": p.conditioning,
+            "norm": p.d_norm,
+            "use_spectral_norm": p.spectral_norm,
+            "auxiliary_classifier": p.aux_weight > 0,
+            "minibatch_std": p.minibatch_std,
+        }
 
 
 class ResidualParams(SynthesisParams):

@@ -136,19 +136,8 @@ class InfoGAN(ConditionalDCGAN):
         )
 
     def build_discriminator(self) -> nn.Module:
-        p, d = self.params, self.data
-        layout = p.layout
-        return InfoDiscriminator(
-            layout.continuous + sum(layout.categorical),
-            d.num_classes,
-            d.channels,
-            d.image_size,
-            p.width,
-            conditioning=p.conditioning,
-            norm=p.d_norm,
-            use_spectral_norm=p.spectral_norm,
-            minibatch_std=p.minibatch_std,
-        )
+        # Q: a mean per continuous code, a logit per value of each categorical one
+        return InfoDiscriminator(self.params.layout.dim, **self.discriminator_args())
 
     def generated(self, labels: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """(images, z, code, labels) with fresh z and codes; with mode seeking, two halves

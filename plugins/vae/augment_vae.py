@@ -27,7 +27,24 @@ from augment import hookimpl, losses
 from augment.nn.dcgan import ConditionalEncoder, ConditionalGenerator
 from augment.nn.vae import calibrated_gaussian_nll, gaussian_kl, reparameterize
 from augment.tasks.synthesis import ConditionalDCGAN, SynthesisContract, SynthesisParams
-from augment.variant import Batch, ClampedExport, LossOutput, Params, Variant
+from augment.variant import Batch, ClampedExport, DataSpec, LossOutput, Params, Variant
+
+
+def encoder_decoder(latent_dim: int, data: DataSpec, width: int) -> nn.ModuleDict:
+    """The VAE's networks, one module for the generator optimizer (and its EMA):
+    ``encoder`` q(z | x, y) -> [N, 2 latent] (mu ++ logvar) and ``decoder`` p(x | z, y),
+    the cgan generator."""
+    d = data
+    return nn.ModuleDict(
+        {
+            "encoder": ConditionalEncoder(
+                2 * latent_dim, d.num_classes, d.channels, d.image_size, width
+            ),
+            "decoder": ConditionalGenerator(
+                latent_dim, d.num_classes, d.channels, d.image_size, width
+            ),
+        }
+    )
 
 
 class CVAEParams(Params):
@@ -54,18 +71,7 @@ class CVAE(SynthesisContract, Variant):
     params: CVAEParams
 
     def build_generator(self) -> nn.Module:
-        p, d = self.params, self.data
-        return nn.ModuleDict(
-            {
-                # q(z | x, y): [N, 2 * latent] = mu ++ logvar
-                "encoder": ConditionalEncoder(
-                    2 * p.latent_dim, d.num_classes, d.channels, d.image_size, p.width
-                ),
-                "decoder": ConditionalGenerator(
-                    p.latent_dim, d.num_classes, d.channels, d.image_size, p.width
-                ),
-            }
-        )
+        return encoder_decoder(self.params.latent_dim, self.data, self.params.width)
 
     def build_discriminator(self) -> None:
         return None
@@ -158,17 +164,7 @@ class VAEGAN(ConditionalDCGAN):
     params: VAEGANParams
 
     def build_generator(self) -> nn.Module:
-        p, d = self.params, self.data
-        return nn.ModuleDict(
-            {
-                "encoder": ConditionalEncoder(
-                    2 * p.latent_dim, d.num_classes, d.channels, d.image_size, p.width
-                ),
-                "decoder": ConditionalGenerator(
-                    p.latent_dim, d.num_classes, d.channels, d.image_size, p.width
-                ),
-            }
-        )
+        return encoder_decoder(self.params.latent_dim, self.data, self.params.width)
 
     def fakes(self, image: Tensor, label: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """(x~, x_p, mu, logvar): reconstructions of ``image`` and prior samples, same labels."""
