@@ -139,6 +139,13 @@ def test_variant_defaults_follow_their_papers(registry):
     assert (vaegan.beta, vaegan.loss, vaegan.spectral_norm) == (1.0, "hinge", True)
     assert (params["began"].gamma, params["began"].lambda_k) == (0.5, 1e-3)
     infogan = params["infogan"]  # MNIST's two continuous codes, lambda 1
+    progan = params["progan"]  # WGAN-GP, Adam (0, 0.99) at 1e-3, half of each level fading
+    assert (progan.loss, progan.gradient_penalty, progan.betas) == (
+        "wasserstein",
+        10.0,
+        (0.0, 0.99),
+    )
+    assert (progan.lr_g, progan.fade) == (1e-3, 0.5)
     assert (infogan.continuous_codes, infogan.info_weight) == (2, 1.0)
 
 
