@@ -126,33 +126,12 @@ def test_sigkill_during_training_resumes_to_the_same_bytes(projects):
         assert tree(straight / output) == tree(killed / output), f"{output} differs"
 
 
-@pytest.mark.parametrize("processes", [2])
-def test_data_parallel_training_resumes_after_a_kill(projects, tmp_path, processes):
-    """torchrun with 2 CPU processes (gloo): rank 0 checkpoints; a run killed and started
-    again ends with the weights of an uninterrupted 2-process run."""
-    runs = {}
-    for name in ("straight", "killed"):
-        runs[name] = new_project(ROOT, tmp_path / name, PARAMS)
-        shutil.copytree(projects["straight"] / "data/prepared", runs[name] / "data/prepared")
-    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
-    command = [*torchrun, f"--nproc_per_node={processes}", "-m", "pipelines.train", "cgan"]
-    subprocess.run(command, cwd=runs["straight"], env=ENV, check=True, capture_output=True)
-    killed = runs["killed"]
-    kill_when(command, killed, lambda: checkpoint_step(killed / CHECKPOINT) >= 20)
-    assert checkpoint_step(killed / CHECKPOINT) < STEPS
-    subprocess.run(command, cwd=killed, env=ENV, check=True, capture_output=True)
-    a, b = (load_checkpoint(p / CHECKPOINT) for p in runs.values())
-    assert len(a["rng_ranks"]) == processes
-    for key in ("generator", "discriminator", "ema"):
-        for name, tensor in a[key].items():
-            assert torch.equal(tensor, b[key][name]), f"{key}.{name} differs after resume"
-
-
 def test_dvc_repro_trains_under_the_launcher_of_params_and_resumes(projects, tmp_path):
-    """``train.launcher: {nproc_per_node: 2}``: ``dvc repro`` runs the train stage under
-    torchrun, killed mid-run and repeated it resumes, and its checkpoint equals that of the
-    same 2-process job started by hand with torchrun; a launcher the global batch does not
-    split over is a one-line error before anything starts."""
+    """Data-parallel training killed and resumed: ``train.launcher: {nproc_per_node: 2}``
+    makes ``dvc repro`` run the train stage under torchrun (2 CPU processes, gloo; rank 0
+    checkpoints); SIGKILLed mid-run and repeated, it resumes and ends with the weights of
+    the same 2-process job started by hand with torchrun and never killed. A launcher the
+    global batch does not split over is a one-line error before anything starts."""
     launcher = {"train": {"launcher": {"nproc_per_node": 2}}}
     by_hand = new_project(ROOT, tmp_path / "by-hand", PARAMS)
     piped = new_project(ROOT, tmp_path / "dvc", merge(PARAMS, launcher))
