@@ -17,6 +17,10 @@ Drawing is independent of how a job is cut into batches: the codes of image ``i`
 from row ``i`` of one array of uniform numbers (one per code, continuous or categorical)
 read row by row from their own stream, ``default_rng([seed, CODE_STREAM])``, so ``z``'s
 stream, and with it every model without codes, is untouched.
+
+:class:`LatentStream` draws a model's whole latent input (``z``, mapped onto a truncated
+normal when the model was exported with BigGAN's truncation trick, and the codes); the
+runtime, ``augment generate`` and the synthesize stage all sample through it.
 """
 
 from __future__ import annotations
