@@ -112,6 +112,12 @@ class World:
 SINGLE_PROCESS = World()
 
 
+def batch_splits(batch_size: int, processes: int) -> bool:
+    """Whether ``processes`` ranks can share a global batch of ``batch_size``: each takes an
+    equal share of at least 2 images (batch norm needs 2)."""
+    return batch_size % processes == 0 and batch_size // processes >= 2
+
+
 def under_torchrun() -> bool:
     """Whether this process was started by torchrun (which sets ``TORCHELASTIC_RUN_ID``)."""
     return "TORCHELASTIC_RUN_ID" in os.environ

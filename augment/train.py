@@ -33,7 +33,14 @@ from augment import checkpoint, previews
 from augment.config import StrictModel
 from augment.data.batches import BatchStream, DomainStream, TrainingData
 from augment.data.images import to_tensor
-from augment.distributed import SINGLE_PROCESS, Launcher, World, process_group, resolve_device
+from augment.distributed import (
+    SINGLE_PROCESS,
+    Launcher,
+    World,
+    batch_splits,
+    process_group,
+    resolve_device,
+)
 from augment.errors import ConfigError, ModelError, TrainingDiverged
 from augment.io import atomic_path
 from augment.nn.ema import EMA
@@ -76,9 +83,9 @@ class TrainConfig(StrictModel):
 
     @model_validator(mode="after")
     def _split_batch(self) -> TrainConfig:
-        # the global batch is split over the processes: each takes an equal share of >= 2
+        # the launcher's processes share the global batch (fit checks the actual world too)
         n = self.launcher.processes if self.launcher else 1
-        if self.batch_size % n or self.batch_size // n < 2:
+        if not batch_splits(self.batch_size, n):
             raise ValueError(
                 f"batch_size {self.batch_size} does not split into equal shares of at least "
                 f"2 images over the launcher's {n} processes"
@@ -432,7 +439,7 @@ def fit(
     variant.check_data(data)
     device = resolve_device(config.device)
     with process_group(cuda=device.type == "cuda") as world:
-        if config.batch_size % world.size or config.batch_size // world.size < 2:
+        if not batch_splits(config.batch_size, world.size):
             raise ConfigError(
                 f"train.batch_size {config.batch_size} must split into equal shares of at "
                 f"least 2 images over {world.size} processes"
