@@ -8,6 +8,7 @@ workers (fork or spawn) safely.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -314,9 +315,10 @@ class OnnxGenerator:
         known = ", ".join(names) or "none"
         raise ModelError(f"{self.path}: unknown {what} {key!r} ({plural}: {known})")
 
-    @property
+    @functools.cached_property
     def codes(self) -> CodeLayout | None:
-        """The layout of the model's latent codes (InfoGAN's ``code`` input), or None."""
+        """The layout of the model's latent codes (InfoGAN's ``code`` input), or None
+        (parsed once; the contract check has vetted it)."""
         self._require("synthesize")
         return CodeLayout.from_metadata(self.info.extra.get("codes"))
 
@@ -325,11 +327,12 @@ class OnnxGenerator:
         a model with codes, ``codes`` applied), batch after batch."""
         return LatentStream(self.info.latent_dim, self.codes, seed, count, codes, self.truncation)
 
-    @property
+    @functools.cached_property
     def truncation(self) -> float | None:
-        """The truncation trick's threshold t the model was exported with (None: plain z)."""
-        text = self.info.extra.get("truncation")
-        return None if text in (None, "null") else float(text)
+        """The truncation trick's threshold t the model was exported with (None: plain z),
+        read as the contract check reads it."""
+        self._require("synthesize")
+        return json.loads(self.info.extra.get("truncation", "null"))
 
     def generate(
         self, labels: Any, seed: int, batch_size: int = 256, codes: CodeChoice | None = None
