@@ -34,7 +34,12 @@ from torch import Tensor, nn
 from augment import hookimpl, losses
 from augment.latent_codes import CodeLayout
 from augment.nn.dcgan import ConditionalDiscriminator, ConditionalGenerator, DiscriminatorOutput
-from augment.tasks.synthesis import ConditionalDCGAN, SynthesisParams, with_mode_seeking
+from augment.tasks.synthesis import (
+    ConditionalDCGAN,
+    SynthesisParams,
+    generated_for,
+    with_mode_seeking,
+)
 from augment.variant import Batch, LossOutput
 
 
@@ -141,17 +146,16 @@ class InfoGAN(ConditionalDCGAN):
 
     def generated(self, labels: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """(images, z, code, labels) with fresh z and codes; with mode seeking, two halves
-        with the same labels and codes and different z (the pairs MSGAN compares)."""
+        with the same labels and codes and different z (the pairs MSGAN compares; the
+        halves and z as :func:`generated_for` draws them for every synthesis recipe)."""
         p = self.params
-        if p.mode_seeking > 0:
-            half = labels[: len(labels) // 2]
-            labels = torch.cat([half, half])
-            code, _ = draw_codes(p.layout, len(half), labels.device)
-            code = torch.cat([code, code])
-        else:
-            code, _ = draw_codes(p.layout, len(labels), labels.device)
-        z = torch.randn(len(labels), p.latent_dim, device=labels.device)
-        return self.generator(z, labels, code), z, code, labels
+        half = p.mode_seeking > 0
+        code, _ = draw_codes(p.layout, len(labels) // 2 if half else len(labels), labels.device)
+        code = torch.cat([code, code]) if half else code
+        fake, z, labels = generated_for(
+            lambda z, y: self.generator(z, y, code), labels, p.latent_dim, p.mode_seeking
+        )
+        return fake, z, code, labels
 
     def discriminator_loss(self, batch: Batch) -> LossOutput:
         p = self.params
