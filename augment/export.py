@@ -8,6 +8,7 @@ sizes other than the one traced, within ``atol``.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import logging
 import warnings
@@ -93,6 +94,23 @@ def export_onnx(
     info = model_info(variant, manifest_sha256, truncation)
     module = baked(variant.export_module(generator).cpu().eval())
     return write_onnx(module, variant.example_inputs, info, path, atol)
+
+
+def export_encoder(
+    variant: Variant,
+    generator: nn.Module,
+    path: str | Path,
+    manifest_sha256: str = "",
+    atol: float = 1e-4,
+) -> ExportResult | None:
+    """Export the encoder of a variant that learns one (``encoder_module``: BiGAN, ALI) to
+    ``path`` as an ``encode`` model with the generator's metadata, parity-checked like the
+    generator; None (nothing written) for a variant without one."""
+    encoder = getattr(variant, "encoder_module", lambda _: None)(generator)
+    if encoder is None:
+        return None
+    info = dataclasses.replace(model_info(variant, manifest_sha256), task="encode")
+    return write_onnx(baked(encoder.cpu().eval()), variant.encoder_inputs, info, path, atol)
 
 
 def baked(module: nn.Module) -> nn.Module:

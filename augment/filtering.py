@@ -173,6 +173,9 @@ class ClassJob:
     judge_label: int | None
     threshold: float | None = None  # None: the filter's common threshold
     copies: CopyCheck | None = None
+    # an encoder's codes f32[M, latent] of the class's real train images: z interpolated
+    # between them (None: z from the prior)
+    anchors: np.ndarray | None = None
 
 
 # -- the rejection filter ---------------------------------------------------------------
@@ -204,7 +207,10 @@ def filter_class(
         r += 1
         sizes[r] = round_size(job.quota - stats.accepted, stats, config, limit)
         sub = round_seed(seed, generator.info.variant, job.name, r)
-        for offset, images in round_chunks(generator, job.model_label, sub, sizes[r], batch_size):
+        chunks = round_chunks(
+            generator, job.model_label, sub, sizes[r], batch_size, anchors=job.anchors
+        )
+        for offset, images in chunks:
             scores = predict_proba(judge, images)[:, judge_label]
             good = scores >= threshold
             if job.copies is not None:  # near copies pass never, and fill a quota last
@@ -288,7 +294,7 @@ def _fill(
     for r in sorted(by_round):
         wanted, sub = by_round[r], round_seed(seed, generator.info.variant, job.name, r)
         for offset, images in round_chunks(
-            generator, job.model_label, sub, sizes[r], batch_size, wanted
+            generator, job.model_label, sub, sizes[r], batch_size, wanted, anchors=job.anchors
         ):
             picks = [i for i in range(len(images)) if offset + i in wanted]
             writer.write(images[picks], sub)

@@ -20,7 +20,9 @@ stream, and with it every model without codes, is untouched.
 
 :class:`LatentStream` draws a model's whole latent input (``z``, mapped onto a truncated
 normal when the model was exported with BigGAN's truncation trick, and the codes); the
-runtime, ``augment generate`` and the synthesize stage all sample through it.
+runtime, ``augment generate`` and the synthesize stage all sample through it;
+:class:`InterpolatedStream` is its twin for a model with an encoder (BiGAN, ALI): ``z``
+between the codes of two real images of the class.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ import numpy as np
 from augment.errors import ConfigError
 
 CODE_STREAM = 1  # the second word of the codes' seed: [seed, 1]
+INTERPOLATION_STREAM = 2  # the second word of the interpolation draws' seed: [seed, 2]
 
 
 @dataclass(frozen=True)
@@ -213,3 +216,34 @@ class LatentStream:
             inputs["code"] = self.choice.apply(self.layout, uniform, positions, self.count)
         self.position += n
         return inputs
+
+
+class InterpolatedStream:
+    """``z`` between the codes of real images, drawn in order from ``seed``: the DeepSMOTE
+    idea (Dablain et al., 2022; SMOTE, Chawla et al., 2002, in an autoencoder's latent
+    space) in the latent space of a generator with an encoder (BiGAN, ALI).
+
+    ``anchors`` f32[M, latent_dim] are the encoder's codes of one class's real images.
+    Image ``i`` reads three uniform numbers ``u`` (row ``i`` of ``default_rng([seed, 2])``)
+    and takes ``z = (1 - l) a_p + l a_q`` with ``p = floor(u0 M)``, ``q`` one of the other
+    ``M - 1`` anchors (``floor(u1 (M - 1))`` places after ``p``, cyclically) and ``l = u2``:
+    a point on the segment between two distinct real images of the class (their own code
+    when ``M`` is 1). Row by row, so the draws do not depend on batching.
+    """
+
+    def __init__(self, anchors: np.ndarray, seed: int) -> None:
+        anchors = np.asarray(anchors, np.float32)
+        if anchors.ndim != 2 or not len(anchors):
+            raise ValueError(f"anchors must be a non-empty M x D array, got {anchors.shape}")
+        self.anchors = anchors
+        self.uniform = np.random.default_rng([seed, INTERPOLATION_STREAM])
+
+    def next(self, n: int) -> dict[str, np.ndarray]:
+        """``{"z": f32[n, latent_dim]}``, the inputs of the next ``n`` images."""
+        m = len(self.anchors)
+        u = self.uniform.random((n, 3))
+        p = np.minimum((u[:, 0] * m).astype(np.int64), m - 1)
+        step = np.minimum((u[:, 1] * (m - 1)).astype(np.int64), max(m - 2, 0))
+        q = (p + 1 + step) % m if m > 1 else p
+        mix = u[:, 2:3].astype(np.float32)
+        return {"z": (1.0 - mix) * self.anchors[p] + mix * self.anchors[q]}

@@ -28,11 +28,16 @@ NORMALIZATION = "[-1,1]"
 #: Upper bounds of the metadata numbers: a file claiming more lies (or would exhaust memory).
 LIMITS = {"image_size": 8192, "scale": 16, "latent_dim": 65536}
 
+#: Tasks of exported models: the variants' tasks, and ``encode``, the encoder a BiGAN/ALI
+#: exports beside its generator (real image + class -> the generator's ``z``).
+MODEL_TASKS = (*TASKS, "encode")
+
 #: Graph inputs of each task's ONNX contract: (required, optional) names.
 CONTRACT: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "synthesize": (("z", "label"), ("code",)),  # code: InfoGAN's latent codes
     "translate": (("image",), ("domain", "noise")),
     "upscale": (("image",), ()),
+    "encode": (("image", "label"), ()),
 }
 
 EXTRA_PREFIX = "variant."  # metadata props of a variant's own (ModelInfo.extra)
@@ -75,8 +80,8 @@ class ModelInfo:
     def __post_init__(self) -> None:
         """ValueError unless the values are consistent: a known task, 1 or 3 channels,
         sizes within :data:`LIMITS`, the ``[-1,1]`` normalization, distinct names."""
-        if self.task not in TASKS:
-            raise ValueError(f"task {self.task!r} is not one of {', '.join(TASKS)}")
+        if self.task not in MODEL_TASKS:
+            raise ValueError(f"task {self.task!r} is not one of {', '.join(MODEL_TASKS)}")
         if self.channels not in (1, 3):
             raise ValueError(f"channels {self.channels} is not 1 or 3")
         for key, low in (("image_size", 1), ("scale", 1), ("latent_dim", 0)):
@@ -153,8 +158,8 @@ def contract_problem(info: ModelInfo, inputs: dict[str, Dims], output: Dims) -> 
 
     ``inputs`` maps the graph's input names to their static dims and ``output`` gives the
     first output's; they must follow the task's ONNX contract with the metadata's channels,
-    latent size and (synthesis) image size. A synthesis model needs classes, a translator
-    at least two domains.
+    latent size and (synthesis, encoding) image size. A synthesis model and an encoder need
+    classes, a translator at least two domains.
     """
     required, optional = CONTRACT[info.task]
     for name in required:
@@ -164,7 +169,7 @@ def contract_problem(info: ModelInfo, inputs: dict[str, Dims], output: Dims) -> 
         if name not in required + optional:
             allowed = ", ".join(required + optional)
             return f"graph input {name!r} is not part of the {info.task} contract ({allowed})"
-    size = info.image_size if info.task == "synthesize" else None
+    size = info.image_size if info.task in ("synthesize", "encode") else None
     try:
         layout = CodeLayout.from_metadata(info.extra.get("codes"))
     except (ValueError, KeyError, TypeError):
@@ -184,10 +189,11 @@ def contract_problem(info: ModelInfo, inputs: dict[str, Dims], output: Dims) -> 
         "domain": (None,),
         "noise": (None, info.latent_dim),
         "code": (None, layout.dim if layout else 0),
-        "image": (None, info.channels, None, None),
+        "image": (None, info.channels, size, size),
     }
     shapes = [(f"input {n!r}", dims, expected[n]) for n, dims in inputs.items()]
-    shapes.append(("output", output, (None, info.channels, size, size)))
+    made = (None, info.latent_dim) if info.task == "encode" else (None, info.channels, size, size)
+    shapes.append(("output", output, made))
     for what, dims, want in shapes:
         if dims is not None and (
             len(dims) != len(want)
@@ -196,8 +202,8 @@ def contract_problem(info: ModelInfo, inputs: dict[str, Dims], output: Dims) -> 
             )
         ):
             return f"graph {what} has shape {_dims(dims)}, the metadata implies {_dims(want)}"
-    if info.task == "synthesize" and not info.classes:
-        return "a synthesize model needs classes, the metadata lists none"
+    if info.task in ("synthesize", "encode") and not info.classes:
+        return f"a {info.task} model needs classes, the metadata lists none"
     if info.task == "translate" and len(info.domains) < 2:
         return f"a translate model needs two or more domains, the metadata lists {info.domains}"
     return None
@@ -359,6 +365,30 @@ class OnnxGenerator:
                     f"implies {out[start:stop].shape}"
                 )
             out[start:stop] = images
+        return out
+
+    def encode(self, images: np.ndarray, labels: Any, batch_size: int = 256) -> np.ndarray:
+        """The codes f32[N, latent_dim] an encoder (task ``encode``: a BiGAN's or ALI's)
+        gives images f32[N,C,S,S] in [-1,1] of classes ``labels`` (names or indices): the
+        ``z`` its generator turns back into images like them."""
+        self._require("encode")
+        info = self.info
+        images = np.asarray(images, np.float32)
+        want = (info.channels, info.image_size, info.image_size)
+        if images.ndim != 4 or images.shape[1:] != want:
+            raise ModelError(
+                f"{self.path}: encodes images of shape N x {' x '.join(map(str, want))}, "
+                f"got {tuple(images.shape)}"
+            )
+        labels = np.asarray(
+            [self.class_index(x) for x in np.asarray(labels).ravel().tolist()], np.int64
+        )
+        if len(labels) != len(images):
+            raise ModelError(f"{self.path}: {len(images)} images but {len(labels)} labels")
+        out = np.empty((len(images), info.latent_dim), np.float32)
+        for start in range(0, len(images), batch_size):
+            stop = start + batch_size
+            out[start:stop] = self.run(image=images[start:stop], label=labels[start:stop])
         return out
 
     def translate(

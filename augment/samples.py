@@ -22,7 +22,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from augment.data.images import write_png
-from augment.latent_codes import CodeChoice
+from augment.latent_codes import CodeChoice, InterpolatedStream
 from augment.runtime import OnnxGenerator, to_uint8
 from augment.seeding import derive_seed
 
@@ -41,6 +41,7 @@ def round_chunks(
     wanted: set[int] | None = None,
     codes: CodeChoice | None = None,
     total: int | None = None,
+    anchors: np.ndarray | None = None,
 ) -> Iterator[tuple[int, np.ndarray]]:
     """``(offset, u8 N x H x W x C)`` chunks of ``count`` images of class index ``label``.
 
@@ -48,9 +49,15 @@ def round_chunks(
     (identical to ``generator.generate``); with ``wanted``, chunks holding none of those
     offsets are skipped (their inputs are still drawn, so the others are reproduced
     exactly). ``codes`` sets a model's latent codes; a sweep runs over ``total`` images
-    (default ``count``: a job may stop before the end of its class).
+    (default ``count``: a job may stop before the end of its class). With ``anchors`` (an
+    encoder's codes of the class's real images) ``z`` is interpolated between them
+    (:class:`InterpolatedStream`) instead of drawn from the prior.
     """
-    stream = generator.latent_stream(seed, total or count, codes)
+    stream = (
+        InterpolatedStream(anchors, seed)
+        if anchors is not None
+        else generator.latent_stream(seed, total or count, codes)
+    )
     for start in range(0, count, batch_size):
         n = min(batch_size, count - start)
         latent = stream.next(n)

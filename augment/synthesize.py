@@ -26,19 +26,19 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from tqdm.auto import tqdm
 
 from augment.classifier import Classifier
 from augment.config import StrictModel
-from augment.data.images import read_image
+from augment.data.images import load_images, read_image
 from augment.data.manifest import Manifest
 from augment.data.prepare import class_count_table
 from augment.errors import ConfigError, DataError, ModelError
 from augment.filtering import ClassJob, FilterConfig, calibrate, filter_class
 from augment.io import atomic_path
 from augment.planning import parse_policy, plan
-from augment.runtime import OnnxGenerator
+from augment.runtime import OnnxGenerator, from_uint8
 from augment.samples import (
     ArraySink,
     ClassStats,
@@ -68,6 +68,18 @@ class SynthesisConfig(StrictModel):
     batch_size: int = Field(256, ge=1)
     filter: FilterConfig = FilterConfig()
     grid_per_class: int = Field(10, ge=1, description="columns of reports' samples.png")
+    interpolate: list[str] = Field(
+        default_factory=list,
+        description="variants (with an encoder: bigan, ali) whose z is interpolated between "
+        "the encoded real images of each class instead of drawn from the prior",
+    )
+
+    @model_validator(mode="after")
+    def _interpolated_variants_synthesize(self) -> SynthesisConfig:
+        unknown = [v for v in self.interpolate if v not in self.variants]
+        if unknown:
+            raise ValueError(f"interpolate: {unknown[0]!r} is not one of variants {self.variants}")
+        return self
 
     @field_validator("policy")
     @classmethod
@@ -101,6 +113,7 @@ class SynthesisResult:
     seconds: float
     images_per_second: float
     policy: str = ""
+    latent: str = "prior"  # prior | interpolated (between encoded real images)
     threshold: float | None = None
     thresholds: dict[str, float] = field(default_factory=dict)
 
@@ -242,7 +255,7 @@ def synthesize_class(
         stats = ClassStats(planned=job.quota)
         sub = round_seed(seed, generator.info.variant, job.name, 0)
         for _, images in round_chunks(
-            generator, job.model_label, sub, job.quota, config.batch_size
+            generator, job.model_label, sub, job.quota, config.batch_size, anchors=job.anchors
         ):
             writer.write(images, sub)
             stats.generated += len(images)
@@ -265,6 +278,7 @@ def synthesize(
     judge: Judge | None = None,
     report_dir: str | Path | None = None,
     progress: bool = True,
+    encoder: OnnxGenerator | None = None,
 ) -> SynthesisResult:
     """Augment the real train split of ``real`` with images from ``generator``.
 
@@ -274,10 +288,12 @@ def synthesize(
     there. Both folders are written atomically: on any error earlier outputs stay intact.
     Rows are appended to the manifest as images are written, so memory does not grow
     with the number of images. The quality filter runs when ``config.filter.enabled``
-    and a ``judge`` (model, class names) is given.
+    and a ``judge`` (model, class names) is given. With ``encoder`` (the generator's own,
+    task ``encode``) each class's ``z`` is interpolated between the codes of two of its
+    real train images instead of drawn from the prior (:func:`class_anchors`).
     """
     started = time.perf_counter()
-    jobs, judge_model = class_jobs(generator, real, config, judge)
+    jobs, judge_model = class_jobs(generator, real, config, judge, encoder=encoder)
     before = real_train_counts(real)
     domains = class_domains(real)
     stats: dict[str, ClassStats] = {}
@@ -329,13 +345,14 @@ def synthesize_arrays(
     judge: Judge | None = None,
     quotas: dict[str, int] | None = None,
     progress: bool = True,
+    encoder: OnnxGenerator | None = None,
 ) -> dict[str, np.ndarray]:
     """Like :func:`synthesize`, but returns the images (class name -> u8 N x H x W x C).
 
-    ``quotas`` (class name -> count) replaces the policy's plan. The same seed, config and
-    judge give exactly the images :func:`synthesize` writes.
+    ``quotas`` (class name -> count) replaces the policy's plan. The same seed, config,
+    judge and encoder give exactly the images :func:`synthesize` writes.
     """
-    jobs, judge_model = class_jobs(generator, real, config, judge, quotas)
+    jobs, judge_model = class_jobs(generator, real, config, judge, quotas, encoder)
     info = generator.info
     tile = (info.image_size, info.image_size, info.channels)
     arrays: dict[str, np.ndarray] = {}
@@ -358,10 +375,12 @@ def class_jobs(
     config: SynthesisConfig,
     judge: Judge | None,
     quotas: dict[str, int] | None = None,
+    encoder: OnnxGenerator | None = None,
 ) -> tuple[list[ClassJob], Classifier | None]:
     """Check the inputs; one job per class of ``real`` and the judge (None: no filter).
 
-    Each job's quota comes from ``quotas``, else from the policy's plan.
+    Each job's quota comes from ``quotas``, else from the policy's plan; with ``encoder``
+    each job with a quota interpolates between its class's real codes (``anchors``).
     """
     check_input(generator, real)
     if quotas is None:
@@ -373,7 +392,49 @@ def class_jobs(
     ]
     if judge_model is not None and (config.filter.calibrate or config.filter.reject_copies):
         calibrate(jobs, judge_model, judge_index, generator, real, config.filter)
+    if encoder is not None:
+        anchors = class_anchors(encoder, generator, real, [j.name for j in jobs if j.quota])
+        for job in jobs:
+            job.anchors = anchors.get(job.name)
     return jobs, judge_model
+
+
+def check_encoder(encoder: OnnxGenerator, generator: OnnxGenerator) -> None:
+    """ModelError unless ``encoder`` is the encoder exported with ``generator``: task
+    ``encode``, same variant, classes, latent size and training manifest."""
+    where, info, made = encoder.path, encoder.info, generator.info
+    if info.task != "encode":
+        raise ModelError(
+            f"{where}: is a {info.task!r} model ({info.variant}), but interpolation needs "
+            f"the 'encode' model exported with {made.variant}"
+        )
+    for key in ("variant", "classes", "latent_dim", "image_size", "channels", "manifest_sha256"):
+        if getattr(info, key) != getattr(made, key):
+            raise ModelError(
+                f"{where}: is not the encoder of {generator.path} ({key} "
+                f"{getattr(info, key)!r:.60} != {getattr(made, key)!r:.60})"
+            )
+
+
+def class_anchors(
+    encoder: OnnxGenerator, generator: OnnxGenerator, real: Manifest, classes: Sequence[str]
+) -> dict[str, np.ndarray]:
+    """The encoder's codes f32[M, latent_dim] of the real train images of each of
+    ``classes`` (class name -> codes): the points a class's ``z`` is interpolated between."""
+    check_encoder(encoder, generator)
+    info, train = generator.info, real.subset(split="train", source="real")
+    labels = train.frame["label"].to_numpy()
+    anchors: dict[str, np.ndarray] = {}
+    for name in classes:
+        part = train.take(np.flatnonzero(labels == name))
+        if not len(part.frame):
+            raise DataError(
+                f"{real.origin or 'manifest'}: class {name!r} has no real train images "
+                "to interpolate between"
+            )
+        images = load_images(part, info.channels, info.image_size, progress=False).images
+        anchors[name] = encoder.encode(from_uint8(images), [name] * len(images))
+    return anchors
 
 
 def settle(bar: tqdm, stats: ClassStats) -> None:
@@ -439,6 +500,7 @@ def make_result(
         seconds=round(seconds, 3),
         images_per_second=round(written / seconds, 2) if seconds > 0 else 0.0,
         policy=str(parse_policy(config.policy)),
+        latent="interpolated" if any(j.anchors is not None for j in jobs) else "prior",
         threshold=config.filter.threshold if filtering else None,
         thresholds={j.name: j.threshold for j in jobs if filtering and j.threshold is not None},
     )

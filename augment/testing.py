@@ -32,7 +32,7 @@ import torch
 
 from augment.checkpoint import load_checkpoint, restore_variant
 from augment.data.batches import TrainingData
-from augment.export import export_onnx
+from augment.export import export_encoder, export_onnx
 from augment.registry import Registry, VariantEntry
 from augment.runtime import OnnxGenerator
 from augment.train import TrainConfig, TrainOutputs, TrainResult, fit
@@ -143,7 +143,27 @@ def check_variant(
     assert (info.image_size, info.channels) == (spec.image_size, spec.channels), f"{info}"
     assert info.manifest_sha256 == "conformance", f"ONNX metadata: {info}"
     _check_runtime(model, spec)
+    encoder = workdir / f"{name}.encoder.onnx"
+    if export_encoder(restored, generator, encoder, manifest_sha256="conformance") is not None:
+        _check_encoder(OnnxGenerator(encoder, task="encode"), model, spec)
     return Conformance(name, entry.task, losses, exported.max_abs_diff, path)
+
+
+def _check_encoder(encoder: OnnxGenerator, model: OnnxGenerator, spec: DataSpec) -> None:
+    """An encoder's contract: the generator's metadata but the task; image -> its ``z``,
+    the same whatever the batch."""
+    info, made = encoder.info, model.info
+    assert (info.variant, info.classes, info.latent_dim) == (
+        made.variant,
+        made.classes,
+        made.latent_dim,
+    ), f"encoder metadata: {info}"
+    images = model.generate([0, 1 % len(spec.classes), 0], seed=3)
+    codes = encoder.encode(images, [0, 1 % len(spec.classes), 0], batch_size=2)
+    assert codes.shape == (3, made.latent_dim), f"encode: shape {codes.shape}"
+    assert np.all(np.isfinite(codes)), "encode: non-finite codes"
+    alone = encoder.encode(images[2:], [0])
+    assert np.allclose(alone, codes[2:], atol=1e-5), "encode: depends on the batch"
 
 
 def _check_runtime(model: OnnxGenerator, spec: DataSpec) -> None:

@@ -43,8 +43,9 @@ from _results import parse_args, write_results
 from augment.checkpoint import load_checkpoint, restore_variant
 from augment.classifier import extract_features, load_classifier, predict_proba
 from augment.data.batches import TrainingData
-from augment.data.images import load_images, to_uint8
+from augment.data.images import load_images, to_tensor, to_uint8
 from augment.data.manifest import Manifest
+from augment.latent_codes import InterpolatedStream
 from augment.metrics import precision_recall
 from augment.metrics.frechet import frechet_distance, gaussian_stats
 from augment.registry import Registry
@@ -94,9 +95,10 @@ def train_and_sample(
     data: TrainingData,
     args: argparse.Namespace,
     registry: Registry,
-) -> tuple[float, list[np.ndarray]]:
+) -> tuple[float, dict[str, list[np.ndarray]]]:
     """Train one recipe; return its seconds and ``per_class`` samples of each class (u8),
-    drawn from the EMA generator restored from its checkpoint, in eval mode."""
+    drawn from the EMA generator restored from its checkpoint, in eval mode: ``""`` from
+    the prior, and ``"+interpolate"`` between encoded train images where it has an encoder."""
     params = dict(params)
     train = params.pop("train", {})
     variant = registry.create(name, params, spec, seed=args.seed)
@@ -108,12 +110,19 @@ def train_and_sample(
         seconds = time.perf_counter() - started
         restored, generator = restore_variant(load_checkpoint(out.checkpoint), registry.create)
     module = restored.export_module(generator).eval()
-    samples = []
+    encoder = getattr(restored, "encoder_module", lambda _: None)(generator)
+    samples: dict[str, list[np.ndarray]] = {"": []} | ({"+interpolate": []} if encoder else {})
     with torch.no_grad():
         for c in range(len(spec.classes)):
             inputs = restored.example_inputs(args.per_class, seed=args.seed + c)
             inputs["label"] = torch.full((args.per_class,), c)
-            samples.append(to_uint8(module(*inputs.values())))
+            samples[""].append(to_uint8(module(*inputs.values())))
+            if encoder is not None:
+                real = to_tensor(data.images[data.labels == c])
+                anchors = encoder.eval()(real, torch.full((len(real),), c)).numpy()
+                z = InterpolatedStream(anchors, args.seed + c).next(args.per_class)["z"]
+                between = module(torch.from_numpy(z), inputs["label"])
+                samples["+interpolate"].append(to_uint8(between))
     return seconds, samples
 
 
@@ -203,58 +212,92 @@ def main() -> None:
         "recipes": {},
     }
     data = TrainingData(train.images, train.labels)
-    for label, (name, params) in recipes.items():
-        seconds, samples = train_and_sample(name, params, spec, data, args, registry)
-        per_class: dict[str, dict[str, Any]] = {}
-        fake_features = []
-        for c, images in enumerate(samples):
-            scores = predict_proba(judge, images)
-            features = extract_features(judge, images)
-            fake_features.append(features)
-            precision, recall = coverage(real_features[val.labels == c], features)
-            per_class[classes[c]] = {
-                "train": int(counts[c]),
-                "diversity": within_class_std(images),
-                "agreement": float((scores.argmax(1) == c).mean()),
-                "probability": float(scores[:, c].mean()),
-                "accepted": float((scores[:, c] >= args.threshold).mean()),
-                "precision": precision,
-                "recall": recall,
-            }
-        rows = list(per_class.values())
-        tail_rows = [rows[c] for c in tail]
-        stacked = np.concatenate(fake_features)
-        precision, recall = coverage(real_features, stacked)
-        report["recipes"][label] = {
-            "variant": name,
-            "params": params,
-            "seconds": round(seconds, 1),
-            "seconds_per_step": seconds / max(args.steps, 1),
-            "diversity": float(np.mean([r["diversity"] for r in rows])),
-            "diversity_ratio_to_real": float(
-                np.mean([r["diversity"] for r in rows]) / np.mean(real_std)
-            ),
-            "judge_agreement": float(np.mean([r["agreement"] for r in rows])),
-            "judge_agreement_tail": float(np.mean([r["agreement"] for r in tail_rows])),
-            "judge_probability": float(np.mean([r["probability"] for r in rows])),
-            "accepted": float(np.mean([r["accepted"] for r in rows])),
-            "accepted_tail": float(np.mean([r["accepted"] for r in tail_rows])),
-            "fd": frechet_distance(gaussian_stats(real_features), gaussian_stats(stacked))
-            if len(real_features) > 1
-            else None,
+    for recipe, (name, params) in recipes.items():
+        seconds, sampled = train_and_sample(name, params, spec, data, args, registry)
+        for suffix, samples in sampled.items():
+            label = recipe + suffix
+            report["recipes"][label] = measure(
+                samples,
+                name,
+                params,
+                seconds,
+                args,
+                judge,
+                real_features,
+                val,
+                counts,
+                tail,
+                real_std,
+                list(classes),
+            )
+            row = report["recipes"][label]
+            print(
+                f"{label:28s} {seconds:6.0f}s  agreement {row['judge_agreement']:.2f} "
+                f"(tail {row['judge_agreement_tail']:.2f})  recall {row['recall']} "
+                f"(tail {row['recall_tail']})",
+                flush=True,
+            )
+    write_results(args.out, report, markdown(report))
+
+
+def measure(
+    samples: list[np.ndarray],
+    name: str,
+    params: dict[str, Any],
+    seconds: float,
+    args: argparse.Namespace,
+    judge: Any,
+    real_features: np.ndarray,
+    val: Any,
+    counts: np.ndarray,
+    tail: list[int],
+    real_std: list[float],
+    classes: list[str],
+) -> dict[str, Any]:
+    """One row of the table: a recipe's samples (u8, a list per class) judged and placed
+    against the real val features."""
+    per_class: dict[str, dict[str, Any]] = {}
+    fake_features = []
+    for c, images in enumerate(samples):
+        scores = predict_proba(judge, images)
+        features = extract_features(judge, images)
+        fake_features.append(features)
+        precision, recall = coverage(real_features[val.labels == c], features)
+        per_class[classes[c]] = {
+            "train": int(counts[c]),
+            "diversity": within_class_std(images),
+            "agreement": float((scores.argmax(1) == c).mean()),
+            "probability": float(scores[:, c].mean()),
+            "accepted": float((scores[:, c] >= args.threshold).mean()),
             "precision": precision,
             "recall": recall,
-            "recall_tail": mean([r["recall"] for r in tail_rows]),
-            "per_class": per_class,
         }
-        row = report["recipes"][label]
-        print(
-            f"{label:28s} {seconds:6.0f}s  agreement {row['judge_agreement']:.2f} "
-            f"(tail {row['judge_agreement_tail']:.2f})  recall {row['recall']} "
-            f"(tail {row['recall_tail']})",
-            flush=True,
-        )
-    write_results(args.out, report, markdown(report))
+    rows = list(per_class.values())
+    tail_rows = [rows[c] for c in tail]
+    stacked = np.concatenate(fake_features)
+    precision, recall = coverage(real_features, stacked)
+    return {
+        "variant": name,
+        "params": params,
+        "seconds": round(seconds, 1),
+        "seconds_per_step": seconds / max(args.steps, 1),
+        "diversity": float(np.mean([r["diversity"] for r in rows])),
+        "diversity_ratio_to_real": float(
+            np.mean([r["diversity"] for r in rows]) / np.mean(real_std)
+        ),
+        "judge_agreement": float(np.mean([r["agreement"] for r in rows])),
+        "judge_agreement_tail": float(np.mean([r["agreement"] for r in tail_rows])),
+        "judge_probability": float(np.mean([r["probability"] for r in rows])),
+        "accepted": float(np.mean([r["accepted"] for r in rows])),
+        "accepted_tail": float(np.mean([r["accepted"] for r in tail_rows])),
+        "fd": frechet_distance(gaussian_stats(real_features), gaussian_stats(stacked))
+        if len(real_features) > 1
+        else None,
+        "precision": precision,
+        "recall": recall,
+        "recall_tail": mean([r["recall"] for r in tail_rows]),
+        "per_class": per_class,
+    }
 
 
 if __name__ == "__main__":

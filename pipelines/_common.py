@@ -39,6 +39,8 @@ TRANSLATED = "data/translated"
 CLASSIFIER = "models/classifier.pt"
 CHECKPOINTS = "models/train"  # <v>/checkpoint.pt
 ONNX_MODELS = "models/onnx"  # <v>.onnx
+ENCODERS = "models/encoders"  # <v>/encoder.onnx where <v> learns one (bigan, ali); else empty
+ENCODER_FILE = "encoder.onnx"
 EVALUATE_CACHE = "models/evaluate"
 REPORTS = "reports"  # <stage>/...
 METRICS = "metrics"  # <stage>.json or <stage>/<v>.json
@@ -166,6 +168,20 @@ def require_model(models: Path, variant: str, task: str) -> OnnxGenerator:
     return OnnxGenerator(path, task=task)
 
 
+def require_encoder(encoders: Path, variant: str) -> OnnxGenerator:
+    """The encoder exported with ``variant`` (``<encoders>/<variant>/encoder.onnx``), or a
+    ModelError naming the file and the variants that have one."""
+    from augment.runtime import OnnxGenerator
+
+    path = encoders / variant / ENCODER_FILE
+    if not path.is_file():
+        raise ModelError(
+            f"{path}: no encoder for variant {variant!r} (only variants that learn one, "
+            "such as bigan and ali, export it)"
+        )
+    return OnnxGenerator(path, task="encode")
+
+
 def image_loader(
     channels: int | None = None, progress: bool = True
 ) -> Callable[[Manifest], tuple[np.ndarray, np.ndarray]]:
@@ -197,11 +213,14 @@ def stage_args(
     return parser.parse_args(argv)
 
 
-def model_stage_args(argv: list[str], stage: str, doc: str | None, out: str) -> argparse.Namespace:
+def model_stage_args(
+    argv: list[str], stage: str, doc: str | None, out: str, **paths: str
+) -> argparse.Namespace:
     """The argv of a stage that applies one exported model to the prepared data.
 
     ``<variant>`` (checked) and the paths ``--manifest``, ``--models``, ``--classifier``,
-    ``--out`` (default ``out``), ``--reports`` and ``--metrics`` (``reports|metrics/<stage>``).
+    ``--out`` (default ``out``), ``--reports`` and ``--metrics`` (``reports|metrics/<stage>``),
+    and one more ``--<name>`` per entry of ``paths``.
     """
     args = stage_args(
         argv,
@@ -214,6 +233,7 @@ def model_stage_args(argv: list[str], stage: str, doc: str | None, out: str) -> 
         out=out,
         reports=f"{REPORTS}/{stage}",
         metrics=f"{METRICS}/{stage}",
+        **paths,
     )
     check_variant_name(args.variant, f"python -m pipelines.{stage}")
     return args

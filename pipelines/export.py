@@ -1,7 +1,8 @@
 """DVC stage export@<variant>: export the trained generator (EMA weights) to ONNX.
 
 Reads models/train/<v>/checkpoint.pt; writes models/onnx/<v>.onnx (parity-checked
-against torch) and metrics/export/<v>.json.
+against torch), models/encoders/<v>/ (encoder.onnx for a variant that learns an encoder,
+such as bigan and ali; empty otherwise) and metrics/export/<v>.json.
 """
 
 from __future__ import annotations
@@ -13,10 +14,13 @@ from pydantic import Field
 from augment.checkpoint import load_checkpoint, restore_variant
 from augment.config import StrictModel
 from augment.errors import ConfigError
-from augment.export import export_onnx
+from augment.export import export_encoder, export_onnx
+from augment.io import atomic_path
 from augment.registry import Registry
 from pipelines._common import (
     CHECKPOINTS,
+    ENCODER_FILE,
+    ENCODERS,
     METRICS,
     ONNX_MODELS,
     check_plugin_source,
@@ -48,6 +52,7 @@ def main(argv: list[str]) -> None:
         positional=("variant",),
         checkpoints=CHECKPOINTS,
         models=ONNX_MODELS,
+        encoders=ENCODERS,
         metrics=f"{METRICS}/export",
     )
     name = args.variant
@@ -67,9 +72,11 @@ def main(argv: list[str]) -> None:
     started = time.perf_counter()
     path = args.models / f"{name}.onnx"
     truncation = config.truncation.get(name)
-    result = export_onnx(
-        variant, generator, path, state["data_sha256"], atol=config.atol, truncation=truncation
-    )
+    sha = state["data_sha256"]
+    # the encoder's folder is replaced only once the generator is written too
+    with atomic_path(args.encoders / name, is_dir=True) as encoders:
+        encoder = export_encoder(variant, generator, encoders / ENCODER_FILE, sha, config.atol)
+        result = export_onnx(variant, generator, path, sha, atol=config.atol, truncation=truncation)
     metrics = {
         "seconds": round(time.perf_counter() - started, 2),
         "bytes": path.stat().st_size,
@@ -78,6 +85,7 @@ def main(argv: list[str]) -> None:
         "max_abs_diff": result.max_abs_diff,
         "ema": config.use_ema and bool(state["ema"]),
         "truncation": truncation,
+        "encoder_max_abs_diff": None if encoder is None else encoder.max_abs_diff,
     }
     write_json(args.metrics / f"{name}.json", metrics)
 

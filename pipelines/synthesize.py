@@ -1,11 +1,13 @@
 """DVC stage ``synthesize@<variant>``: balance the prepared dataset with generated images.
 
-Reads ``models/onnx/<variant>.onnx``, ``data/prepared/manifest.csv`` and (when the
-quality filter is enabled) ``models/classifier.pt``; writes ``data/augmented/<variant>/``
-(manifest.csv + synthetic/), ``reports/synthesize/<variant>/`` (class_counts.*,
-acceptance.json, samples.png) and ``metrics/synthesize/<variant>.json``. A judge whose
-balanced accuracy on the val split is below ``filter.min_judge_accuracy`` is a warning
-(and ``filter_reliable: false`` in the metrics): it cannot tell good samples from bad.
+Reads ``models/onnx/<variant>.onnx``, ``data/prepared/manifest.csv``, (when the
+quality filter is enabled) ``models/classifier.pt`` and (when ``interpolate`` lists the
+variant) its encoder ``models/encoders/<variant>/encoder.onnx``; writes
+``data/augmented/<variant>/`` (manifest.csv + synthetic/),
+``reports/synthesize/<variant>/`` (class_counts.*, acceptance.json, samples.png) and
+``metrics/synthesize/<variant>.json``. A judge whose balanced accuracy on the val split is
+below ``filter.min_judge_accuracy`` is a warning (and ``filter_reliable: false`` in the
+metrics): it cannot tell good samples from bad.
 Run from the project root: ``python -m pipelines.synthesize <variant>``.
 """
 
@@ -19,11 +21,13 @@ from augment.data.manifest import Manifest
 from augment.synthesize import SynthesisConfig, SynthesisResult, synthesize
 from pipelines._common import (
     AUGMENTED,
+    ENCODERS,
     image_loader,
     load_params,
     load_section,
     model_stage_args,
     read_seed,
+    require_encoder,
     require_model,
     run,
     write_metrics,
@@ -58,6 +62,7 @@ def stage_metrics(variant: str, result: SynthesisResult) -> dict[str, Any]:
     return {
         "variant": variant,
         "policy": result.policy,
+        "latent": result.latent,
         "filter": result.filtered,
         "threshold": result.threshold,
         "synthetic_images": sum(result.written.values()),
@@ -110,13 +115,14 @@ def log_table(result: SynthesisResult) -> None:
 
 def main(argv: list[str]) -> None:
     """Run the stage (options only relocate inputs/outputs, e.g. for tests)."""
-    args = model_stage_args(argv, "synthesize", __doc__, out=AUGMENTED)
+    args = model_stage_args(argv, "synthesize", __doc__, out=AUGMENTED, encoders=ENCODERS)
     variant = args.variant
 
     params = load_params(args.params)
     seed = read_seed(params)
     config = load_section(params, "synthesize", SynthesisConfig)
     generator = require_model(args.models, variant, "synthesize")
+    encoder = require_encoder(args.encoders, variant) if variant in config.interpolate else None
     real = Manifest.read(args.manifest)
     judge = load_classifier(args.classifier) if config.filter.enabled else None
     accuracy = judge_accuracy(judge, real) if judge is not None else None
@@ -139,6 +145,7 @@ def main(argv: list[str]) -> None:
         seed,
         judge=judge,
         report_dir=args.reports / variant,
+        encoder=encoder,
     )
     log_table(result)
     judged = {"judge_val_balanced_accuracy": accuracy, "filter_reliable": reliable}

@@ -9,6 +9,8 @@ import math
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -95,6 +97,44 @@ def smoke(script: str, tmp_path: Path, *args: str) -> subprocess.CompletedProces
     return result
 
 
+#: The smoke runs that need nothing but their own folder: ``(script, arguments)``, each
+#: ``{out}`` and ``{tmp}`` filled in with paths under its folder.
+SMOKES: dict[str, tuple[str, ...]] = {
+    "fuzz.py": ("--out", "{out}"),
+    "inference.py": ("--out", "{out}"),
+    "gpu_check.py": ("--out", "{out}"),
+    "scale.py": ("--out", "{out}"),
+    "translate.py": ("--out", "{out}"),
+    "upscale.py": ("--out", "{out}"),
+    "colour.py": ("--workdir", "{tmp}/work", "--out", "{out}", "--set", "evaluate.tau=0.5"),
+    "loop_overhead.py": ("--out", "{out}"),
+}
+
+
+@pytest.fixture(scope="module")
+def smokes(tmp_path_factory) -> Iterator[dict[str, tuple[Path, Future]]]:
+    """Every run of :data:`SMOKES`, two at a time in the background from the first test that
+    asks (each is one thread of mostly start-up, so two fill this machine's two cores while
+    the tests that check them wait): script -> (its folder, the future of its run)."""
+    runs: dict[str, tuple[Path, Future]] = {}
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        for script, args in SMOKES.items():
+            folder = tmp_path_factory.mktemp(script.removesuffix(".py"))
+            out = folder / script.removesuffix(".py")
+            filled = [a.format(out=out, tmp=folder) for a in args]
+            runs[script] = (folder, pool.submit(smoke, script, folder, *filled))
+        yield runs
+        for _, future in runs.values():
+            future.cancel()
+
+
+def smoke_report(smokes: dict[str, tuple[Path, Future]], script: str) -> tuple[Path, Any, str]:
+    """(the run's folder, its JSON report, its Markdown table), once it has exited 0."""
+    folder, future = smokes[script]
+    future.result()
+    return (folder, *read_report(folder / script.removesuffix(".py")))
+
+
 def benchmark_module(name: str) -> ModuleType:
     """``benchmarks/<name>.py`` imported (for its tables and SMOKE budget; main not run)."""
     folder, saved = ROOT / "benchmarks", list(sys.path)
@@ -126,10 +166,8 @@ def read_report(out: Path) -> tuple[dict[str, Any], str]:
     return report, out.with_suffix(".md").read_text()
 
 
-def test_fuzz_benchmark_smoke_run(tmp_path) -> None:
-    out = tmp_path / "fuzz"
-    smoke("fuzz.py", tmp_path, "--out", str(out))  # exit 1 if any case is a bug
-    report, table = read_report(out)
+def test_fuzz_benchmark_smoke_run(smokes) -> None:
+    _, report, table = smoke_report(smokes, "fuzz.py")  # exit 1 if any case is a bug
     cases = benchmark_module("fuzz").SMOKE["cases"]
     assert list(report) == list(FAMILIES)
     for family, row in report.items():
@@ -138,10 +176,8 @@ def test_fuzz_benchmark_smoke_run(tmp_path) -> None:
         assert f"| {family} | {cases} | {row['accepted']} | {row['clear_error']} | 0 |" in table
 
 
-def test_inference_benchmark_smoke_run(tmp_path, registry) -> None:
-    out = tmp_path / "inference"
-    smoke("inference.py", tmp_path, "--out", str(out))
-    report, table = read_report(out)
+def test_inference_benchmark_smoke_run(smokes, registry) -> None:
+    _, report, table = smoke_report(smokes, "inference.py")
     budget = benchmark_module("inference").SMOKE
     generators = report["generators"]
     assert set(generators["variants"]) == set(registry.names("synthesize"))
@@ -199,7 +235,10 @@ def test_recipes_benchmark_takes_a_recipes_train_overrides(registry) -> None:
     spec, data = DataSpec(28, 1, tuple("0123456789")), TrainingData(images, labels)
     args = argparse.Namespace(steps=2, per_class=3, seed=0)
     seconds, samples = module.train_and_sample(name, params, spec, data, args, registry)
-    assert seconds > 0 and [s.shape for s in samples] == [(3, 28, 28, 1)] * 10
+    assert seconds > 0 and [s.shape for s in samples[""]] == [(3, 28, 28, 1)] * 10
+    assert list(samples) == [""]  # sngan has no encoder: no interpolated row
+    _, samples = module.train_and_sample("bigan", {"width": 8}, spec, data, args, registry)
+    assert [s.shape for s in samples["+interpolate"]] == [(3, 28, 28, 1)] * 10
     assert params["train"]  # the caller's recipe is left as it was
     with pytest.raises(ValueError, match="sampling"):  # it reached TrainConfig
         module.train_and_sample(name, {"train": {"sampling": "nope"}}, spec, data, args, registry)
@@ -209,13 +248,11 @@ def test_recipes_benchmark_takes_a_recipes_train_overrides(registry) -> None:
     not (torch.distributed.is_available() and torch.distributed.is_gloo_available()),
     reason="scale.py trains under torchrun with the gloo backend: not in this torch build",
 )
-def test_gpu_check_runs_and_says_why_each_gpu_row_is_skipped(tmp_path) -> None:
+def test_gpu_check_runs_and_says_why_each_gpu_row_is_skipped(smokes) -> None:
     """The GPU check ships whether or not a GPU is at hand: on this machine its CPU rows
     are measured and every GPU row names the reason it was skipped; the shell wrapper
     runs it after the conformance kit (with the same interpreter)."""
-    out = tmp_path / "gpu"
-    smoke("gpu_check.py", tmp_path, "--out", str(out))
-    report, table = read_report(out)
+    _, report, table = smoke_report(smokes, "gpu_check.py")
     cpu, *cuda = report["train"]
     assert (cpu["device"], cpu["steps"], cpu["losses_finite"]) == ("cpu", 3, True)
     assert cpu["steps_per_s"] > 0
@@ -230,10 +267,8 @@ def test_gpu_check_runs_and_says_why_each_gpu_row_is_skipped(tmp_path) -> None:
     assert "tests/test_conformance.py" in script and "benchmarks/gpu_check.py" in script
 
 
-def test_scale_benchmark_smoke_run(tmp_path) -> None:
-    out = tmp_path / "scale"
-    smoke("scale.py", tmp_path, "--out", str(out))
-    report, table = read_report(out)
+def test_scale_benchmark_smoke_run(smokes) -> None:
+    _, report, table = smoke_report(smokes, "scale.py")
     budget = benchmark_module("scale").SMOKE
     ddp = report["ddp"]
     assert [row["processes"] for row in ddp.values()] == [1, 1, 2]
@@ -249,10 +284,9 @@ def test_scale_benchmark_smoke_run(tmp_path) -> None:
     assert "| setup | steps/s |" in table and "## Generation" in table
 
 
-def test_translate_benchmark_smoke_run(tmp_path) -> None:
-    out = tmp_path / "translate"
-    smoke("translate.py", tmp_path, "--out", str(out))
-    report, table = read_report(out)
+def test_translate_benchmark_smoke_run(smokes) -> None:
+    folder, report, table = smoke_report(smokes, "translate.py")
+    out = folder / "translate"
     module = benchmark_module("translate")
     assert list(report["runs"]) == list(module.RUNS)
     assert report["epochs"] == module.SMOKE["epochs"]
@@ -267,10 +301,8 @@ def test_translate_benchmark_smoke_run(tmp_path) -> None:
     assert set(report["verdicts"]) == {"cyclegan", "cyclegan+noise", "stargan"}
 
 
-def test_upscale_benchmark_smoke_run(tmp_path) -> None:
-    out = tmp_path / "upscale"
-    smoke("upscale.py", tmp_path, "--out", str(out))
-    report, table = read_report(out)
+def test_upscale_benchmark_smoke_run(smokes) -> None:
+    _, report, table = smoke_report(smokes, "upscale.py")
     module = benchmark_module("upscale")
     methods = {"nearest", "bicubic", *module.VARIANTS}
     for scale in (2, 4):
@@ -286,21 +318,10 @@ def test_upscale_benchmark_smoke_run(tmp_path) -> None:
     assert "| method | PSNR RGB |" in table and "| input | accuracy |" in table
 
 
-def test_colour_benchmark_smoke_run(tmp_path) -> None:
+def test_colour_benchmark_smoke_run(smokes) -> None:
     """A long-tailed colour folder, as a user brings it, through dvc repro evaluate."""
-    out = tmp_path / "colour"
+    tmp_path, report, table = smoke_report(smokes, "colour.py")
     work = tmp_path / "work"
-    smoke(
-        "colour.py",
-        tmp_path,
-        "--workdir",
-        str(work),
-        "--out",
-        str(out),
-        "--set",
-        "evaluate.tau=0.5",
-    )
-    report, table = read_report(out)
     (run,) = report["runs"]
     params = yaml.safe_load((work / "digits-m32/params.yaml").read_text())
     assert params["evaluate"]["tau"] == 0.5 and "overrides evaluate.tau=0.5" in table
@@ -316,10 +337,8 @@ def test_colour_benchmark_smoke_run(tmp_path) -> None:
     assert "## `digits-m32`" in table and "| 9 | 2 |" in table
 
 
-def test_loop_overhead_benchmark_smoke_run(tmp_path) -> None:
-    out = tmp_path / "loop"
-    smoke("loop_overhead.py", tmp_path, "--out", str(out))
-    report, table = read_report(out)
+def test_loop_overhead_benchmark_smoke_run(smokes) -> None:
+    _, report, table = smoke_report(smokes, "loop_overhead.py")
     assert report["steps"] == benchmark_module("loop_overhead").SMOKE["steps"]
     rates = report["median_steps_per_second"]
     assert rates["ours"] > 0 and rates["minimal"] > 0

@@ -24,8 +24,8 @@ ROOT = Path(__file__).resolve().parents[1]
 TINY: dict[str, Any] = {
     "prepare": {"limit_per_class": 40, "long_tail": {"ratio": 4}},
     "classifier": {"epochs": 2},
-    "variants": ["cgan", "acgan", "srresnet", "cyclegan"],
-    "synthesize": {"variants": ["cgan", "acgan"]},
+    "variants": ["cgan", "bigan", "srresnet", "cyclegan"],
+    "synthesize": {"variants": ["cgan", "bigan"], "interpolate": ["bigan"]},
     "upscale": {"variants": ["srresnet"], "splits": ["test", "val"]},
     "domains": {"limit_per_class": 12},
     "translate": {"variants": ["cyclegan"], "epochs": 1, "grid": 4},
@@ -88,7 +88,7 @@ def test_repro_evaluates_every_condition(project):
     assert set(metrics["verdict"]) == set(SYNTHESIZERS)
     report = project / "reports/evaluate"
     text = (report / "report.md").read_text()
-    assert "gan+filter@acgan" in text and "](../synthesize/cgan/samples.png)" in text
+    assert "gan+filter@bigan" in text and "](../synthesize/cgan/samples.png)" in text
     assert (report / "per_class_recall.png").stat().st_size > 0
     runs = pd.read_csv(report / "runs.csv")
     assert len(runs) == len(expected)
@@ -181,6 +181,13 @@ def test_repro_exports_models_with_metadata_and_reports(project):
             assert list(curve.columns) == ["step", name] and len(curve) == len(losses)
         for stage in ("train", "export", "synthesize"):
             assert (project / f"metrics/{stage}/{variant}.json").is_file()
+    # bigan's encoder beside its generator; its samples lie between encoded real images
+    assert list((project / "models/encoders/cgan").iterdir()) == []
+    encoder = OnnxGenerator(project / "models/encoders/bigan/encoder.onnx", task="encode")
+    assert encoder.info.manifest_sha256 == sha256_file(project / "data/prepared/manifest.csv")
+    synthesized = json.loads((project / "metrics/synthesize/bigan.json").read_text())
+    assert synthesized["latent"] == "interpolated"
+    assert json.loads((project / "metrics/synthesize/cgan.json").read_text())["latent"] == "prior"
     assert (project / "reports/prepare/class_counts.png").is_file()
     assert (project / "models/classifier.pt").is_file()
 
@@ -281,7 +288,7 @@ def test_bad_params_fail_clearly_and_keep_outputs(project):
         result = dvc(project, "repro")
         assert result.returncode != 0
         assert (
-            "unknown variant 'nosuch' (installed: acgan, began, biggan, cgan"
+            "unknown variant 'nosuch' (installed: acgan, ali, began, bigan, biggan, cgan"
             in result.stderr + result.stdout
         )
 

@@ -147,6 +147,9 @@ def test_variant_defaults_follow_their_papers(registry):
     )
     assert (progan.lr_g, progan.fade) == (1e-3, 0.5)
     assert (infogan.continuous_codes, infogan.info_weight) == (2, 1.0)
+    bigan, ali = params["bigan"], params["ali"]  # the pure game: no cycle terms
+    assert not bigan.stochastic_encoder and ali.stochastic_encoder
+    assert bigan.reconstruction == bigan.latent_regression == ali.reconstruction == 0
 
 
 # -- meta-tests: the plugin system itself ------------------------------------------------

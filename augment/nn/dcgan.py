@@ -175,6 +175,21 @@ class ConditionalEncoder(nn.Module):
         return self.head(self.features(with_class_maps(image, label, self.num_classes)))
 
 
+def encoder_and_decoder(
+    latent_dim: int, code_dim: int, num_classes: int, channels: int, image_size: int, width: int
+) -> nn.ModuleDict:
+    """An encoder and a decoder in one module (one optimizer and one EMA for both):
+    ``encoder`` (image, label) -> f32[N, code_dim] (:class:`ConditionalEncoder`) and
+    ``decoder`` (z f32[N, latent_dim], label) -> image, the conditional DCGAN generator.
+    The VAE's q and p (``code_dim = 2 latent_dim``: mu ++ log-variance), BiGAN's E and G."""
+    return nn.ModuleDict(
+        {
+            "encoder": ConditionalEncoder(code_dim, num_classes, channels, image_size, width),
+            "decoder": ConditionalGenerator(latent_dim, num_classes, channels, image_size, width),
+        }
+    )
+
+
 class CriticOutput(NamedTuple):
     reconstruction: Tensor  # f32[N,C,S,S]: the autoencoder's copy of the image
     class_logits: Tensor  # f32[N,K] from the code: the auxiliary classifier (AC-GAN's)

@@ -82,12 +82,25 @@ class SynthesisParams(Params):
         return self
 
 
+#: The knobs :class:`SynthesisVariant`'s own losses read (its penalties, the class head,
+#: ADA, transitional conditioning): a recipe that writes losses of its own on the shared
+#: networks declares them ``unsupported`` (``SHARED_LOSS_KNOBS | {...}``), so that a recipe
+#: setting one, which would change nothing, is refused.
+SHARED_LOSS_KNOBS: frozenset[str] = frozenset(
+    {"gradient_penalty", "r1", "lecam", "weight_clip", "aux_weight", "ada_target", "transition"}
+)
+
+
 class SynthesisContract:
     """The synthesize task's side of a variant, for any recipe (adversarial or not) whose
     ``params`` have ``latent_dim``: the exported ``(z f32[N,latent_dim], label i64[N]) ->
     image`` module (the generator, clamped to [-1, 1]), its fixed example inputs (``z`` ~
     N(0, I) from ``seed``, ``label`` cycling through the classes: export, parity checks,
-    previews) and the ``latent_dim`` metadata. Mixed in before :class:`Variant`."""
+    previews) and the ``latent_dim`` metadata. Mixed in before :class:`Variant`.
+
+    A recipe that learns an encoder (BiGAN, ALI) also returns it from
+    :meth:`encoder_module`: ``(image f32[N,C,S,S], label i64[N]) -> z f32[N, latent_dim]``,
+    exported beside the generator as an ``encode`` model."""
 
     task: ClassVar[Task] = "synthesize"
     params: Any
@@ -95,6 +108,19 @@ class SynthesisContract:
 
     def export_module(self, generator: nn.Module) -> nn.Module:
         return ClampedExport(generator)
+
+    def encoder_module(self, generator: nn.Module) -> nn.Module | None:
+        """The encoder inside ``generator`` (the trained or EMA module), or None: most
+        generators have none."""
+        return None
+
+    def encoder_inputs(self, batch_size: int, seed: int = 0) -> dict[str, Tensor]:
+        """Fixed inputs of the encoder: images uniform in [-1, 1] from ``seed`` and labels
+        cycling through the classes (export and parity check)."""
+        d, rng = self.data, torch.Generator().manual_seed(seed)
+        image = torch.rand(batch_size, d.channels, d.image_size, d.image_size, generator=rng)
+        label = torch.arange(batch_size, dtype=torch.int64) % max(d.num_classes, 1)
+        return {"image": 2 * image - 1, "label": label}
 
     def example_inputs(self, batch_size: int, seed: int = 0) -> dict[str, Tensor]:
         rng = torch.Generator().manual_seed(seed)

@@ -35,6 +35,7 @@ from augment import hookimpl, losses
 from augment.latent_codes import CodeLayout
 from augment.nn.dcgan import ConditionalDiscriminator, ConditionalGenerator, DiscriminatorOutput
 from augment.tasks.synthesis import (
+    SHARED_LOSS_KNOBS,
     ConditionalDCGAN,
     SynthesisParams,
     generated_for,
@@ -125,9 +126,7 @@ class InfoGAN(ConditionalDCGAN):
         "recovers; codes settable or swept at generation (the ONNX code input)."
     )
     # the recipe's own losses replace the penalties and heads the shared ones add
-    unsupported: ClassVar[frozenset[str]] = frozenset(
-        {"gradient_penalty", "r1", "lecam", "weight_clip", "aux_weight", "ada_target", "transition"}
-    )
+    unsupported: ClassVar[frozenset[str]] = SHARED_LOSS_KNOBS
     Params = InfoGANParams.with_defaults(
         conditioning="projection", spectral_norm=True, loss="hinge", d_norm="none"
     )

@@ -24,26 +24,23 @@ from pydantic import Field, model_validator
 from torch import Tensor, nn
 
 from augment import hookimpl, losses
-from augment.nn.dcgan import ConditionalEncoder, ConditionalGenerator
+from augment.nn.dcgan import encoder_and_decoder
 from augment.nn.vae import calibrated_gaussian_nll, gaussian_kl, reparameterize
-from augment.tasks.synthesis import ConditionalDCGAN, SynthesisContract, SynthesisParams
+from augment.tasks.synthesis import (
+    SHARED_LOSS_KNOBS,
+    ConditionalDCGAN,
+    SynthesisContract,
+    SynthesisParams,
+)
 from augment.variant import Batch, ClampedExport, DataSpec, LossOutput, Params, Variant
 
 
 def encoder_decoder(latent_dim: int, data: DataSpec, width: int) -> nn.ModuleDict:
-    """The VAE's networks, one module for the generator optimizer (and its EMA):
-    ``encoder`` q(z | x, y) -> [N, 2 latent] (mu ++ logvar) and ``decoder`` p(x | z, y),
-    the cgan generator."""
+    """The VAE's networks: ``encoder`` q(z | x, y) -> [N, 2 latent] (mu ++ logvar) and
+    ``decoder`` p(x | z, y), the cgan generator."""
     d = data
-    return nn.ModuleDict(
-        {
-            "encoder": ConditionalEncoder(
-                2 * latent_dim, d.num_classes, d.channels, d.image_size, width
-            ),
-            "decoder": ConditionalGenerator(
-                latent_dim, d.num_classes, d.channels, d.image_size, width
-            ),
-        }
+    return encoder_and_decoder(
+        latent_dim, 2 * latent_dim, d.num_classes, d.channels, d.image_size, width
     )
 
 
@@ -145,19 +142,7 @@ class VAEGAN(ConditionalDCGAN):
         "measured in an sngan critic's features; the decoder is the generator and is exported."
     )
     # its own losses: the shared recipe's penalties, heads and augmentation would not be used
-    unsupported: ClassVar[frozenset[str]] = frozenset(
-        {
-            "gradient_penalty",
-            "r1",
-            "lecam",
-            "weight_clip",
-            "aux_weight",
-            "ada_target",
-            "transition",
-            "diffaugment",
-            "mode_seeking",
-        }
-    )
+    unsupported: ClassVar[frozenset[str]] = SHARED_LOSS_KNOBS | {"diffaugment", "mode_seeking"}
     Params = VAEGANParams.with_defaults(
         loss="hinge", spectral_norm=True, d_norm="none", conditioning="projection"
     )
