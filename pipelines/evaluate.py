@@ -4,8 +4,10 @@ Trains the same classifier under every condition of params.yaml ``evaluate.condi
 (see :mod:`augment.evaluate`) for every variant of ``synthesize.variants``, scores it on
 the real test split, and measures each generator's quality. Reads ``data/prepared/``
 (manifest.csv and, for ``full``, full.csv), ``models/onnx/<variant>.onnx``,
-``data/augmented/<variant>/`` (the synthesize stage's images) and ``models/classifier.pt``
-(the judge, for the filtered or unfiltered set the synthesize stage did not write). Writes
+``data/augmented/<variant>/`` (the synthesize stage's images), ``models/classifier.pt``
+(the judge, for the filtered or unfiltered set the synthesize stage did not write) and,
+for the variants of ``synthesize.interpolate``, ``models/encoders/<variant>/`` (their
+images are drawn between encoded real ones, as the synthesize stage draws them). Writes
 ``metrics/evaluate.json``, ``reports/evaluate/`` (report.md, per_class_recall.{png,csv},
 quality_per_class.csv, runs.csv) and keeps every finished run in ``models/evaluate/``
 (:mod:`augment.runcache`), so a re-run after a kill or a GAN-side change trains only what
@@ -41,12 +43,14 @@ from augment.synthesize import SynthesisConfig, synthesize_arrays
 from pipelines._common import (
     AUGMENTED,
     CLASSIFIER,
+    ENCODERS,
     EVALUATE_CACHE,
     ONNX_MODELS,
     PREPARED,
     load_params,
     load_section,
     read_seed,
+    require_encoder,
     run,
     stage_args,
     trained_variants,
@@ -80,7 +84,8 @@ def synthetic_sets(
     ``stage`` is what the synthesize stage wrote (read from disk); the balancing set with
     the filter flipped is generated here (same seeds, so its images are those the stage
     would write). ``only`` (CAS) has ``n_max`` unfiltered images per class; the unfiltered
-    balancing images are their first ``deficit`` per class (the same noise).
+    balancing images are their first ``deficit`` per class (the same noise). A variant of
+    ``synthesis.interpolate`` draws them all between encoded real images, as the stage does.
     """
     model_path = args.models / f"{variant}.onnx"
     if not model_path.is_file():
@@ -92,10 +97,13 @@ def synthetic_sets(
     augmented = Manifest.read(augmented_path)
     on_disk = load(augmented.subset(source="synthetic"), classes, str(augmented_path))
 
+    encoder = require_encoder(args.encoders, variant) if variant in synthesis.interpolate else None
     counts = real.counts("train", source="real")
     balanced = {str(c): n_max for c in classes}
     unfiltered = synthesis.with_filter(False)
-    cas = synthesize_arrays(generator, real, unfiltered, seed, quotas=balanced, progress=False)
+    cas = synthesize_arrays(
+        generator, real, unfiltered, seed, quotas=balanced, progress=False, encoder=encoder
+    )
     deficits = [cas[c][: max(0, n_max - int(counts[c]))] for c in classes]
     sets = {"stage": on_disk, "only": Images.from_classes([cas[c] for c in classes])}
     if synthesis.filter.enabled:
@@ -105,7 +113,9 @@ def synthetic_sets(
         sets["unfiltered"] = on_disk
         judge = load_classifier(args.classifier)
         filtered = synthesis.with_filter(True)
-        arrays = synthesize_arrays(generator, real, filtered, seed, judge=judge, progress=False)
+        arrays = synthesize_arrays(
+            generator, real, filtered, seed, judge=judge, progress=False, encoder=encoder
+        )
         sets["filtered"] = Images.from_classes([arrays[c] for c in classes])
     return sets
 
@@ -194,6 +204,7 @@ def main(argv: list[str]) -> None:
         __doc__,
         prepared=PREPARED,
         models=ONNX_MODELS,
+        encoders=ENCODERS,
         classifier=CLASSIFIER,
         augmented=AUGMENTED,
         reports="reports",
