@@ -323,7 +323,9 @@ def synthesize(
                 settle(bar, stats[name])
                 samples[name] = writer.samples
         seconds = time.perf_counter() - started
-        result = make_result(before, stats, judge_model is not None, seconds, config, jobs)
+        result = make_result(
+            before, stats, judge_model is not None, seconds, config, jobs, encoder is not None
+        )
         if rep_tmp is not None:
             counts = class_count_table(real)
             counts["train_synthetic"] = pd.Series(result.written).reindex(counts.index).fillna(0)
@@ -487,6 +489,7 @@ def make_result(
     seconds: float,
     config: SynthesisConfig,
     jobs: Sequence[ClassJob] = (),
+    interpolated: bool = False,
 ) -> SynthesisResult:
     written = sum(s.written for s in stats.values())
     return SynthesisResult(
@@ -500,7 +503,7 @@ def make_result(
         seconds=round(seconds, 3),
         images_per_second=round(written / seconds, 2) if seconds > 0 else 0.0,
         policy=str(parse_policy(config.policy)),
-        latent="interpolated" if any(j.anchors is not None for j in jobs) else "prior",
+        latent="interpolated" if interpolated else "prior",
         threshold=config.filter.threshold if filtering else None,
         thresholds={j.name: j.threshold for j in jobs if filtering and j.threshold is not None},
     )

@@ -15,7 +15,7 @@ from augment.errors import ConfigError, ModelError
 from augment.export import export_encoder, export_onnx
 from augment.latent_codes import InterpolatedStream
 from augment.runtime import OnnxGenerator, from_uint8
-from augment.synthesize import SynthesisConfig, synthesize_arrays
+from augment.synthesize import SynthesisConfig, synthesize, synthesize_arrays
 from augment.testing import outputs, task_data
 from augment.train import TrainConfig, fit
 from pipelines._common import require_encoder
@@ -91,10 +91,11 @@ def test_generating_from_an_images_code_gives_that_image_back(trained, digits) -
     assert (np.diag(distances) < others).mean() > 0.5
 
 
-def test_interpolated_synthesis_stays_near_its_classs_real_images(trained) -> None:
+def test_interpolated_synthesis_stays_near_its_classs_real_images(trained, tmp_path) -> None:
     """The synthesize stage's ``interpolate``: every sample is nearer its class's real
-    images than the prior's samples are; the same seed gives the same images, and a
-    different-class or other-model encoder is refused."""
+    images than the prior's samples are; the same seed gives the same images, the result
+    says how z was drawn (even with nothing to add), and a file that is not an encoder is
+    refused."""
     real = Manifest.read(trained["manifest"])
     generator = OnnxGenerator(trained["model"])
     encoder = OnnxGenerator(trained["encoder"] / "encoder.onnx")
@@ -121,6 +122,9 @@ def test_interpolated_synthesis_stays_near_its_classs_real_images(trained) -> No
         generator, real, config, 5, quotas=quotas, progress=False, encoder=encoder
     )
     assert all(np.array_equal(again[c], between[c]) for c in quotas)
+    balanced = synthesize(generator, real, config, tmp_path / "out", 5, encoder=encoder)
+    assert balanced.latent == "interpolated" and sum(balanced.written.values()) == 0
+    assert synthesize(generator, real, config, tmp_path / "again", 5).latent == "prior"
     with pytest.raises(ModelError, match="interpolation needs the 'encode' model"):
         synthesize_arrays(
             generator, real, config, 5, quotas=quotas, progress=False, encoder=generator
