@@ -216,8 +216,10 @@ class BiGAN(ConditionalDCGAN):
             return reparameterize(*code.chunk(2, dim=1))
         return code
 
-    def pairs(self, batch: Batch, critic_step: bool) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        """(real scores, fake scores, fake images, z): the critic's scores f32[N, S] of the
+    def pairs(
+        self, batch: Batch, critic_step: bool
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+        """(real scores, fake scores, fake images, z, y'): the critic's scores f32[N, S] of the
         real pairs (x, E(x, y)) and of the generated pairs (G(z, y'), z), z ~ N(0, I) with
         y' the batch's labels (the first half's twice with mode seeking: MSGAN's pairs,
         :func:`generated_for`); in the critic's step without gradients to G and E."""
@@ -228,7 +230,7 @@ class BiGAN(ConditionalDCGAN):
             )
             code = self.encoded(image, label)
         real_scores = self.discriminator(image, code, label)
-        return real_scores, self.discriminator(fake, z, fake_label), fake, z
+        return real_scores, self.discriminator(fake, z, fake_label), fake, z, fake_label
 
     def adversarial(self, real: Tensor, fake: Tensor) -> Tensor:
         """The loss summed over the score columns (s_xz, and s_x, s_z with unary scores)."""
@@ -239,13 +241,13 @@ class BiGAN(ConditionalDCGAN):
         return torch.stack(terms).sum()
 
     def discriminator_loss(self, batch: Batch) -> LossOutput:
-        real, fake, _, _ = self.pairs(batch, critic_step=True)
+        real, fake, *_ = self.pairs(batch, critic_step=True)
         logs = {"d_real": real[:, 0].mean().item(), "d_fake": fake[:, 0].mean().item()}
         return LossOutput(self.adversarial(real, fake), logs)
 
     def generator_loss(self, batch: Batch) -> LossOutput:
         p, image, label = self.params, batch["image"], batch["label"]
-        real, fake, images, z = self.pairs(batch, critic_step=False)
+        real, fake, images, z, fake_label = self.pairs(batch, critic_step=False)
         adversarial = self.adversarial(fake, real)  # the same game, real and fake swapped
         loss, logs = adversarial, {"ge_adv": adversarial.item()}
         if p.reconstruction > 0:  # ALICE (Li et al., 2017): mean |G(E(x, y), y) - x| per value
@@ -253,7 +255,6 @@ class BiGAN(ConditionalDCGAN):
             cycle = (network["decoder"](self.encoded(image, label), label) - image).abs().mean()
             loss, logs["x_cycle"] = loss + p.reconstruction * cycle, cycle.item()
         if p.latent_regression > 0:  # mean over N of |E(G(z, y'), y') - z|^2 / latent_dim
-            fake_label = label[: len(images) // 2].repeat(2) if p.mode_seeking > 0 else label
             regressed = self.encoded(images, fake_label)
             error = (regressed - z).square().mean()
             loss, logs["z_cycle"] = loss + p.latent_regression * error, error.item()
