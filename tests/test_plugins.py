@@ -150,6 +150,9 @@ def test_variant_defaults_follow_their_papers(registry):
     bigan, ali = params["bigan"], params["ali"]  # the pure game: no cycle terms
     assert not bigan.stochastic_encoder and ali.stochastic_encoder
     assert bigan.reconstruction == bigan.latent_regression == ali.reconstruction == 0
+    stylegan2 = params["stylegan2"]  # logistic loss, R1, Adam (0, 0.99) alike, ADA's 0.6
+    assert (stylegan2.loss, stylegan2.r1, stylegan2.betas) == ("ns", 1.0, (0.0, 0.99))
+    assert stylegan2.lr_g == stylegan2.lr_d and stylegan2.ada_target == 0.6
 
 
 # -- meta-tests: the plugin system itself ------------------------------------------------

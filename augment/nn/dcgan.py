@@ -247,8 +247,10 @@ class MinibatchStd(nn.Module):
         n, c, h, w = x.shape
         g = math.gcd(n, self.group)  # the largest group size that divides the batch
         # [N, C, H, W] -> [g, N/g, C, H, W]: group j holds samples j, j + N/g, j + 2N/g, ...
-        # population std (no eps) over the g members of each group, per feature
-        spread = x.view(g, -1, c, h, w).std(dim=0, unbiased=False)  # [N/g, C, H, W]
+        # population std over the g members of each group, per feature; the 1e-8 inside the
+        # root (the paper's) keeps the gradient finite where a group agrees exactly (the
+        # constant background of real digits): d sqrt(v)/dv is infinite at v = 0
+        spread = (x.view(g, -1, c, h, w).var(dim=0, unbiased=False) + 1e-8).sqrt()  # [N/g,C,H,W]
         # one scalar per group (mean over C, H, W), tiled back so sample i gets group i mod N/g
         spread = spread.mean(dim=(1, 2, 3)).view(-1, 1, 1, 1).repeat(g, 1, h, w)  # [N,1,H,W]
         return torch.cat([x, spread], dim=1)

@@ -43,16 +43,30 @@ from augment.nn.dcgan import DiscriminatorOutput, MinibatchStd, spatial_plan
 
 
 class EqualizedLinear(nn.Module):
-    """y = x (c W)^T + b with W ~ N(0, 1) and c = gain / sqrt(fan_in) applied per forward."""
+    """y = x (c W)^T + b with W ~ N(0, 1) and c = gain / sqrt(fan_in) applied per forward.
 
-    def __init__(self, d_in: int, d_out: int, gain: float = math.sqrt(2)) -> None:
+    ``lr_mul`` (StyleGAN's mapping network: 0.01) stores W and b divided by it and
+    multiplies them back per forward, so Adam's steps on this layer are ``lr_mul`` times
+    smaller relative to its values; ``bias_init`` is b's value at construction (StyleGAN's
+    style affines start at 1: unmodulated)."""
+
+    def __init__(
+        self,
+        d_in: int,
+        d_out: int,
+        gain: float = math.sqrt(2),
+        lr_mul: float = 1.0,
+        bias_init: float = 0.0,
+    ) -> None:
         super().__init__()
-        self.weight = nn.Parameter(torch.randn(d_out, d_in))
-        self.bias = nn.Parameter(torch.zeros(d_out))
-        self.scale = gain / math.sqrt(d_in)
+        self.weight = nn.Parameter(torch.randn(d_out, d_in) / lr_mul)
+        self.bias = nn.Parameter(torch.full((d_out,), bias_init / lr_mul))
+        self.scale = gain / math.sqrt(d_in) * lr_mul
+        self.lr_mul = lr_mul
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.linear(x, self.weight * self.scale, self.bias)
+        bias = self.bias if self.lr_mul == 1 else self.bias * self.lr_mul
+        return F.linear(x, self.weight * self.scale, bias)
 
 
 class EqualizedConv2d(nn.Module):

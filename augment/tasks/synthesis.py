@@ -90,6 +90,36 @@ SHARED_LOSS_KNOBS: frozenset[str] = frozenset(
     {"gradient_penalty", "r1", "lecam", "weight_clip", "aux_weight", "ada_target", "transition"}
 )
 
+#: What a recipe of several games with losses and critics of its own (a pyramid's levels,
+#: stacked stages: lapgan, stackgan) does not read: the shared losses' knobs, the family
+#: critic's settings (each game's critic is :func:`projection_critic`), mode seeking and
+#: DiffAugment.
+STAGED_UNSUPPORTED: frozenset[str] = SHARED_LOSS_KNOBS | {
+    "conditioning",
+    "d_norm",
+    "spectral_norm",
+    "minibatch_std",
+    "mode_seeking",
+    "diffaugment",
+    "ada_speed",
+}
+
+
+def projection_critic(
+    num_classes: int, channels: int, image_size: int, width: int
+) -> ConditionalDiscriminator:
+    """SN-GAN's critic: the DCGAN body with spectral norm, no norm layer and a class
+    projection (``psi(h) + <e_y, h>``); each game's critic in lapgan and stackgan."""
+    return ConditionalDiscriminator(
+        num_classes,
+        channels,
+        image_size,
+        width,
+        conditioning="projection",
+        norm="none",
+        use_spectral_norm=True,
+    )
+
 
 class SynthesisContract:
     """The synthesize task's side of a variant, for any recipe (adversarial or not) whose
