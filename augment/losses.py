@@ -134,6 +134,35 @@ def mode_seeking(image_a: Tensor, image_b: Tensor, z_a: Tensor, z_b: Tensor) -> 
     return 1.0 / ((image_gap / noise_gap).mean() + 1e-5)
 
 
+def group_shape(features: int) -> tuple[int, int]:
+    """The most nearly square ``(a, b)``, ``a <= b``, ``a * b = features``: how gSR groups
+    a vector of ``features`` conditional-BN gains into a matrix (16 -> (4, 4), 96 -> (8, 12);
+    a prime gives (1, p), a plain vector norm)."""
+    a = max(d for d in range(1, int(features**0.5) + 1) if features % d == 0)
+    return a, features // a
+
+
+def group_spectral_penalty(affine: Tensor) -> Tensor:
+    """gSR's term for one conditional batch norm's per-class gains (or biases) f32[K, C]:
+    ``mean_y sigma_max(G_y)^2``, each class's ``C`` values grouped into a matrix ``G_y``
+    f32[a, b] (:func:`group_shape`).
+
+    Rangwani et al. (ECCV 2022, "Improving GANs for Long-Tailed Data through Group
+    Spectral Regularization") trace the mode collapse of a conditional GAN's tail classes
+    to a *spectral explosion* of those classes' BN parameters: grouped this way, the
+    tail's matrices grow a few dominant singular values (a handful of feature directions
+    the class's images all share). Penalizing the top singular value keeps the gains
+    spread over many directions. The authors' code squares it and averages over classes
+    and layers, which this follows (callers average over layers and apply lambda; the
+    paper's is 0.5). The exact ``sigma_max`` comes from an SVD of K small matrices
+    (``torch.linalg.matrix_norm(ord=2)``, differentiable); their code can use power
+    iteration instead, an approximation for speed on large class counts.
+    """
+    classes, features = affine.shape
+    grouped = affine.reshape(classes, *group_shape(features))  # [K, a, b]
+    return torch.linalg.matrix_norm(grouped, ord=2).pow(2).mean()  # [K] -> scalar
+
+
 class LeCamAnchors(nn.Module):
     """The moving anchors of LeCam regularization (Tseng et al., CVPR 2021, eq. 3).
 

@@ -16,6 +16,8 @@ both domains' labels reads each translation's source label.
   StarGAN learns four domains (MNIST, MNIST-M-like, inverted MNIST, UCI 8x8 digits
   resized to 28x28), so its domains have a third of the digits each instead of a half.
 * ``pix2pix`` learns from the pairs (plain digit, MNIST-M-like digit) of the target.
+* ``munit`` (a content code and a style code drawn at random: stochastic like
+  ``cyclegan+noise``) and ``unit`` (a shared latent space; deterministic).
 
     python benchmarks/translate.py                   # the full run (see --steps)
     python benchmarks/translate.py --steps 20        # a quick look
@@ -69,6 +71,8 @@ RUNS: dict[str, tuple[str, dict[str, Any], dict[str, Any], int]] = {
     "stargan": ("stargan", SMALL | {"d_steps": 2}, FOUR, 1000),
     "stargan+semantic": ("stargan", SMALL | {"d_steps": 2, "semantic": 1.0}, FOUR, 1000),
     "pix2pix": ("pix2pix", {"width": 16}, PAIR, 2000),
+    "munit": ("munit", SMALL, PAIR, 2000),  # its style code is the noise (8 numbers)
+    "unit": ("unit", SMALL, PAIR, 2000),
 }
 # --smoke: every run, a step or two each (the budgets scaled by 1/1000), one epoch, a few
 # digits per class and split

@@ -169,3 +169,17 @@ def test_began_equilibrium_steps_k_and_measures_convergence() -> None:
     for _ in range(100):  # fakes that reconstruct too well push k up to its clip at 1
         equilibrium.discriminator_loss(torch.tensor(1.0), torch.tensor(0.0))
     assert float(equilibrium.k) == 1.0 and "k" in equilibrium.state_dict()
+
+
+def test_group_spectral_penalty_groups_each_class_and_squares_its_top_singular_value() -> None:
+    assert [losses.group_shape(n) for n in (16, 96, 48, 7)] == [(4, 4), (8, 12), (6, 8), (1, 7)]
+    # class 0: [[3, 0], [0, 4]] -> sigma_max 4; class 1: [[1, 1], [1, 1]] -> 2 (rank one)
+    affine = torch.tensor([[3.0, 0.0, 0.0, 4.0], [1.0, 1.0, 1.0, 1.0]], requires_grad=True)
+    penalty = losses.group_spectral_penalty(affine)
+    assert penalty.item() == pytest.approx((16 + 4) / 2)
+    # d sigma^2 / dG = 2 sigma u v^T, halved by the mean over 2 classes. Class 0: u = v =
+    # e_2, so only its 4 moves (2 * 4 / 2); class 1: u = v = [1, 1] / sqrt(2), every entry
+    # 2 * 2 * (1/2) / 2
+    penalty.backward()
+    assert affine.grad[0].tolist() == pytest.approx([0.0, 0.0, 0.0, 4.0])
+    assert affine.grad[1].tolist() == pytest.approx([1.0, 1.0, 1.0, 1.0])

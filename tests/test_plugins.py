@@ -153,6 +153,9 @@ def test_variant_defaults_follow_their_papers(registry):
     stylegan2 = params["stylegan2"]  # logistic loss, R1, Adam (0, 0.99) alike, ADA's 0.6
     assert (stylegan2.loss, stylegan2.r1, stylegan2.betas) == ("ns", 1.0, (0.0, 0.99))
     assert stylegan2.lr_g == stylegan2.lr_d and stylegan2.ada_target == 0.6
+    munit, unit = params["munit"], params["unit"]  # their configs' weights; an 8-number style
+    assert (munit.reconstruction, munit.content, munit.style, munit.noise) == (10, 1, 1, 8)
+    assert (unit.reconstruction, unit.kl, unit.cycle, unit.noise) == (10, 0.01, 10, 0)
 
 
 # -- meta-tests: the plugin system itself ------------------------------------------------

@@ -8,6 +8,7 @@ from torch import nn
 from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import spectral_norm
 
+from augment import losses
 from augment.export import baked
 from augment.nn.attention import SelfAttention2d
 from augment.nn.resnet_gan import (
@@ -116,3 +117,40 @@ def test_attention_goes_where_asked_and_adds_no_weights_elsewhere() -> None:
         ResNetGenerator(40, 5, 1, 28, attention=9)
     with pytest.raises(ValueError, match="needs >= 8 channels"):
         SelfAttention2d(4)
+
+
+def test_class_affines_are_each_norms_gains_and_biases_at_a_zero_latent() -> None:
+    generator = ResNetGenerator(9, 3, 1, 28, width=8, embed_dim=4)
+    affines = generator.class_affines()
+    norms = [n for b in generator.blocks for n in (b.norm1, b.norm2)]
+    assert len(affines) == 2 * len(norms) == 8
+    labels = torch.arange(3)
+    for i, norm in enumerate(norms):
+        chunk = norm.gain.weight.shape[1] - 4  # the block's share of z, set to 0
+        condition = torch.cat([generator.embed(labels), torch.zeros(3, chunk)], dim=1)
+        assert torch.allclose(affines[2 * i], norm.gain(condition), atol=1e-6)
+        assert torch.allclose(affines[2 * i + 1], norm.bias(condition), atol=1e-6)
+
+
+def test_gsr_adds_its_penalty_to_the_generator_loss_and_shrinks_the_spectra(registry) -> None:
+    from augment.variant import DataSpec
+
+    data = DataSpec(28, 1, tuple("abc"))
+    plain = registry.create("biggan", {"width": 8}, data, 0)
+    regularized = registry.create("biggan", {"width": 8, "gsr": 0.5}, data, 0)
+    batch = {"image": torch.zeros(4, 1, 28, 28), "label": torch.tensor([0, 1, 2, 0])}
+    assert "gsr" not in plain.generator_loss(batch).logs
+    out = regularized.generator_loss(batch)
+    assert out.logs["gsr"] > 0 and torch.isfinite(out.loss)
+    # the penalty's gradient alone, a few steps: every class's grouped spectrum shrinks
+    generator = regularized.generator
+    optimizer = torch.optim.SGD(generator.parameters(), lr=0.05)
+    before = [losses.group_spectral_penalty(a).item() for a in generator.class_affines()]
+    for _ in range(5):
+        optimizer.zero_grad()
+        torch.stack(
+            [losses.group_spectral_penalty(a) for a in generator.class_affines()]
+        ).mean().backward()
+        optimizer.step()
+    after = [losses.group_spectral_penalty(a).item() for a in generator.class_affines()]
+    assert all(a < b for a, b in zip(after, before, strict=True))

@@ -173,6 +173,20 @@ class ResNetGenerator(nn.Module):
         # lambda of transitional conditioning (SynthesisVariant.at_step sets it); not saved
         self.register_buffer("condition_strength", torch.ones(()), persistent=False)
 
+    def class_affines(self) -> list[Tensor]:
+        """Every conditional batch norm's per-class gains and biases with the latent part of
+        its condition at zero: ``W[:, :E] @ e_y`` for each class, f32[K, C] each (two per
+        norm layer, in block order). What group spectral regularization (gSR) penalizes;
+        differentiable w.r.t. the embedding and the (spectrally normalized) weights."""
+        classes = self.embed.weight  # [K, E]
+        width = classes.shape[1]
+        return [
+            classes @ affine.weight[:, :width].T  # [K, E] @ [E, C] -> [K, C]
+            for block in self.blocks
+            for norm in (block.norm1, block.norm2)
+            for affine in (norm.gain, norm.bias)
+        ]
+
     def forward(self, z: Tensor, label: Tensor) -> Tensor:
         ends = torch.tensor(self.chunks).cumsum(0).tolist()  # python ints: constant slices
         first, *rest = (z[:, end - size : end] for size, end in zip(self.chunks, ends, strict=True))

@@ -340,6 +340,12 @@ class ResidualParams(SynthesisParams):
     """The synthesis knobs plus the size of the class embedding the generator's blocks share."""
 
     embed_dim: int = Field(32, ge=1, description="size of the class embedding shared by blocks")
+    gsr: float = Field(
+        0.0,
+        ge=0,
+        description="group spectral regularization of the generator's per-class batch-norm "
+        "gains (Rangwani et al., 2022; 0.5 in the paper): keeps tail classes from collapsing",
+    )
 
 
 class ResidualGAN(SynthesisVariant):
@@ -368,6 +374,15 @@ class ResidualGAN(SynthesisVariant):
             spectral_norm=p.spectral_norm,
             attention=self.attention_side(),
         )
+
+    def generator_loss(self, batch: Batch) -> LossOutput:
+        out = super().generator_loss(batch)
+        if self.params.gsr == 0:
+            return out
+        # mean over the norm layers' gains and biases of mean_y sigma_max(G_y)^2
+        terms = [losses.group_spectral_penalty(a) for a in self.generator.class_affines()]
+        penalty = torch.stack(terms).mean()
+        return LossOutput(out.loss + self.params.gsr * penalty, out.logs | {"gsr": penalty.item()})
 
     def build_discriminator(self) -> nn.Module:
         p, d = self.params, self.data

@@ -19,7 +19,7 @@ from torch import Tensor, nn
 from augment import losses
 from augment.errors import ConfigError, ModelError
 from augment.tasks import Task
-from augment.variant import DataSpec, FirstRows, LossOutput, Params, Preview, Variant
+from augment.variant import Batch, DataSpec, FirstRows, LossOutput, Params, Preview, Variant
 
 if TYPE_CHECKING:
     from augment.data.batches import TrainingData
@@ -120,6 +120,20 @@ class TranslateVariant(Variant):
             return None
         return torch.randn(len(image), k, device=image.device)
 
+    @staticmethod
+    def halves(batch: Batch) -> tuple[Tensor, Tensor, Tensor]:
+        """A two-domain batch split by domain: (images of A, images of B, labels of A's
+        images); domain 0 is A, the labeled source."""
+        in_a = batch["domain"] == 0
+        return batch["image"][in_a], batch["image"][~in_a], batch["label"][in_a]
+
+    def generator_adversarial(self, critic: nn.Module, fake: Tensor, real: Tensor) -> Tensor:
+        """The generator's adversarial loss against ``critic`` on ``fake`` (the relativistic
+        losses also read the critic on ``real``, as a constant)."""
+        relativistic = self.params.loss in losses.RELATIVISTIC
+        real_logits = critic(real).detach() if relativistic else None
+        return losses.generator_loss(self.params.loss, critic(fake), real_logits)
+
     def extra_inputs(self) -> tuple[str, ...]:
         """Names of the exported inputs after ``image``."""
         return ("domain",) * self.multi_domain + ("noise",) * (self.params.noise > 0)
@@ -163,6 +177,41 @@ class TranslateVariant(Variant):
             return LossOutput(torch.zeros((), device=translated.device))
         loss = F.cross_entropy(self.discriminator["classifier"](translated[known]), labels[known])
         return LossOutput(self.params.semantic * loss, {"semantic": loss.item()})
+
+    # -- two-domain recipes (cyclegan, munit, unit): a critic per domain -----------------
+    def domain_critics(self, history: int | None = None) -> nn.ModuleDict:
+        """A PatchGAN critic per domain ("a", "b"); with ``history`` (even 0) a history of
+        that many fakes for each ("pool_a", "pool_b"); and the class-consistency judge
+        ("classifier") when ``semantic`` > 0."""
+        from augment.nn.translate import ImagePool, PatchDiscriminator
+
+        p, d = self.params, self.data
+        modules: dict[str, nn.Module] = {
+            x: PatchDiscriminator(d.channels, p.d_width, p.d_layers) for x in ("a", "b")
+        }
+        if history is not None:
+            shape = (d.channels, d.image_size, d.image_size)
+            modules |= {f"pool_{x}": ImagePool(history, shape) for x in ("a", "b")}
+        classifier = self.build_classifier()
+        if classifier is not None:
+            modules["classifier"] = classifier
+        return nn.ModuleDict(modules)
+
+    def domain_critics_loss(
+        self, real_a: Tensor, real_b: Tensor, labels: Tensor, fake_a: Tensor, fake_b: Tensor
+    ) -> LossOutput:
+        """The mean of both critics' losses on their domain's real images and the fakes
+        they are shown (through their history, if they have one), plus the judge's loss on
+        A's labelled images and their translations ``fake_b``."""
+        d, kind = self.discriminator, self.params.loss
+        reals, fakes, logs = {"a": real_a, "b": real_b}, {"a": fake_a, "b": fake_b}, {}
+        loss = torch.zeros((), device=real_a.device)
+        for x in ("a", "b"):
+            shown = d[f"pool_{x}"](fakes[x]) if f"pool_{x}" in d else fakes[x]
+            critic = losses.discriminator_loss(kind, d[x](reals[x]), d[x](shown))
+            loss, logs[f"d_{x}"] = loss + 0.5 * critic, critic.item()
+        judge = self.classifier_loss(real_a, labels, fake_b)
+        return LossOutput(loss + judge.loss, logs | judge.logs)
 
     # -- export and previews -------------------------------------------------------------
     def export_module(self, generator: nn.Module) -> nn.Module:

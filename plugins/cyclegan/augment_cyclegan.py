@@ -19,8 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from augment import hookimpl, losses
-from augment.nn.translate import ImagePool, PatchDiscriminator, ResnetGenerator
+from augment import hookimpl
+from augment.nn.translate import ResnetGenerator
 from augment.tasks.translate import TranslateParams, TranslateVariant
 from augment.variant import Batch, LossOutput
 
@@ -44,18 +44,7 @@ class CycleGAN(TranslateVariant):
         )
 
     def build_discriminator(self) -> nn.Module:
-        p, d = self.params, self.data
-        shape = (d.channels, d.image_size, d.image_size)
-        modules = {
-            "a": PatchDiscriminator(d.channels, p.d_width, p.d_layers),
-            "b": PatchDiscriminator(d.channels, p.d_width, p.d_layers),
-            "pool_a": ImagePool(p.pool_size, shape),
-            "pool_b": ImagePool(p.pool_size, shape),
-        }
-        classifier = self.build_classifier()
-        if classifier is not None:
-            modules["classifier"] = classifier
-        return nn.ModuleDict(modules)
+        return self.domain_critics(history=self.params.pool_size)
 
     def translate(
         self, generator: nn.Module, image: Tensor, domain: Tensor | None, noise: Tensor | None
@@ -66,27 +55,11 @@ class CycleGAN(TranslateVariant):
     def a_to_b(self, image: Tensor) -> Tensor:
         return self.generator["ab"](image, None, self.noise_for(image))
 
-    @staticmethod
-    def halves(batch: Batch) -> tuple[Tensor, Tensor, Tensor]:
-        """(images of A, images of B, labels of A's images)."""
-        in_a = batch["domain"] == 0
-        return batch["image"][in_a], batch["image"][~in_a], batch["label"][in_a]
-
     def discriminator_loss(self, batch: Batch) -> LossOutput:
         real_a, real_b, labels = self.halves(batch)
-        g, d, kind = self.generator, self.discriminator, self.params.loss
         with torch.no_grad():
-            fake_b, fake_a = self.a_to_b(real_a), g["ba"](real_b)
-        loss_a = losses.discriminator_loss(kind, d["a"](real_a), d["a"](d["pool_a"](fake_a)))
-        loss_b = losses.discriminator_loss(kind, d["b"](real_b), d["b"](d["pool_b"](fake_b)))
-        judge = self.classifier_loss(real_a, labels, fake_b)
-        loss = 0.5 * (loss_a + loss_b) + judge.loss
-        return LossOutput(loss, {"d_a": loss_a.item(), "d_b": loss_b.item()} | judge.logs)
-
-    def _adversarial(self, critic: nn.Module, fake: Tensor, real: Tensor) -> Tensor:
-        relativistic = self.params.loss in losses.RELATIVISTIC
-        real_logits = critic(real).detach() if relativistic else None
-        return losses.generator_loss(self.params.loss, critic(fake), real_logits)
+            fake_b, fake_a = self.a_to_b(real_a), self.generator["ba"](real_b)
+        return self.domain_critics_loss(real_a, real_b, labels, fake_a, fake_b)
 
     def generator_loss(self, batch: Batch) -> LossOutput:
         p = self.params
@@ -94,9 +67,9 @@ class CycleGAN(TranslateVariant):
         g, d = self.generator, self.discriminator
         noise = self.noise_for(real_a)
         fake_b, fake_a = g["ab"](real_a, None, noise), g["ba"](real_b)
-        adversarial = self._adversarial(d["b"], fake_b, real_b) + self._adversarial(
-            d["a"], fake_a, real_a
-        )
+        adversarial = self.generator_adversarial(
+            d["b"], fake_b, real_b
+        ) + self.generator_adversarial(d["a"], fake_a, real_a)
         cycle = F.l1_loss(g["ba"](fake_b), real_a)
         if p.noise == 0:
             cycle = cycle + F.l1_loss(g["ab"](fake_a), real_b)
