@@ -105,6 +105,15 @@ STAGED_UNSUPPORTED: frozenset[str] = SHARED_LOSS_KNOBS | {
 }
 
 
+def summed_games(games: dict[str, Tensor], player: str) -> LossOutput:
+    """The losses of several independent games (disjoint parameters: a pyramid's levels,
+    stacked stages) summed into one, logged as ``<player>_adv`` and each as
+    ``<player>_<game>``."""
+    total = torch.stack(list(games.values())).sum()
+    logs = {f"{player}_{name}": loss.item() for name, loss in games.items()}
+    return LossOutput(total, {f"{player}_adv": total.item()} | logs)
+
+
 def projection_critic(
     num_classes: int, channels: int, image_size: int, width: int
 ) -> ConditionalDiscriminator:

@@ -56,6 +56,7 @@ from augment.tasks.synthesis import (
     SynthesisParams,
     SynthesisVariant,
     projection_critic,
+    summed_games,
 )
 from augment.variant import Batch, LossOutput
 
@@ -247,7 +248,7 @@ class LAPGAN(SynthesisVariant):
                 self.discriminator, self.games(batch, train_generator=False), strict=True
             )
         ]
-        return level_sum(levels, "d")
+        return summed_games({f"level{k}": x for k, x in enumerate(levels)}, "d")
 
     def generator_loss(self, batch: Batch) -> LossOutput:
         label, loss = batch["label"], self.params.loss
@@ -262,14 +263,7 @@ class LAPGAN(SynthesisVariant):
                 self.discriminator, self.games(batch, train_generator=True), strict=True
             )
         ]
-        return level_sum(levels, "g")
-
-
-def level_sum(levels: list[Tensor], player: str) -> LossOutput:
-    """The levels' losses summed (independent games: disjoint parameters), each logged."""
-    total = torch.stack(levels).sum()
-    logs = {f"{player}_level{k}": loss.item() for k, loss in enumerate(levels)}
-    return LossOutput(total, {f"{player}_adv": total.item()} | logs)
+        return summed_games({f"level{k}": x for k, x in enumerate(levels)}, "g")
 
 
 @hookimpl

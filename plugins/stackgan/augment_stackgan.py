@@ -56,6 +56,7 @@ from augment.tasks.synthesis import (
     SynthesisParams,
     SynthesisVariant,
     projection_critic,
+    summed_games,
 )
 from augment.variant import Batch, LossOutput
 
@@ -240,33 +241,35 @@ class StackGAN(SynthesisVariant):
         return [sketch, image], [first, second]
 
     def discriminator_loss(self, batch: Batch) -> LossOutput:
-        real, label = batch["image"], batch["label"]
+        p, real, label = self.params, batch["image"], batch["label"]
         reals = [F.avg_pool2d(real, 2), real]  # what each stage's critic sees as real
         with torch.no_grad():
             fakes, _ = self.stages(self.noise(label), label)
         wrong = self.wrong_labels(label)
-        logs, total = {}, torch.zeros((), device=real.device)
+        games = {}
         for k, (critic, x, fake) in enumerate(zip(self.discriminator, reals, fakes, strict=True)):
             fake_logits = critic(fake, label).logits
             if wrong is not None:  # matching-aware: half generated, half mismatched real
                 fake_logits = torch.cat([fake_logits, critic(x, wrong).logits])
-            loss = losses.discriminator_loss(self.params.loss, critic(x, label).logits, fake_logits)
-            total, logs[f"d_stage{k + 1}"] = total + loss, loss.item()
-        return LossOutput(total, {"d_adv": total.item()} | logs)
+            real_logits = critic(x, label).logits
+            games[f"stage{k + 1}"] = losses.discriminator_loss(p.loss, real_logits, fake_logits)
+        return summed_games(games, "d")
 
     def generator_loss(self, batch: Batch) -> LossOutput:
         p, real, label = self.params, batch["image"], batch["label"]
         fakes, gaussians = self.stages(self.noise(label), label)
         reals = [F.avg_pool2d(real, 2), real]
-        logs, adversarial = {}, torch.zeros((), device=real.device)
+        games = {}
         for k, (critic, x, fake) in enumerate(zip(self.discriminator, reals, fakes, strict=True)):
             real_logits = critic(x, label).logits if p.loss in losses.RELATIVISTIC else None
-            loss = losses.generator_loss(p.loss, critic(fake, label).logits, real_logits)
-            adversarial, logs[f"g_stage{k + 1}"] = adversarial + loss, loss.item()
+            games[f"stage{k + 1}"] = losses.generator_loss(
+                p.loss, critic(fake, label).logits, real_logits
+            )
+        adversarial = summed_games(games, "g")
         # KL(N(mu, sigma^2) || N(0, I)) of both stages' conditions, mean over the batch
         kl = torch.stack([gaussian_kl(mu, logvar).mean() for mu, logvar in gaussians]).sum()
-        total = adversarial + p.kl_weight * kl
-        return LossOutput(total, {"g_adv": adversarial.item(), "kl": kl.item()} | logs)
+        total = adversarial.loss + p.kl_weight * kl
+        return LossOutput(total, adversarial.logs | {"kl": kl.item()})
 
     def noise(self, label: Tensor) -> Tensor:
         return torch.randn(len(label), self.params.latent_dim, device=label.device)
