@@ -11,11 +11,12 @@ only) / (oracle - source only). Label preservation: a reference classifier train
 both domains' labels reads each translation's source label.
 
 * ``cyclegan`` and ``stargan``, each without and with the class-consistency loss, and
-  ``cyclegan`` with a noise code and the mode-seeking term (a stochastic translator),
-  without and with the loss;
+  each with a noise code and the mode-seeking term (a stochastic translator), ``cyclegan``
+  also with both;
   StarGAN learns four domains (MNIST, MNIST-M-like, inverted MNIST, UCI 8x8 digits
   resized to 28x28), so its domains have a third of the digits each instead of a half.
-* ``pix2pix`` learns from the pairs (plain digit, MNIST-M-like digit) of the target.
+* ``pix2pix`` and ``pix2pixhd`` learn from the pairs (plain digit, MNIST-M-like digit) of
+  the target.
 * ``munit`` (a content code and a style code drawn at random: stochastic like
   ``cyclegan+noise``) and ``unit`` (a shared latent space; deterministic).
 
@@ -70,7 +71,9 @@ RUNS: dict[str, tuple[str, dict[str, Any], dict[str, Any], int]] = {
     "cyclegan+semantic+noise": ("cyclegan", SMALL | NOISE | {"semantic": 1.0}, PAIR, 2000),
     "stargan": ("stargan", SMALL | {"d_steps": 2}, FOUR, 1000),
     "stargan+semantic": ("stargan", SMALL | {"d_steps": 2, "semantic": 1.0}, FOUR, 1000),
+    "stargan+noise": ("stargan", SMALL | {"d_steps": 2} | NOISE, FOUR, 1000),
     "pix2pix": ("pix2pix", {"width": 16}, PAIR, 2000),
+    "pix2pixhd": ("pix2pixhd", {"width": 16}, PAIR, 2000),
     "munit": ("munit", SMALL, PAIR, 2000),  # its style code is the noise (8 numbers)
     "unit": ("unit", SMALL, PAIR, 2000),
 }

@@ -156,6 +156,8 @@ def test_variant_defaults_follow_their_papers(registry):
     munit, unit = params["munit"], params["unit"]  # their configs' weights; an 8-number style
     assert (munit.reconstruction, munit.content, munit.style, munit.noise) == (10, 1, 1, 8)
     assert (unit.reconstruction, unit.kl, unit.cycle, unit.noise) == (10, 0.01, 10, 0)
+    hd = params["pix2pixhd"]  # least squares, feature matching 10 in place of L1
+    assert (hd.loss, hd.feature_matching, hd.l1, hd.scales) == ("lsgan", 10.0, 0.0, 2)
 
 
 # -- meta-tests: the plugin system itself ------------------------------------------------

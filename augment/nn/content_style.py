@@ -121,18 +121,30 @@ class Decoder(nn.Module):
     so the style set by the residual blocks' AdaIN survives them; here the upsampling norms
     are modulated by the style as well, which re-applies it after each norm instead."""
 
-    def __init__(self, channels: int, width: int, blocks: int, code_dim: int = 0) -> None:
+    def __init__(self, channels: int | None, width: int, blocks: int, code_dim: int = 0) -> None:
         super().__init__()
         w = width
         self.blocks = nn.ModuleList(ResidualBlock(4 * w, code_dim) for _ in range(blocks))
         self.up = nn.ModuleList([ConvNorm(4 * w, 2 * w, code_dim), ConvNorm(2 * w, w, code_dim)])
-        self.head = nn.Conv2d(w, channels, 7, padding=3, padding_mode="reflect")
+        # channels None: no image head, only :meth:`features` (pix2pixHD's global generator)
+        self.head = (
+            None
+            if channels is None
+            else nn.Conv2d(w, channels, 7, padding=3, padding_mode="reflect")
+        )
 
     def forward(self, content: Content, code: Tensor | None = None) -> Tensor:
+        if self.head is None:
+            raise TypeError("a Decoder built without image channels has only features()")
+        return self.head(self.features(content, code)).tanh()
+
+    def features(self, content: Content, code: Tensor | None = None) -> Tensor:
+        """The map before the image head, f32[N, w, H, W] (pix2pixHD's global generator
+        hands it to the local enhancer instead of an image)."""
         x = content.code
         for block in self.blocks:
             x = block(x, code)
         full, half = content.sizes
         for up, like in zip(self.up, (half, full), strict=True):
             x = F.relu(up(resize_to(x, like), code))  # -> [N, 2w, H/2, W/2] -> [N, w, H, W]
-        return self.head(x).tanh()
+        return x

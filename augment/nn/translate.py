@@ -260,6 +260,14 @@ class PatchDiscriminator(nn.Module):
             return self.patch(h)
         return self.patch(h), self.domain(h)
 
+    def features(self, image: Tensor) -> list[Tensor]:
+        """Every trunk step's output and, last, the patch logits f32[N,1,h,w]: what
+        pix2pixHD's feature-matching loss compares between real and generated inputs."""
+        maps = [image]
+        for step in self.trunk:
+            maps.append(step(maps[-1]))
+        return [*maps[1:], self.patch(maps[-1])]
+
 
 class DigitClassifier(nn.Module):
     """A small CNN over f32[N,C,H,W] -> class logits f32[N,K]: the class-consistency judge
