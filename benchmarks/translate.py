@@ -187,19 +187,18 @@ def verdicts(runs: dict[str, dict[str, Any]]) -> dict[str, Any]:
             >= TARGETS["label_preservation"],
         }
     closing = {n: r["gap_closed"] for n, r in runs.items() if r["gap_closed"] is not None}
-    if closing:
-        best = max(closing, key=closing.__getitem__)
-        out["adaptation"] = {
-            "best": best,
-            "gap_closed": closing[best],
-            "label_preservation": runs[best]["label_preservation"],
-            "both_met_by": [
-                n
-                for n, gap in closing.items()
-                if gap >= TARGETS["gap_closed"]
-                and runs[n]["label_preservation"] >= TARGETS["label_preservation"]
-            ],
-        }
+    best = max(closing, key=closing.__getitem__) if closing else None
+    out["adaptation"] = {
+        "best": best,
+        "gap_closed": closing.get(best),
+        "label_preservation": runs[best]["label_preservation"] if best else None,
+        "both_met_by": [
+            n
+            for n, gap in closing.items()
+            if gap >= TARGETS["gap_closed"]
+            and runs[n]["label_preservation"] >= TARGETS["label_preservation"]
+        ],
+    }
     stargan = {n: r["label_preservation"] for n, r in runs.items() if n.startswith("stargan")}
     if stargan:
         out["stargan_labels_met"] = {

@@ -298,7 +298,13 @@ def test_translate_benchmark_smoke_run(smokes) -> None:
         assert run["source_images"] == 10 * module.SMOKE["limit_per_class"], name
         assert (out / f"{name}.png").stat().st_size > 0  # the sample grid, beside the report
         assert f"| {name} | {run['steps']} |" in table
-    assert set(report["verdicts"]) == {"cyclegan", "cyclegan+noise", "stargan"}
+    verdicts = report["verdicts"]
+    assert set(verdicts) == {"cyclegan", "cyclegan+noise", "stargan", "munit", "adaptation"} | {
+        "stargan_labels_met"
+    }
+    closed = [r["gap_closed"] for r in report["runs"].values() if r["gap_closed"] is not None]
+    assert verdicts["adaptation"]["gap_closed"] == (max(closed) if closed else None)
+    assert set(verdicts["stargan_labels_met"]) == {n for n in module.RUNS if "stargan" in n}
 
 
 def test_upscale_benchmark_smoke_run(smokes) -> None:
