@@ -388,10 +388,14 @@ class ResidualGAN(SynthesisVariant):
         out = super().generator_loss(batch)
         if self.params.gsr == 0:
             return out
-        # mean over the norm layers' gains and biases of mean_y sigma_max(G_y)^2
-        terms = [losses.group_spectral_penalty(a) for a in self.generator.class_affines()]
-        penalty = torch.stack(terms).mean()
+        penalty = self.group_spectral_penalty()
         return LossOutput(out.loss + self.params.gsr * penalty, out.logs | {"gsr": penalty.item()})
+
+    def group_spectral_penalty(self) -> Tensor:
+        """gSR's term, unweighted: the mean over the generator's norm layers' gains and
+        biases of ``mean_y sigma_max(G_y)^2`` (:func:`losses.group_spectral_penalty`)."""
+        terms = [losses.group_spectral_penalty(a) for a in self.generator.class_affines()]
+        return torch.stack(terms).mean()
 
     def build_discriminator(self) -> nn.Module:
         p, d = self.params, self.data

@@ -197,6 +197,15 @@ class TranslateVariant(Variant):
             modules["classifier"] = classifier
         return nn.ModuleDict(modules)
 
+    def domain_critics_adversarial(
+        self, real_a: Tensor, real_b: Tensor, fake_a: Tensor, fake_b: Tensor
+    ) -> Tensor:
+        """The generator's adversarial loss against both domains' critics: B's critic on the
+        translations into B, A's on those into A (:meth:`generator_adversarial`)."""
+        d = self.discriminator
+        b = self.generator_adversarial(d["b"], fake_b, real_b)
+        return b + self.generator_adversarial(d["a"], fake_a, real_a)
+
     def domain_critics_loss(
         self, real_a: Tensor, real_b: Tensor, labels: Tensor, fake_a: Tensor, fake_b: Tensor
     ) -> LossOutput:

@@ -64,12 +64,10 @@ class CycleGAN(TranslateVariant):
     def generator_loss(self, batch: Batch) -> LossOutput:
         p = self.params
         real_a, real_b, labels = self.halves(batch)
-        g, d = self.generator, self.discriminator
+        g = self.generator
         noise = self.noise_for(real_a)
         fake_b, fake_a = g["ab"](real_a, None, noise), g["ba"](real_b)
-        adversarial = self.generator_adversarial(
-            d["b"], fake_b, real_b
-        ) + self.generator_adversarial(d["a"], fake_a, real_a)
+        adversarial = self.domain_critics_adversarial(real_a, real_b, fake_a, fake_b)
         cycle = F.l1_loss(g["ba"](fake_b), real_a)
         if p.noise == 0:
             cycle = cycle + F.l1_loss(g["ab"](fake_a), real_b)

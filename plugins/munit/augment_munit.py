@@ -104,7 +104,7 @@ class MUNIT(TranslateVariant):
         return self.domain_critics_loss(real_a, real_b, labels, fake_a, fake_b)
 
     def generator_loss(self, batch: Batch) -> LossOutput:
-        p, g, d = self.params, self.generator, self.discriminator
+        p, g = self.params, self.generator
         real_a, real_b, labels = self.halves(batch)
         reals = {"a": real_a, "b": real_b}
         contents = {x: g[f"content_{x}"](reals[x]) for x in DOMAINS}  # c_a, c_b
@@ -117,9 +117,7 @@ class MUNIT(TranslateVariant):
         drawn = {"b": self.noise_for(real_a), "a": self.noise_for(real_b)}  # s_b, s_a ~ N(0, I)
         fake_b = self.decode(g, "b", contents["a"], drawn["b"])
         fake_a = self.decode(g, "a", contents["b"], drawn["a"])
-        adversarial = self.generator_adversarial(
-            d["b"], fake_b, real_b
-        ) + self.generator_adversarial(d["a"], fake_a, real_a)
+        adversarial = self.domain_critics_adversarial(real_a, real_b, fake_a, fake_b)
         # the translations encoded again: their content is the source's, their style the drawn one
         again = {"b": g["content_b"](fake_b), "a": g["content_a"](fake_a)}
         content = F.l1_loss(again["b"].code, contents["a"].code) + F.l1_loss(

@@ -57,11 +57,9 @@ class Pix2Pix(TranslateVariant):
         source, target = batch["image"], batch["target"]
         noise = self.noise_for(source)
         fake = self.generator(source, noise)
-        fake_logits = self.discriminator(torch.cat([source, fake], dim=1))
-        real_logits = None
-        if p.loss in losses.RELATIVISTIC:
-            real_logits = self.discriminator(torch.cat([source, target], dim=1)).detach()
-        adversarial = losses.generator_loss(p.loss, fake_logits, real_logits)
+        adversarial = self.generator_adversarial(  # the critic sees (input, output) pairs
+            self.discriminator, torch.cat([source, fake], dim=1), torch.cat([source, target], 1)
+        )
         distance = F.l1_loss(fake, target)
         diversity = self.diversity_loss(lambda code: self.generator(source, code), fake, noise)
         loss = adversarial + p.l1 * distance + diversity.loss

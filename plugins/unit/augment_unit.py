@@ -112,7 +112,7 @@ class UNIT(TranslateVariant):
         return self.domain_critics_loss(real_a, real_b, labels, fake_a, fake_b)
 
     def generator_loss(self, batch: Batch) -> LossOutput:
-        p, g, d = self.params, self.generator, self.discriminator
+        p, g = self.params, self.generator
         real_a, real_b, labels = self.halves(batch)
         reals = {"a": real_a, "b": real_b}
         mu = {x: self.encode(g, x, reals[x]) for x in DOMAINS}
@@ -121,8 +121,7 @@ class UNIT(TranslateVariant):
         reconstruction = sum(F.l1_loss(self.decode(g, x, z[x]), reals[x]) for x in DOMAINS)
         kl = sum(mu[x].code.pow(2).mean() for x in DOMAINS)
         fake_b, fake_a = self.decode(g, "b", z["a"]), self.decode(g, "a", z["b"])
-        adversarial = self.generator_adversarial(d["b"], fake_b, real_b)
-        adversarial = adversarial + self.generator_adversarial(d["a"], fake_a, real_a)
+        adversarial = self.domain_critics_adversarial(real_a, real_b, fake_a, fake_b)
         # the cycle: each translation encoded in its new domain and decoded back
         again = {"a": self.encode(g, "b", fake_b), "b": self.encode(g, "a", fake_a)}
         cycle = sum(F.l1_loss(self.decode(g, x, self.sampled(again[x])), reals[x]) for x in DOMAINS)
