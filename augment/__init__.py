@@ -35,6 +35,8 @@ _EXPORTS = {
     "UpscaleVariant": "augment.tasks.upscale",
     "TranslateParams": "augment.tasks.translate",
     "TranslateVariant": "augment.tasks.translate",
+    "InpaintParams": "augment.tasks.inpaint",
+    "InpaintVariant": "augment.tasks.inpaint",
     "OnnxGenerator": "augment.runtime",
 }
 
@@ -43,6 +45,8 @@ __all__ = [  # (spelled out for linters and IDEs: the keys of _EXPORTS)
     "Batch",
     "ConditionalDCGAN",
     "DataSpec",
+    "InpaintParams",
+    "InpaintVariant",
     "LossOutput",
     "OnnxGenerator",
     "Params",
@@ -63,6 +67,7 @@ if TYPE_CHECKING:
     from augment.hookspecs import hookimpl
     from augment.runtime import OnnxGenerator
     from augment.tasks import TASKS, Task
+    from augment.tasks.inpaint import InpaintParams, InpaintVariant
     from augment.tasks.synthesis import ConditionalDCGAN, SynthesisParams, SynthesisVariant
     from augment.tasks.translate import TranslateParams, TranslateVariant
     from augment.tasks.upscale import UpscaleParams, UpscaleVariant

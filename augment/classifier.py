@@ -373,6 +373,21 @@ def evaluate(
 # -- checkpoints ---------------------------------------------------------------------------
 
 
+def judge_accuracies(
+    judge: tuple[Classifier, Any] | None, versions: dict[str, np.ndarray], labels: np.ndarray
+) -> dict[str, float]:
+    """The judge's accuracy on each version of the same labelled images (name -> u8
+    images), e.g. originals beside upscaled or inpainted copies; {} without a judge
+    (a classifier and its classes, as :func:`load_classifier` returns them)."""
+    if judge is None:
+        return {}
+    model, classes = judge
+    return {
+        name: round(float(evaluate(model, images, labels, len(classes))["accuracy"]), 4)
+        for name, images in versions.items()
+    }
+
+
 def save_classifier(
     model: Classifier,
     path: str | os.PathLike[str],

@@ -7,6 +7,7 @@ augment generate MODEL.onnx OUT_DIR    class-conditional samples as PNGs + manif
 augment merge OUT_DIR SHARD...         the shards as one folder, checked for completeness
 augment upscale MODEL.onnx INPUT OUT    upscale an image or a folder of images (PNGs)
 augment translate MODEL.onnx INPUT OUT  translate an image or a folder of images (PNGs)
+augment inpaint MODEL.onnx INPUT MASKS OUT   fill the holes MASKS marks (nonzero) in INPUT
 """
 
 from __future__ import annotations
@@ -117,8 +118,26 @@ def _input_images(source: Path) -> list[tuple[Path, Path]]:
     return [(p, p.relative_to(source)) for p in files]
 
 
+def _mask_of(masks: Path, relative: Path, single: bool) -> np.ndarray:
+    """The hole mask (bool H x W, nonzero pixels) of the input image at ``relative``: the
+    file ``masks`` itself for a single image, else the image of the same path (any image
+    suffix) under the folder ``masks``."""
+    from augment.data.images import read_image
+    from augment.data.sources import IMAGE_SUFFIXES
+
+    if single:
+        path = masks
+    else:
+        found = [masks / relative.with_suffix(s) for s in IMAGE_SUFFIXES]
+        path = next((p for p in found if p.is_file()), found[0])
+    if not path.is_file():
+        raise DataError(f"{path}: no mask for the input image {relative}")
+    return read_image(path, channels=1)[..., 0] != 0
+
+
 def _image_to_image(args: argparse.Namespace, task: str) -> None:
-    """``augment upscale|translate``: each input image through the model, one PNG each.
+    """``augment upscale|translate|inpaint``: each input image through the model, one PNG
+    each.
 
     The output folder mirrors the input's layout and is written atomically: a bad image
     fails the whole run and leaves no partial output (and a folder gan-augment did not
@@ -138,6 +157,11 @@ def _image_to_image(args: argparse.Namespace, task: str) -> None:
 
         def apply(image: np.ndarray, relative: Path) -> np.ndarray:
             return generator.upscale(image, 1, args.tile, args.overlap)
+    elif task == "inpaint":
+        masks, single = Path(args.masks), Path(args.input).is_file()
+
+        def apply(image: np.ndarray, relative: Path) -> np.ndarray:
+            return generator.inpaint(image, _mask_of(masks, relative, single)[None])
     else:
         domain = args.domain
         if domain is not None:
@@ -156,7 +180,8 @@ def _image_to_image(args: argparse.Namespace, task: str) -> None:
             target = tmp / relative.with_suffix(".png")
             target.parent.mkdir(parents=True, exist_ok=True)
             write_png(target, result, atomic=False)
-    print(f"wrote {len(images)} {task}d image(s) to {out}")
+    done = {"upscale": "upscaled", "translate": "translated", "inpaint": "inpainted"}[task]
+    print(f"wrote {len(images)} {done} image(s) to {out}")
 
 
 OUT_HELP = "output folder, written atomically; one it did not write is replaced only with --force"
@@ -216,9 +241,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     upscale = commands.add_parser("upscale", help="upscale images with a model")
     translate = commands.add_parser("translate", help="translate images with a model")
-    for command in (upscale, translate):
+    inpaint = commands.add_parser("inpaint", help="fill holes in images with a model")
+    for command in (upscale, translate, inpaint):
         command.add_argument("model", help=f"an .onnx {command.prog.split()[-1]} model")
         command.add_argument("input", help="an image, or a folder of images (searched deeply)")
+        if command is inpaint:
+            command.add_argument(
+                "masks",
+                help="the holes (nonzero pixels): an image for an image, or a folder with "
+                "a mask at each input image's relative path",
+            )
         command.add_argument("out_dir", help=OUT_HELP)
         command.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     upscale.add_argument("--scale", type=int, help="expected factor (checked against the model)")
@@ -228,7 +260,8 @@ def build_parser() -> argparse.ArgumentParser:
     translate.add_argument("--domain", help="target domain (multi-domain models)")
     translate.add_argument("--seed", type=int, default=0, help="noise of stochastic models")
     translate.set_defaults(run=lambda args: _image_to_image(args, "translate"))
-    for command in (generate, merge, upscale, translate):
+    inpaint.set_defaults(run=lambda args: _image_to_image(args, "inpaint"))
+    for command in (generate, merge, upscale, translate, inpaint):
         command.add_argument("--force", action="store_true", help=FORCE_HELP)
     return parser
 

@@ -69,7 +69,7 @@ def dynamic_axes(task: str, names: list[str]) -> dict[str, dict[int, str]]:
     axes: dict[str, dict[int, str]] = {}
     for name in [*names, "output" if OUTPUT in names else OUTPUT]:
         axes[name] = {0: "batch"}
-        if task in ("translate", "upscale") and name in ("image", "output"):
+        if task in ("translate", "upscale", "inpaint") and name in ("image", "mask", "output"):
             axes[name] |= {2: "height", 3: "width"}
     return axes
 

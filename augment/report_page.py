@@ -72,6 +72,10 @@ def _pct(value: Any) -> str:
     return "" if value is None else f"{100 * float(value):.1f}"
 
 
+def _number(value: Any) -> str:
+    return "?" if value is None else f"{float(value):.2f}"
+
+
 def _table(header: list[str], rows: list[list[str]]) -> str:
     head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
     body = "".join(
@@ -156,6 +160,20 @@ def _upscaled(v: str, m: dict[str, Any], folder: Path) -> str:
     return f"<p><b>{html.escape(v)}</b></p>\n" + _figure(folder / "side_by_side.png", caption)
 
 
+def _inpainted(v: str, m: dict[str, Any], folder: Path) -> str:
+    split = next(iter(m.get("splits", {}).values()), {})
+    quality, accuracy = split.get("quality", {}), split.get("accuracy", {})
+    psnr = {k: quality.get(k, {}).get("psnr") for k in (v, "telea")}
+    line = (
+        f"<p><b>{html.escape(v)}</b>: PSNR in the holes {_number(psnr[v])} dB (OpenCV's "
+        f"Telea {_number(psnr['telea'])} dB); the judge's accuracy on filled images "
+        f"{_pct(accuracy.get(v))}%, cut-out {_pct(accuracy.get('cut-out'))}%, original "
+        f"{_pct(accuracy.get('original'))}%.</p>\n"
+    )
+    caption = f"{v}: cut-out, Telea, {v}, original"
+    return line + _figure(folder / "side_by_side.png", caption)
+
+
 def _trained(v: str, m: dict[str, Any], folder: Path) -> str:
     caption = f"{v}: {m.get('steps', '?')} steps, {m.get('seconds', '?')} s"
     return _figure(folder / "final.png", caption, width=320)  # nothing without a grid
@@ -180,6 +198,7 @@ def report_page(reports: Path, metrics: Path) -> str:
         _per_variant("Synthesis", "synthesize", metrics, reports, _synthesized),
         _per_variant("Translation", "translate", metrics, reports, _translated),
         _per_variant("Upscaling", "upscale", metrics, reports, _upscaled),
+        _per_variant("Inpainting", "inpaint", metrics, reports, _inpainted),
         _per_variant("Training", "train", metrics, reports, _trained),
         _data(metrics, reports),
     ]
@@ -199,6 +218,7 @@ FIGURES: tuple[tuple[str, str, bool], ...] = (
     ("synthesize", "samples.png", True),
     ("translate", "grid.png", True),
     ("upscale", "side_by_side.png", True),
+    ("inpaint", "side_by_side.png", True),
     ("train", "final.png", True),
     ("prepare", "class_counts.png", False),
     ("domains", "samples.png", False),

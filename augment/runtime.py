@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from augment.errors import ConfigError, ModelError, first_line
+from augment.errors import ConfigError, DataError, ModelError, first_line
 from augment.io import is_file, sha256_file
 from augment.latent_codes import CodeChoice, CodeLayout, LatentStream
 from augment.tasks import TASKS
@@ -37,6 +37,7 @@ CONTRACT: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "synthesize": (("z", "label"), ("code",)),  # code: InfoGAN's latent codes
     "translate": (("image",), ("domain", "noise")),
     "upscale": (("image",), ()),
+    "inpaint": (("image", "mask"), ()),  # mask: 1 in a hole, 0 on a known pixel
     "encode": (("image", "label"), ()),
 }
 
@@ -190,6 +191,7 @@ def contract_problem(info: ModelInfo, inputs: dict[str, Dims], output: Dims) -> 
         "noise": (None, info.latent_dim),
         "code": (None, layout.dim if layout else 0),
         "image": (None, info.channels, size, size),
+        "mask": (None, 1, size, size),
     }
     shapes = [(f"input {n!r}", dims, expected[n]) for n, dims in inputs.items()]
     made = (None, info.latent_dim) if info.task == "encode" else (None, info.channels, size, size)
@@ -446,6 +448,32 @@ class OnnxGenerator:
                 out[:, :, _scaled(y_core, s), _scaled(x_core, s)] = window[(..., *inside)]
         return out
 
+    def inpaint(self, images: np.ndarray, masks: np.ndarray, batch_size: int = 64) -> np.ndarray:
+        """Images f32[N,C,H,W] in [-1,1] with the holes of ``masks`` filled (same shape).
+
+        ``masks``: N x H x W or N x 1 x H x W, nonzero in a hole. Outside the holes the
+        result is ``images`` exactly. A DataError when a mask's size differs from its
+        image's, or a mask has no hole or nothing but holes (nothing to fill from).
+        """
+        self._require("inpaint")
+        images = np.asarray(images, np.float32)
+        holes = np.asarray(masks)
+        if holes.ndim == 4 and holes.shape[1:2] == (1,):
+            holes = holes[:, 0]
+        if images.ndim != 4 or holes.shape != (len(images), *images.shape[2:]):
+            raise DataError(
+                f"{self.path}: masks of shape {tuple(np.shape(masks))} do not match images "
+                f"of shape {tuple(images.shape)} (N x H x W or N x 1 x H x W)"
+            )
+        holes = holes != 0
+        covered = holes.reshape(len(holes), -1).mean(axis=1) if len(holes) else holes
+        for what, bad in (("no hole", covered == 0), ("nothing but holes", covered == 1)):
+            if np.any(bad):
+                raise DataError(f"{self.path}: the mask of image {int(np.argmax(bad))} has {what}")
+        mask = holes[:, None].astype(np.float32)
+        filled = self._image_to_image(images, batch_size, {}, batched={"mask": mask})
+        return np.where(holes[:, None], filled, images)  # known pixels: the input, exactly
+
     def _require(self, task: str) -> None:
         """ModelError unless this is a ``task`` model whose graph follows the contract."""
         if self.info.task != task:
@@ -457,10 +485,16 @@ class OnnxGenerator:
             self._checked = True
 
     def _image_to_image(
-        self, images: np.ndarray, batch_size: int, extra: dict[str, np.ndarray], seed: int = 0
+        self,
+        images: np.ndarray,
+        batch_size: int,
+        extra: dict[str, np.ndarray],
+        seed: int = 0,
+        batched: dict[str, np.ndarray] | None = None,
     ) -> np.ndarray:
-        """Run the model over ``images`` in batches; ``extra`` inputs are repeated per image
-        and a ``noise`` input, if the model has one, is drawn from ``seed``."""
+        """Run the model over ``images`` in batches; ``extra`` inputs are repeated per image,
+        ``batched`` ones (one row per image) sliced with them, and a ``noise`` input, if the
+        model has one, is drawn from ``seed``."""
         images = np.asarray(images, np.float32)
         if images.ndim != 4 or images.shape[1] != self.info.channels:
             raise ModelError(
@@ -472,6 +506,7 @@ class OnnxGenerator:
         for start in range(0, len(images), batch_size):
             batch = images[start : start + batch_size]
             inputs = {k: np.repeat(v, len(batch), axis=0) for k, v in extra.items()}
+            inputs |= {k: v[start : start + batch_size] for k, v in (batched or {}).items()}
             if noise is not None:
                 shape = (len(batch), self.info.latent_dim)
                 inputs["noise"] = noise.standard_normal(shape, dtype=np.float32)

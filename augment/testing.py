@@ -11,7 +11,8 @@ runtime), for any installed variant name, with no clone of this repository.
 :func:`check_variant` builds the variant, trains it two steps, round-trips its
 checkpoint exactly, exports it with onnxruntime matching torch and checks the exported
 file: metadata, value range, seeded determinism and, per task, the dynamic axes
-(upscalers and translators take any height and width). :func:`check_resume` trains six
+(upscalers, translators and inpainters take any height and width; an inpainter leaves
+every pixel outside its holes exactly as it was). :func:`check_resume` trains six
 steps straight and three + three with a resume between, and asserts identical weights and
 loss history. Both raise ``AssertionError`` naming what broke, as a pytest assert would.
 
@@ -71,9 +72,10 @@ def task_data(
     entry: VariantEntry, images: np.ndarray, labels: np.ndarray
 ) -> tuple[DataSpec, TrainingData]:
     """The spec and :func:`augment.train.fit` data of a variant's task from one labelled
-    set: synthesizers and upscalers get it as it is; translators get it as domain 'plain'
-    and its negative as 'inverted' (and upside down as 'flipped' where more domains
-    are allowed), paired ones as (plain, inverted) pairs; other domains' labels hidden."""
+    set: synthesizers, upscalers and inpainters get it as it is; translators get it as
+    domain 'plain' and its negative as 'inverted' (and upside down as 'flipped' where more
+    domains are allowed), paired ones as (plain, inverted) pairs; other domains' labels
+    hidden."""
     classes = tuple(str(c) for c in sorted(set(labels.tolist())))
     index = {int(c): i for i, c in enumerate(sorted(set(labels.tolist())))}
     labels = np.asarray([index[int(c)] for c in labels], np.int64)
@@ -183,6 +185,8 @@ def _check_runtime(model: OnnxGenerator, spec: DataSpec) -> None:
         if model.info.task == "upscale":
             scale = model.info.scale
             out, expected = model.upscale(image), (3, channels, scale * h, scale * w)
+        elif model.info.task == "inpaint":
+            out, expected = _check_inpaint(model, image, rng), image.shape
         else:
             out, expected = model.translate(image, spec.domains[1], seed=1), image.shape
         assert out.shape == expected, f"{model.info.task} {h}x{w}: shape {out.shape}"
@@ -191,6 +195,22 @@ def _check_runtime(model: OnnxGenerator, spec: DataSpec) -> None:
             back = model.translate(out, spec.domains[0], seed=1)
             assert back.shape == image.shape, f"translate back {h}x{w}: shape {back.shape}"
             assert not np.array_equal(back, out), "translate back: the image came out as it went in"
+
+
+def _check_inpaint(model: OnnxGenerator, image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """An inpainter fills the holes of a rectangle per image and leaves every other pixel
+    exactly as it was, in the raw graph as through the runtime; returns the filled images."""
+    n, _, h, w = image.shape
+    mask = np.zeros((n, 1, h, w), np.float32)
+    for k in range(n):
+        top, left = rng.integers(0, h // 2), rng.integers(0, w // 2)
+        mask[k, :, top : top + h // 3 + 1, left : left + w // 3 + 1] = 1
+    raw = model.run(image=image, mask=mask)
+    known = np.broadcast_to(mask == 0, image.shape)
+    assert np.array_equal(raw[known], image[known]), "inpaint graph: known pixels changed"
+    out = model.inpaint(image, mask[:, 0], batch_size=2)
+    assert np.array_equal(out[known], image[known]), "inpaint: known pixels changed"
+    return out
 
 
 def check_resume(

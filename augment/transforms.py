@@ -9,8 +9,10 @@
 * :class:`GANSynthesize` replaces the image with a synthetic sample of the same class.
 * :class:`GANTranslate` translates the image into a target domain.
 * :class:`GANUpscale` upscales the image and scales masks, bounding boxes and keypoints.
+* :class:`GANInpaint` cuts holes like ``A.CoarseDropout`` and fills them with an
+  ``inpaint`` model; masks keep their labels.
 
-All three keep the input's dtype (uint8, or float in [0, 1]) and layout (HxW or HxWxC),
+All four keep the input's dtype (uint8, or float in [0, 1]) and layout (HxW or HxWxC),
 serialize with ``A.to_dict`` / ``A.save`` (the model's path and sha256 are recorded; a
 changed file is an error when loading), draw their randomness from albumentations' own
 generators (so ``Compose(seed=...)`` reproduces outputs), and are safe in DataLoader
@@ -26,6 +28,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+from albumentations.augmentations.dropout.coarse_dropout import CoarseDropout
 from albumentations.augmentations.geometric import functional as fgeometric
 from albumentations.core.transforms_interface import (
     BaseTransformInitSchema,
@@ -65,7 +68,7 @@ class ModelSchema(BaseTransformInitSchema):
 
 
 class GeneratorTransform:
-    """What the three transforms share: the model, its checks, and image conversion."""
+    """What the generator-backed transforms share: the model, its checks, and image conversion."""
 
     generator: OnnxGenerator
 
@@ -335,6 +338,76 @@ class GANUpscale(GeneratorTransform, DualTransform):
 
     def apply_to_keypoints(self, keypoints: np.ndarray, **params: Any) -> np.ndarray:
         return fgeometric.keypoints_scale(keypoints, self.scale, self.scale)
+
+
+class GANInpaint(GeneratorTransform, CoarseDropout):
+    """Cut rectangular holes, as ``A.CoarseDropout`` does, and fill them with an
+    ``inpaint`` model instead of a constant: an occlusion augmentation whose images stay
+    plausible.
+
+    The holes are drawn by ``CoarseDropout`` itself (``num_holes_range``,
+    ``hole_height_range``, ``hole_width_range``: fractions of the side, or pixels when
+    the upper bound is >= 1), so everything it does with them holds: masks are kept (or
+    filled with ``fill_mask``), bounding boxes and keypoints the holes cover are dropped
+    as its processors say. Pixels outside the holes are returned exactly as they came.
+    The model fills holes best near the sizes it was trained on (its metadata's
+    ``hole_range``, the defaults here).
+    """
+
+    class InitSchema(ModelSchema):  # the hole ranges: validated by CoarseDropout's own
+        num_holes_range: tuple[int, int] = (1, 1)
+        hole_height_range: tuple[float, float] | tuple[int, int] = (0.25, 0.5)
+        hole_width_range: tuple[float, float] | tuple[int, int] = (0.25, 0.5)
+        fill_mask: tuple[float, ...] | float | None = None
+
+    def __init__(
+        self,
+        model: str | os.PathLike[str],
+        num_holes_range: tuple[int, int] = (1, 1),
+        hole_height_range: tuple[float, float] | tuple[int, int] = (0.25, 0.5),
+        hole_width_range: tuple[float, float] | tuple[int, int] = (0.25, 0.5),
+        fill_mask: tuple[float, ...] | float | None = None,
+        sha256: str | None = None,
+        threads: int = 1,
+        device: Device = "auto",
+        p: float = 0.5,
+    ) -> None:
+        super().__init__(
+            num_holes_range=num_holes_range,
+            hole_height_range=hole_height_range,
+            hole_width_range=hole_width_range,
+            fill=0,
+            fill_mask=fill_mask,
+            p=p,
+        )
+        self._attach(Path(model), "inpaint", sha256, threads, device)
+
+    def get_transform_init_args_names(self) -> tuple[str, ...]:
+        return (
+            "model",
+            "num_holes_range",
+            "hole_height_range",
+            "hole_width_range",
+            "fill_mask",
+            "sha256",
+            "threads",
+            "device",
+        )
+
+    def apply(self, img: np.ndarray, holes: np.ndarray, seed: int = 0, **params: Any) -> np.ndarray:
+        mask = np.zeros(img.shape[:2], bool)
+        for x_min, y_min, x_max, y_max in np.asarray(holes, int).reshape(-1, 4):
+            mask[y_min:y_max, x_min:x_max] = True
+        if not mask.any():  # zero-area holes (a fraction of a small side): nothing to fill
+            return img
+        if mask.all():
+            raise DataError(
+                f"GANInpaint: the holes cover the whole {img.shape[1]}x{img.shape[0]} "
+                "image (nothing to fill from): lower hole_height_range/hole_width_range"
+            )
+        filled = self.generator.inpaint(self._model_input(img), mask[None], 1)
+        out = self._like(filled, img)
+        return np.where(mask.reshape(*mask.shape, *([1] * (img.ndim - 2))), out, img)
 
 
 def match_image(sample: np.ndarray, like: np.ndarray) -> np.ndarray:

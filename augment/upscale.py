@@ -157,6 +157,8 @@ def upscale_dataset(
     ``load(manifest) -> (u8 images, labels)`` decodes a manifest's images; ``judge`` (a
     classifier) scores originals, baselines and upscaled images alike.
     """
+    from augment.classifier import judge_accuracies
+
     scale = generator.info.scale
     rows: list[dict[str, str]] = []
     results: dict[str, SplitResult] = {}
@@ -181,7 +183,7 @@ def upscale_dataset(
             results[split] = SplitResult(
                 images=len(original),
                 quality={m: image_quality(o, original, scale) for m, o in outputs.items()},
-                accuracy=_accuracies(judge, {"original": original, **outputs}, labels),
+                accuracy=judge_accuracies(judge, {"original": original, **outputs}, labels),
             )
             shapes = (lowres.shape[1:3], original.shape[1:3])
             if figure is None:
@@ -194,20 +196,6 @@ def upscale_dataset(
     return UpscaleResult(
         generator.info.variant, scale, shapes[0], shapes[1], results, round(seconds, 3)
     )
-
-
-def _accuracies(
-    judge: Any, candidates: dict[str, np.ndarray], labels: np.ndarray
-) -> dict[str, float]:
-    if judge is None:
-        return {}
-    from augment.classifier import evaluate
-
-    model, classes = judge
-    return {
-        name: round(float(evaluate(model, images, labels, len(classes))["accuracy"]), 4)
-        for name, images in candidates.items()
-    }
 
 
 def _write_split(

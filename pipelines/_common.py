@@ -214,12 +214,13 @@ def stage_args(
 
 
 def model_stage_args(
-    argv: list[str], stage: str, doc: str | None, out: str, **paths: str
+    argv: list[str], stage: str, doc: str | None, out: str | None, **paths: str
 ) -> argparse.Namespace:
     """The argv of a stage that applies one exported model to the prepared data.
 
     ``<variant>`` (checked) and the paths ``--manifest``, ``--models``, ``--classifier``,
-    ``--out`` (default ``out``), ``--reports`` and ``--metrics`` (``reports|metrics/<stage>``),
+    ``--out`` (default ``out``; none where ``out`` is None: a stage that writes only a
+    report), ``--reports`` and ``--metrics`` (``reports|metrics/<stage>``),
     and one more ``--<name>`` per entry of ``paths``.
     """
     args = stage_args(
@@ -230,7 +231,7 @@ def model_stage_args(
         manifest=PREPARED_MANIFEST,
         models=ONNX_MODELS,
         classifier=CLASSIFIER,
-        out=out,
+        **({} if out is None else {"out": out}),
         reports=f"{REPORTS}/{stage}",
         metrics=f"{METRICS}/{stage}",
         **paths,

@@ -60,6 +60,7 @@ LAYERS: dict[str, int] = {  # module (or package prefix) -> layer; the longest p
     "augment.tasks.synthesis": 4,
     "augment.tasks.upscale": 4,
     "augment.tasks.translate": 4,
+    "augment.tasks.inpaint": 4,
     "augment.checkpoint": 5,
     "augment.previews": 5,
     "augment.train": 5,

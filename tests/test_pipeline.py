@@ -24,11 +24,12 @@ ROOT = Path(__file__).resolve().parents[1]
 TINY: dict[str, Any] = {
     "prepare": {"limit_per_class": 40, "long_tail": {"ratio": 4}},
     "classifier": {"epochs": 2},
-    "variants": ["cgan", "bigan", "srresnet", "cyclegan"],
+    "variants": ["cgan", "bigan", "srresnet", "cyclegan", "inpaint"],
     "synthesize": {"variants": ["cgan", "bigan"], "interpolate": ["bigan"]},
     "upscale": {"variants": ["srresnet"], "splits": ["test", "val"]},
     "domains": {"limit_per_class": 12},
     "translate": {"variants": ["cyclegan"], "epochs": 1, "grid": 4},
+    "inpaint": {"variants": ["inpaint"], "grid": 4},
     "recipes": {
         "srresnet": {
             "width": 8,
@@ -38,6 +39,11 @@ TINY: dict[str, Any] = {
         "cyclegan": {
             "width": 8,
             "blocks": 1,
+            "d_width": 8,
+            "train": {"steps": 4, "batch_size": 8, "checkpoint_every": 2, "sample_every": 2},
+        },
+        "inpaint": {
+            "width": 8,
             "d_width": 8,
             "train": {"steps": 4, "batch_size": 8, "checkpoint_every": 2, "sample_every": 2},
         },
@@ -212,6 +218,22 @@ def test_repro_upscales_low_resolution_copies_and_judges_them(project):
     assert (report / "side_by_side.png").stat().st_size > 0
 
 
+def test_repro_inpaints_seeded_holes_and_judges_them(project):
+    metrics = json.loads((project / "metrics/inpaint/inpaint.json").read_text())
+    assert metrics["variant"] == "inpaint" and metrics["hole_range"] == [0.25, 0.5]
+    prepared = Manifest.read(project / "data/prepared/manifest.csv")
+    test = metrics["splits"]["test"]
+    assert test["images"] == len(prepared.subset(split="test"))
+    assert set(test["quality"]) == {"cut-out", "telea", "inpaint"}
+    assert set(test["accuracy"]) == {"original", "cut-out", "telea", "inpaint"}
+    assert 0.0625 <= test["hole_fraction"] <= 0.25
+    report = project / "reports/inpaint/inpaint"
+    assert "| telea |" in (report / "report.md").read_text()
+    assert (report / "side_by_side.png").stat().st_size > 0
+    model = OnnxGenerator(project / "models/onnx/inpaint.onnx", task="inpaint")
+    assert model.info.manifest_sha256 == sha256_file(project / "data/prepared/manifest.csv")
+
+
 def test_repro_translates_the_source_domain_and_judges_it(project):
     metrics = json.loads((project / "metrics/translate/cyclegan.json").read_text())
     assert (metrics["source"], metrics["target"]) == ("mnist", "mnistm-like")
@@ -266,6 +288,7 @@ def test_dvc_plots_show_draws_every_loss_and_every_stage_figure(project, tmp_pat
     expected |= {f"synthesize_{v}_samples.png" for v in SYNTHESIZERS}
     expected |= {f"train_{v}_final.png" for v in SYNTHESIZERS}
     expected |= {"upscale_srresnet_side_by_side.png", "translate_cyclegan_grid.png"}
+    expected |= {"inpaint_inpaint_side_by_side.png"}
     assert expected <= images, sorted(images)
     for entries in plots.values():  # each image is a copy DVC can serve
         assert all(Path(e["url"]).is_file() for e in entries if e["type"] == "image")
@@ -469,10 +492,11 @@ def test_the_report_page_renders_in_a_browser_with_every_image(project, tmp_path
     page = project / "reports/index.html"
     text = page.read_text()
     assert text.index("Does the synthetic data help?") < text.index("<h2>Synthesis")
-    for heading in ("Translation", "Upscaling", "Training", "The data"):
+    for heading in ("Translation", "Upscaling", "Inpainting", "Training", "The data"):
         assert f"<h2>{heading}</h2>" in text, heading
     images = text.count("<img ")
-    assert images >= 1 + len(SYNTHESIZERS) + 1 + 1  # recall, samples, translate, upscale
+    # recall, samples, translate, upscale, inpaint
+    assert images >= 1 + len(SYNTHESIZERS) + 1 + 1 + 1
     flags = ["--headless", "--no-sandbox", "--disable-gpu", f"--user-data-dir={tmp_path}/p"]
     dom = subprocess.run(
         [browser, *flags, "--dump-dom", page.as_uri()], capture_output=True, text=True
