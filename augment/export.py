@@ -64,12 +64,16 @@ def model_info(
     )
 
 
+#: The tasks whose models take any height and width (their image-like inputs and output).
+ANY_SIZE_TASKS = ("translate", "upscale", "inpaint", "mask2image")
+
+
 def dynamic_axes(task: str, names: list[str]) -> dict[str, dict[int, str]]:
     """Batch is dynamic everywhere; height and width too for image-to-image tasks."""
     axes: dict[str, dict[int, str]] = {}
     for name in [*names, "output" if OUTPUT in names else OUTPUT]:
         axes[name] = {0: "batch"}
-        if task in ("translate", "upscale", "inpaint") and name in ("image", "mask", "output"):
+        if task in ANY_SIZE_TASKS and name in ("image", "mask", "output"):
             axes[name] |= {2: "height", 3: "width"}
     return axes
 

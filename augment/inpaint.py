@@ -59,26 +59,19 @@ class InpaintConfig(StrictModel):
         return self
 
 
-def hole_boxes(
+def seeded_holes(
     count: int, height: int, width: int, hole_range: tuple[float, float], seed: int
-) -> np.ndarray:
-    """One rectangle per image, i64[count, 4] as (top, left, bottom, right): sides
-    ``round(u * side)`` for ``u`` uniform in ``hole_range`` (1 .. side - 1 pixels, so
-    something is always left to fill from), placed uniformly inside the image."""
-    rng = np.random.default_rng(seed)
-    sides = np.array([height, width])
-    extent = np.rint(rng.uniform(*hole_range, (count, 2)) * sides).astype(np.int64)
-    extent = np.clip(extent, 1, np.maximum(sides - 1, 1))
-    corner = (rng.random((count, 2)) * (sides - extent + 1)).astype(np.int64)
-    return np.concatenate([corner, corner + extent], axis=1)
+) -> tuple[np.ndarray, np.ndarray]:
+    """One rectangle per image, drawn as the recipe draws its training holes
+    (:func:`augment.tasks.inpaint.random_holes`) from ``seed``: (bool[N,H,W] masks, True
+    in the hole; i64[N,4] boxes as (top, left, bottom, right))."""
+    import torch
 
+    from augment.tasks.inpaint import random_holes
 
-def box_masks(boxes: np.ndarray, height: int, width: int) -> np.ndarray:
-    """bool[N, H, W], True inside each image's box."""
-    ys, xs = np.arange(height), np.arange(width)
-    rows = (ys >= boxes[:, 0:1]) & (ys < boxes[:, 2:3])  # [N, H]
-    cols = (xs >= boxes[:, 1:2]) & (xs < boxes[:, 3:4])  # [N, W]
-    return rows[:, :, None] & cols[:, None, :]
+    generator = torch.Generator().manual_seed(seed)
+    masks, boxes = random_holes(count, height, width, 1, hole_range, generator)
+    return masks[:, 0].numpy() > 0, boxes.numpy()
 
 
 def telea(images: np.ndarray, masks: np.ndarray) -> np.ndarray:
@@ -163,8 +156,8 @@ def inpaint_dataset(
             raise DataError(f"{manifest.origin or 'manifest'}: no real images in {split!r}")
         original, labels = load(part)
         n, h, w, _ = original.shape
-        boxes = hole_boxes(n, h, w, config.hole_range, derive_seed(seed, "inpaint", split))
-        masks = box_masks(boxes, h, w)
+        seeded = derive_seed(seed, "inpaint", split)
+        masks, boxes = seeded_holes(n, h, w, config.hole_range, seeded)
         cut = np.where(masks[..., None], np.uint8(0), original)
         started = time.perf_counter()
         filled = fill_holes(generator, original, masks, config.batch_size)

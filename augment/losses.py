@@ -134,6 +134,42 @@ def mode_seeking(image_a: Tensor, image_b: Tensor, z_a: Tensor, z_b: Tensor) -> 
     return 1.0 / ((image_gap / noise_gap).mean() + 1e-5)
 
 
+#: What a multi-scale critic returns (pix2pixHD's, SPADE's): per scale, finest first, its
+#: intermediate maps and then its patch logits.
+ScaleOutputs = list[list[Tensor]]
+
+
+def multiscale_discriminator_losses(
+    kind: Adversarial, real: ScaleOutputs, fake: ScaleOutputs
+) -> list[Tensor]:
+    """Each scale's :func:`discriminator_loss` on its patch logits (callers sum them)."""
+    return [discriminator_loss(kind, r[-1], f[-1]) for r, f in zip(real, fake, strict=True)]
+
+
+def multiscale_generator_loss(kind: Adversarial, fake: ScaleOutputs, real: ScaleOutputs) -> Tensor:
+    """Sum over scales of :func:`generator_loss` (the real logits reach it for relativistic
+    kinds: pass them detached, they are constants for the generator)."""
+    relativistic = kind in RELATIVISTIC
+    terms = [
+        generator_loss(kind, f[-1], r[-1] if relativistic else None)
+        for r, f in zip(real, fake, strict=True)
+    ]
+    return torch.stack(terms).sum()
+
+
+def feature_matching(real: ScaleOutputs, fake: ScaleOutputs) -> Tensor:
+    """pix2pixHD's feature matching (Wang et al., 2018, eq. 4): the mean over scales k and
+    layers i of ``mean |D_k^(i)(real) - D_k^(i)(fake)|``, the critics' intermediate maps
+    (logits left out). The paper weights a layer 4 / (layers + 1) and a scale 1 / scales:
+    the same average up to a constant. ``real``'s maps are constants (computed without
+    gradient)."""
+    per_scale = [
+        torch.stack([F.l1_loss(f, r) for r, f in zip(rs[:-1], fs[:-1], strict=True)]).mean()
+        for rs, fs in zip(real, fake, strict=True)
+    ]
+    return torch.stack(per_scale).mean()
+
+
 def group_shape(features: int) -> tuple[int, int]:
     """The most nearly square ``(a, b)``, ``a <= b``, ``a * b = features``: how gSR groups
     a vector of ``features`` conditional-BN gains into a matrix (16 -> (4, 4), 96 -> (8, 12);

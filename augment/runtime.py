@@ -38,6 +38,7 @@ CONTRACT: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "translate": (("image",), ("domain", "noise")),
     "upscale": (("image",), ()),
     "inpaint": (("image", "mask"), ()),  # mask: 1 in a hole, 0 on a known pixel
+    "mask2image": (("mask",), ("noise",)),  # mask: one-hot over variant.mask_labels
     "encode": (("image", "label"), ()),
 }
 
@@ -184,6 +185,9 @@ def contract_problem(info: ModelInfo, inputs: dict[str, Dims], output: Dims) -> 
         return f"metadata variant.truncation {truncation!r:.60} is not a positive number"
     if ("code" in inputs) != (layout is not None and layout.dim > 0):
         return "graph input 'code' and metadata variant.codes must come together"
+    labels = _mask_labels(info)
+    if info.task == "mask2image" and not labels:
+        return "a mask2image model needs metadata variant.mask_labels (a JSON list of names)"
     expected: dict[str, tuple[int | None, ...]] = {
         "z": (None, info.latent_dim),
         "label": (None,),
@@ -191,7 +195,7 @@ def contract_problem(info: ModelInfo, inputs: dict[str, Dims], output: Dims) -> 
         "noise": (None, info.latent_dim),
         "code": (None, layout.dim if layout else 0),
         "image": (None, info.channels, size, size),
-        "mask": (None, 1, size, size),
+        "mask": (None, len(labels) if info.task == "mask2image" else 1, size, size),
     }
     shapes = [(f"input {n!r}", dims, expected[n]) for n, dims in inputs.items()]
     made = (None, info.latent_dim) if info.task == "encode" else (None, info.channels, size, size)
@@ -209,6 +213,16 @@ def contract_problem(info: ModelInfo, inputs: dict[str, Dims], output: Dims) -> 
     if info.task == "translate" and len(info.domains) < 2:
         return f"a translate model needs two or more domains, the metadata lists {info.domains}"
     return None
+
+
+def _mask_labels(info: ModelInfo) -> tuple[str, ...]:
+    """The names of a mask2image model's mask labels (``variant.mask_labels``; () when
+    absent or not a JSON list of distinct strings)."""
+    try:
+        names = _json_names(info.extra, "mask_labels") if "mask_labels" in info.extra else ()
+    except ValueError:
+        return ()
+    return names if len(set(names)) == len(names) else ()
 
 
 def _dims(dims: tuple[int | None, ...]) -> str:
@@ -473,6 +487,43 @@ class OnnxGenerator:
         mask = holes[:, None].astype(np.float32)
         filled = self._image_to_image(images, batch_size, {}, batched={"mask": mask})
         return np.where(holes[:, None], filled, images)  # known pixels: the input, exactly
+
+    @property
+    def mask_labels(self) -> tuple[str, ...]:
+        """A mask2image model's mask labels: the names of the label values 0, 1, ..."""
+        self._require("mask2image")
+        return _mask_labels(self.info)
+
+    def from_mask(self, masks: np.ndarray, seed: int = 0, batch_size: int = 64) -> np.ndarray:
+        """Images f32[N,C,H,W] in [-1,1] made for label masks (integers N x H x W, each
+        value one of :attr:`mask_labels`' indices); a stochastic model draws its style
+        codes from ``seed``: same seed, same images. A DataError names a label the model
+        does not know (or a mask that is not N x H x W integers)."""
+        labels = self.mask_labels
+        masks = np.asarray(masks)
+        if masks.ndim != 3 or not np.issubdtype(masks.dtype, np.integer):
+            raise DataError(
+                f"{self.path}: masks must be integer label maps N x H x W, got "
+                f"{masks.dtype} {tuple(masks.shape)}"
+            )
+        unknown = np.setdiff1d(np.unique(masks), np.arange(len(labels)))
+        if unknown.size:
+            known = ", ".join(f"{k} {name}" for k, name in enumerate(labels))
+            raise DataError(
+                f"{self.path}: the masks hold label {int(unknown[0])}, which the model does "
+                f"not know (labels: {known})"
+            )
+        one_hot = np.eye(len(labels), dtype=np.float32)[masks].transpose(0, 3, 1, 2)
+        noise = np.random.default_rng(seed) if "noise" in self.input_names else None
+        outputs = []
+        for start in range(0, len(masks), batch_size):
+            inputs = {"mask": np.ascontiguousarray(one_hot[start : start + batch_size])}
+            if noise is not None:
+                shape = (len(inputs["mask"]), self.info.latent_dim)
+                inputs["noise"] = noise.standard_normal(shape, dtype=np.float32)
+            outputs.append(self.run(**inputs))
+        size = (0, self.info.channels, *masks.shape[1:])
+        return np.concatenate(outputs) if outputs else np.zeros(size, np.float32)
 
     def _require(self, task: str) -> None:
         """ModelError unless this is a ``task`` model whose graph follows the contract."""

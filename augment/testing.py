@@ -11,10 +11,11 @@ runtime), for any installed variant name, with no clone of this repository.
 :func:`check_variant` builds the variant, trains it two steps, round-trips its
 checkpoint exactly, exports it with onnxruntime matching torch and checks the exported
 file: metadata, value range, seeded determinism and, per task, the dynamic axes
-(upscalers, translators and inpainters take any height and width; an inpainter leaves
-every pixel outside its holes exactly as it was). :func:`check_resume` trains six
-steps straight and three + three with a resume between, and asserts identical weights and
-loss history. Both raise ``AssertionError`` naming what broke, as a pytest assert would.
+(upscalers, translators, inpainters and mask-to-image models take any height and width;
+an inpainter leaves every pixel outside its holes exactly as it was).
+:func:`check_resume` trains six steps straight and three + three with a resume between,
+and asserts identical weights and loss history. Both raise ``AssertionError`` naming what
+broke, as a pytest assert would.
 
 Data defaults to random 28 x 28 images (:func:`task_data` shapes them for each task:
 translators get two or more domains, paired ones pairs); pass ``images`` and ``labels``
@@ -36,6 +37,7 @@ from augment.data.batches import TrainingData
 from augment.export import export_encoder, export_onnx
 from augment.registry import Registry, VariantEntry
 from augment.runtime import OnnxGenerator
+from augment.tasks import DOMAIN_TASKS
 from augment.train import TrainConfig, TrainOutputs, TrainResult, fit
 from augment.variant import DataSpec
 
@@ -74,14 +76,14 @@ def task_data(
     """The spec and :func:`augment.train.fit` data of a variant's task from one labelled
     set: synthesizers, upscalers and inpainters get it as it is; translators get it as
     domain 'plain' and its negative as 'inverted' (and upside down as 'flipped' where more
-    domains are allowed), paired ones as (plain, inverted) pairs; other domains' labels
-    hidden."""
+    domains are allowed), paired ones (and mask-to-image recipes) as (plain, inverted)
+    pairs; other domains' labels hidden."""
     classes = tuple(str(c) for c in sorted(set(labels.tolist())))
     index = {int(c): i for i, c in enumerate(sorted(set(labels.tolist())))}
     labels = np.asarray([index[int(c)] for c in labels], np.int64)
     _, size, _, channels = images.shape
     spec = DataSpec(image_size=size, channels=channels, classes=classes)
-    if entry.task != "translate":
+    if entry.task not in DOMAIN_TASKS:
         return spec, TrainingData(images, labels)
     hidden = -np.ones_like(labels)
     if entry.cls.paired:
@@ -180,6 +182,9 @@ def _check_runtime(model: OnnxGenerator, spec: DataSpec) -> None:
         assert np.array_equal(out, same), "generate: same seed, different images"
         return
     rng = np.random.default_rng(0)
+    if model.info.task == "mask2image":
+        _check_from_mask(model, rng)
+        return
     for h, w in ((size, size), (size // 2 + 3, size // 2 + 5)):  # any height and width
         image = rng.uniform(-1, 1, (3, channels, h, w)).astype(np.float32)
         if model.info.task == "upscale":
@@ -211,6 +216,19 @@ def _check_inpaint(model: OnnxGenerator, image: np.ndarray, rng: np.random.Gener
     out = model.inpaint(image, mask[:, 0], batch_size=2)
     assert np.array_equal(out[known], image[known]), "inpaint: known pixels changed"
     return out
+
+
+def _check_from_mask(model: OnnxGenerator, rng: np.random.Generator) -> None:
+    """A mask-to-image model makes an image of its channels for label masks of any height
+    and width, in [-1, 1], the same for the same seed whatever the batch."""
+    labels, info = model.mask_labels, model.info
+    for h, w in ((info.image_size, info.image_size), (info.image_size // 2 + 3, 11)):
+        masks = rng.integers(0, len(labels), (3, h, w))
+        out = model.from_mask(masks, seed=1, batch_size=2)
+        assert out.shape == (3, info.channels, h, w), f"from_mask {h}x{w}: shape {out.shape}"
+        assert out.min() >= -1 and out.max() <= 1, "from_mask: values outside [-1, 1]"
+        same = model.from_mask(masks, seed=1)
+        assert np.allclose(out, same, atol=1e-5), "from_mask: same seed, different images"
 
 
 def check_resume(

@@ -11,8 +11,10 @@
 * :class:`GANUpscale` upscales the image and scales masks, bounding boxes and keypoints.
 * :class:`GANInpaint` cuts holes like ``A.CoarseDropout`` and fills them with an
   ``inpaint`` model; masks keep their labels.
+* :class:`GANFromMask` replaces the image with one a ``mask2image`` model makes for the
+  call's segmentation mask, which is kept: a new image for the same labels.
 
-All four keep the input's dtype (uint8, or float in [0, 1]) and layout (HxW or HxWxC),
+All five keep the input's dtype (uint8, or float in [0, 1]) and layout (HxW or HxWxC),
 serialize with ``A.to_dict`` / ``A.save`` (the model's path and sha256 are recorded; a
 changed file is an error when loading), draw their randomness from albumentations' own
 generators (so ``Compose(seed=...)`` reproduces outputs), and are safe in DataLoader
@@ -410,13 +412,81 @@ class GANInpaint(GeneratorTransform, CoarseDropout):
         return np.where(mask.reshape(*mask.shape, *([1] * (img.ndim - 2))), out, img)
 
 
+class GANFromMask(GeneratorTransform, ImageOnlyTransform):
+    """Replace the image with a new one that a ``mask2image`` model (SPADE) makes for the
+    segmentation mask of the call, ``compose(image=img, mask=mask)``; the mask is kept.
+
+    The mask's values are the model's label indices (``OnnxGenerator.mask_labels``), or
+    ``labels`` maps them (``{0: 0, 255: 1}``: a 0/255 mask onto background/foreground).
+    Each call draws a fresh style code from the transform's random state
+    (``Compose(seed=...)`` reproduces them). The new image has the mask's size and the
+    input's channels and dtype.
+    """
+
+    class InitSchema(ModelSchema):
+        labels: dict[int, int] | None = None
+
+    def __init__(
+        self,
+        model: str | os.PathLike[str],
+        labels: Mapping[int, int] | None = None,
+        sha256: str | None = None,
+        threads: int = 1,
+        device: Device = "auto",
+        p: float = 0.5,
+    ) -> None:
+        super().__init__(p=p)
+        self._attach(Path(model), "mask2image", sha256, threads, device)
+        known = len(self.generator.mask_labels)
+        self.labels = None if labels is None else {int(k): int(v) for k, v in labels.items()}
+        bad = [v for v in (self.labels or {}).values() if not 0 <= v < known]
+        if bad:
+            raise DataError(
+                f"GANFromMask: labels maps onto {bad[0]}, but {model} knows labels 0..{known - 1}"
+            )
+
+    @property
+    def targets_as_params(self) -> list[str]:
+        return ["mask"]
+
+    def get_transform_init_args_names(self) -> tuple[str, ...]:
+        return ("model", "labels", "sha256", "threads", "device")
+
+    def get_params_dependent_on_data(
+        self, params: dict[str, Any], data: dict[str, Any]
+    ) -> dict[str, Any]:
+        mask = data.get("mask")
+        if mask is None:
+            raise DataError(
+                "GANFromMask needs the segmentation mask: transform(image=..., mask=...)"
+            )
+        mask = np.asarray(mask)
+        mask = mask[..., 0] if mask.ndim == 3 and mask.shape[2] == 1 else mask
+        if mask.ndim != 2:
+            raise DataError(f"GANFromMask: the mask must be H x W labels, got {mask.shape}")
+        if self.labels is not None:
+            mapped = np.full(mask.shape, -1, np.int64)
+            for value, label in self.labels.items():
+                mapped[mask == value] = label
+            if (mapped < 0).any():
+                value = int(mask[mapped < 0][0])
+                raise DataError(f"GANFromMask: mask value {value} is not in labels {self.labels}")
+            mask = mapped
+        seed = int(self.random_generator.integers(2**63 - 1))
+        made = self.generator.from_mask(mask[None].astype(np.int64), seed, 1)
+        return {"made": to_uint8(made)[0]}
+
+    def apply(self, img: np.ndarray, made: np.ndarray | None = None, **params: Any) -> np.ndarray:
+        return img if made is None else match_image(made, img)
+
+
 def match_image(sample: np.ndarray, like: np.ndarray) -> np.ndarray:
     """u8[H,W,C] ``sample`` resized and converted to the size, channels and dtype of ``like``."""
     import cv2
 
     channels = 1 if like.ndim == 2 else like.shape[2]
     if channels not in (1, 3):
-        raise DataError(f"GANSynthesize: image has {channels} channels; it makes 1 or 3")
+        raise DataError(f"image has {channels} channels; a generated image has 1 or 3")
     height, width = like.shape[:2]
     out = sample
     if out.shape[:2] != (height, width):

@@ -41,7 +41,7 @@ from augment.data.batches import TrainingData
 from augment.data.domains import colour_photos
 from augment.data.images import side_by_side, write_png
 from augment.export import export_onnx
-from augment.inpaint import box_masks, fill_holes, hole_boxes, hole_quality, telea
+from augment.inpaint import fill_holes, hole_quality, seeded_holes, telea
 from augment.registry import Registry
 from augment.runtime import OnnxGenerator
 from augment.train import TrainConfig, TrainOutputs, fit
@@ -89,8 +89,7 @@ def bench(
     """Every run on one part: quality in the holes (and judge accuracy) per method."""
     original, labels = test
     n, h, w, c = original.shape
-    boxes = hole_boxes(n, h, w, HOLES, seed=0)
-    masks = box_masks(boxes, h, w)
+    masks, boxes = seeded_holes(n, h, w, HOLES, seed=0)
     cut = np.where(masks[..., None], np.uint8(0), original)
     outputs = {"cut-out": cut, "telea": telea(cut, masks)}
     seconds: dict[str, float] = {}

@@ -19,6 +19,9 @@ both domains' labels reads each translation's source label.
   the target.
 * ``munit`` (a content code and a style code drawn at random: stochastic like
   ``cyclegan+noise``) and ``unit`` (a shared latent space; deterministic).
+* ``spade`` (mask to image, not a translator): it learns the target's pairs as (digit
+  mask, MNIST-M-like image) and "translates" a source digit by rendering its mask (the
+  strokes above mid-grey) with a random style code.
 
     python benchmarks/translate.py                   # the full run (see --steps)
     python benchmarks/translate.py --steps 20        # a quick look
@@ -45,11 +48,11 @@ from _results import parse_args, write_results
 from augment.checkpoint import load_checkpoint, restore_variant
 from augment.config import parse
 from augment.data.domains import DomainsConfig, build_domains, write_domains
-from augment.data.images import load_images, side_by_side, write_png
+from augment.data.images import load_images, side_by_side, to_tensor, write_png
 from augment.data.manifest import Manifest
 from augment.export import export_onnx
 from augment.registry import Registry
-from augment.runtime import OnnxGenerator
+from augment.runtime import OnnxGenerator, to_uint8
 from augment.train import TrainConfig, TrainOutputs, fit
 from augment.translate import adaptation, domain_part, training_data, translate_images
 from augment.variant import DataSpec
@@ -77,6 +80,9 @@ RUNS: dict[str, tuple[str, dict[str, Any], dict[str, Any], int]] = {
     "munit": ("munit", SMALL, PAIR, 2000),  # its style code is the noise (8 numbers)
     "munit+semantic": ("munit", SMALL | {"semantic": 1.0}, PAIR, 2000),
     "unit": ("unit", SMALL, PAIR, 2000),
+    # mask to image: the target's pairs as masks (digit strokes) -> styled images; it
+    # "translates" a source digit by rendering its mask
+    "spade": ("spade", {"width": 16, "d_width": 16}, PAIR, 2000),
 }
 # --smoke: every run, a step or two each (the budgets scaled by 1/1000), one epoch, a few
 # digits per class and split
@@ -130,11 +136,18 @@ def run_one(
     export_onnx(restored, generator, out / f"{name}.onnx")  # the EMA generator, as exported
     model = OnnxGenerator(out / f"{name}.onnx")
     source = load(domain_part(manifest, config.source, "train"))
-    translated = translate_images(model, source[0], config.target)
+
+    def convert(images: np.ndarray, seed: int = 0) -> np.ndarray:
+        if model.info.task == "mask2image":  # render each digit's mask in the target's look
+            masks = restored.masks(to_tensor(images)).argmax(dim=1).numpy()
+            return to_uint8(model.from_mask(masks, seed))
+        return translate_images(model, images, config.target, seed=seed)
+
+    translated = convert(source[0])
     rows = np.linspace(0, len(source[1]) - 1, 12).astype(int)
     columns = [source[0][rows], translated[rows]]
     if model.info.latent_dim:  # a stochastic translator: the same digits with other codes
-        columns += [translate_images(model, columns[0], config.target, seed=s) for s in (1, 2)]
+        columns += [convert(columns[0], seed=s) for s in (1, 2)]
     labels = [manifest.classes[i] for i in source[1][rows]]
     grids.mkdir(parents=True, exist_ok=True)
     write_png(grids / f"{name}.png", side_by_side(columns, len(rows), labels))

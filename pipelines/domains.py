@@ -5,8 +5,9 @@ params.yaml: ``seed``, ``variants`` and ``domains``
 images/<domain>/..., content/<domain>/... of styled domains), ``reports/domains/samples.png``
 (a row per domain) and ``metrics/domains.json`` (images per domain and split).
 
-Only translators learn domains: when no variant of ``variants`` is one, the stage reads
-no source and writes an empty manifest, a picture that says so and ``{"skipped": ...}``.
+Only translators and mask-to-image recipes learn domains: when no variant of ``variants``
+is one, the stage reads no source and writes an empty manifest, a picture that says so
+and ``{"skipped": ...}``.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from augment.data.images import text_image, write_png
 from augment.data.manifest import Manifest
 from augment.io import atomic_path
 from augment.registry import Registry
+from augment.tasks import DOMAIN_TASKS
 from pipelines._common import (
     DOMAINS,
     load_params,
@@ -67,12 +69,13 @@ def main(argv: list[str]) -> None:
 
 
 def translators(params: dict[str, Any]) -> list[str]:
-    """The variants of ``variants`` whose task is translate (unknown names: PluginError)."""
+    """The variants of ``variants`` that learn from domains: translators and mask-to-image
+    recipes (``DOMAIN_TASKS``; unknown names: PluginError)."""
     registry = Registry.from_plugins()
-    return [name for name in variant_list(params) if registry.get(name).task == "translate"]
+    return [name for name in variant_list(params) if registry.get(name).task in DOMAIN_TASKS]
 
 
-SKIPPED = "no translator in variants: no domains built"
+SKIPPED = "no translator or mask-to-image variant in variants: no domains built"
 
 
 def skip(out: Path, reports: Path, metrics: Path) -> None:

@@ -2,8 +2,9 @@
 
 Synthesize variants learn the classes of the prepared real train split; upscale variants
 learn to restore its images from their low-resolution copies (degraded on the fly);
-translate variants learn the domains of data/domains (``domains.source`` and
-``domains.target``; every domain for multi-domain recipes; pairs for paired ones).
+inpaint variants fill random holes in them; translate variants learn the domains of
+data/domains (``domains.source`` and ``domains.target``; every domain for multi-domain
+recipes; pairs for paired ones), and mask-to-image variants the target's pairs.
 
 params.yaml: ``seed``, ``train`` (TrainConfig), ``domains`` and ``recipes.<name>`` (optional: the
 variant's Params overrides; under its ``train`` key, overrides of ``train`` for this
@@ -37,6 +38,7 @@ from augment.distributed import is_main_process, under_torchrun
 from augment.errors import ConfigError
 from augment.io import atomic_path, sha256_file
 from augment.registry import Registry
+from augment.tasks import DOMAIN_TASKS
 from augment.train import TrainConfig, TrainOutputs, fit
 from augment.translate import training_data
 from augment.variant import DataSpec
@@ -108,9 +110,10 @@ def main(argv: list[str]) -> None:
         command = config.launcher.command("pipelines.train", argv, job=f"augment-train-{name}")
         log.info("%s: training under torchrun, %d processes", name, config.launcher.processes)
         raise SystemExit(subprocess.run(command).returncode)
-    data_path = args.domains if entry.task == "translate" else args.manifest
+    from_domains = entry.task in DOMAIN_TASKS
+    data_path = args.domains if from_domains else args.manifest
     manifest = Manifest.read(data_path)
-    if entry.task == "translate":
+    if from_domains:
         domains = load_section(params, "domains", DomainsConfig)
         data = training_data(manifest, domains, entry.cls, image_loader())
     else:

@@ -97,8 +97,9 @@ def smoke(script: str, tmp_path: Path, *args: str) -> subprocess.CompletedProces
     return result
 
 
-#: translate.py's runs in its smoke: a plain/semantic pair and a StarGAN
-TRANSLATE_SMOKE_RUNS = ("cyclegan", "cyclegan+semantic", "stargan+noise")
+#: translate.py's runs in its smoke: a plain/semantic pair, a StarGAN and the mask-to-image
+#: run (the only one that is not a translator)
+TRANSLATE_SMOKE_RUNS = ("cyclegan", "cyclegan+semantic", "stargan+noise", "spade")
 
 #: The smoke runs that need nothing but their own folder: ``(script, arguments)``, each
 #: ``{out}`` and ``{tmp}`` filled in with paths under its folder.

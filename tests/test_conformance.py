@@ -64,6 +64,8 @@ def test_stochastic_translator_takes_a_noise_code(name, registry, mnist_small, t
         ("began", {"width": 8, "lambda_k": 0.1}),  # the equilibrium's k, a buffer of the critic
         ("sngan", {"diffaugment": "translation", "ada_target": 0.6, "ada_speed": 50}),  # ADA's p
         ("stylegan2", {"width": 8, "ada_speed": 50}),  # noise maps drawn in training, ADA's p
+        ("inpaint", {"width": 8, "d_width": 8}),  # holes drawn from torch's generator
+        ("spade", {"width": 8, "d_width": 8}),  # style codes drawn in training
         # the history of fakes and the class-consistency judge are resumed too
         # (no lr decay: the 3-step run stands for a killed 6-step one)
         (

@@ -21,12 +21,11 @@ from augment.export import export_onnx
 from augment.inpaint import (
     PSNR_CAP,
     InpaintConfig,
-    box_masks,
     grown,
-    hole_boxes,
     hole_quality,
     inpaint_dataset,
     report_markdown,
+    seeded_holes,
 )
 from augment.nn.inpaint import (
     CompletionNetwork,
@@ -153,8 +152,7 @@ def test_bad_recipes_are_config_errors(registry: Registry) -> None:
 def test_exported_model_fills_holes_and_leaves_the_rest(model: Path, mnist_small) -> None:  # noqa: ANN001
     generator = OnnxGenerator(model, task="inpaint")
     images = from_uint8(mnist_small[0][:16])
-    boxes = hole_boxes(16, 28, 28, (0.25, 0.5), seed=3)
-    masks = box_masks(boxes, 28, 28)
+    masks, _ = seeded_holes(16, 28, 28, (0.25, 0.5), seed=3)
     filled = generator.inpaint(images, masks, batch_size=5)
     known = np.broadcast_to(~masks[:, None], images.shape)
     assert np.array_equal(filled[known], images[known])
@@ -231,11 +229,11 @@ def test_hole_quality_against_hand_values() -> None:
     assert hole_quality(target, target, boxes) == {"psnr": PSNR_CAP, "ssim": 1.0}
     assert grown(np.array([2, 2, 4, 4]), 7, 8, 8) == (slice(0, 7), slice(0, 7))
     assert grown(np.array([0, 5, 8, 8]), 7, 8, 8) == (slice(0, 8), slice(1, 8))
-    boxes = hole_boxes(500, 28, 30, (0.25, 0.5), seed=1)
+    masks, boxes = seeded_holes(500, 28, 30, (0.25, 0.5), seed=1)
     sides = boxes[:, 2:] - boxes[:, :2]
     assert sides[:, 0].min() >= 7 and sides[:, 0].max() <= 14 and sides[:, 1].max() <= 15
-    masks = box_masks(boxes, 28, 30)
     assert np.array_equal(masks.sum(axis=(1, 2)), sides.prod(axis=1))
+    assert np.array_equal(masks, seeded_holes(500, 28, 30, (0.25, 0.5), seed=1)[0])
     with pytest.raises(ValueError, match="hole_range"):
         InpaintConfig(hole_range=(0.5, 1.0))
 

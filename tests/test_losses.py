@@ -6,6 +6,7 @@ import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from augment import losses
@@ -183,3 +184,26 @@ def test_group_spectral_penalty_groups_each_class_and_squares_its_top_singular_v
     penalty.backward()
     assert affine.grad[0].tolist() == pytest.approx([0.0, 0.0, 0.0, 4.0])
     assert affine.grad[1].tolist() == pytest.approx([1.0, 1.0, 1.0, 1.0])
+
+
+def test_multiscale_losses_and_feature_matching_by_hand() -> None:
+    """Two scales, each (one map, logits): the sums and means pix2pixHD and SPADE use."""
+    real = [
+        [torch.ones(1, 1, 2, 2), torch.tensor([2.0])],
+        [torch.zeros(1, 1, 2, 2), torch.tensor([0.5])],
+    ]
+    fake = [
+        [torch.zeros(1, 1, 2, 2), torch.tensor([-1.0])],
+        [torch.full((1, 1, 2, 2), 3.0), torch.tensor([1.0])],
+    ]
+    # |1 - 0| at the first scale, |0 - 3| at the second: the mean of 1 and 3
+    assert losses.feature_matching(real, fake).item() == pytest.approx(2.0)
+    # hinge: G's loss is -D(fake) summed over scales; D's is relu(1 - r) + relu(1 + f) a scale
+    assert losses.multiscale_generator_loss("hinge", fake, real).item() == pytest.approx(0.0)
+    per_scale = losses.multiscale_discriminator_losses("hinge", real, fake)
+    assert [x.item() for x in per_scale] == pytest.approx([0.0 + 0.0, 0.5 + 2.0])
+    # a relativistic kind reads the real logits: rsgan, softplus(-(f - r)) a scale
+    expected = F.softplus(torch.tensor(3.0)) + F.softplus(torch.tensor(-0.5))
+    assert losses.multiscale_generator_loss("rsgan", fake, real).item() == pytest.approx(
+        expected.item()
+    )

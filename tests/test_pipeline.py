@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 TINY: dict[str, Any] = {
     "prepare": {"limit_per_class": 40, "long_tail": {"ratio": 4}},
     "classifier": {"epochs": 2},
-    "variants": ["cgan", "bigan", "srresnet", "cyclegan", "inpaint"],
+    "variants": ["cgan", "bigan", "srresnet", "cyclegan", "inpaint", "spade"],
     "synthesize": {"variants": ["cgan", "bigan"], "interpolate": ["bigan"]},
     "upscale": {"variants": ["srresnet"], "splits": ["test", "val"]},
     "domains": {"limit_per_class": 12},
@@ -43,6 +43,11 @@ TINY: dict[str, Any] = {
             "train": {"steps": 4, "batch_size": 8, "checkpoint_every": 2, "sample_every": 2},
         },
         "inpaint": {
+            "width": 8,
+            "d_width": 8,
+            "train": {"steps": 4, "batch_size": 8, "checkpoint_every": 2, "sample_every": 2},
+        },
+        "spade": {
             "width": 8,
             "d_width": 8,
             "train": {"steps": 4, "batch_size": 8, "checkpoint_every": 2, "sample_every": 2},
@@ -234,6 +239,18 @@ def test_repro_inpaints_seeded_holes_and_judges_them(project):
     assert model.info.manifest_sha256 == sha256_file(project / "data/prepared/manifest.csv")
 
 
+def test_repro_trains_a_mask_to_image_model_on_the_domain_pairs(project):
+    model = OnnxGenerator(project / "models/onnx/spade.onnx", task="mask2image")
+    assert model.mask_labels == ("background", "foreground")
+    assert model.info.domains == ("mnist", "mnistm-like")  # the target's (plain, styled) pairs
+    assert model.info.manifest_sha256 == sha256_file(project / "data/domains/manifest.csv")
+    assert model.info.channels == 3 and model.info.latent_dim == 8  # MNIST-M-like, noise 8
+    masks = np.zeros((2, 20, 24), np.int64)
+    masks[:, 5:15, 8:12] = 1
+    assert model.from_mask(masks, seed=0).shape == (2, 3, 20, 24)
+    assert (project / "reports/train/spade/final.png").stat().st_size > 0
+
+
 def test_repro_translates_the_source_domain_and_judges_it(project):
     metrics = json.loads((project / "metrics/translate/cyclegan.json").read_text())
     assert (metrics["source"], metrics["target"]) == ("mnist", "mnistm-like")
@@ -414,10 +431,10 @@ def test_domains_stage_builds_nothing_without_a_translator(project, tmp_path):
     stage += ["--metrics", str(tmp_path / "domains.json")]
     result = subprocess.run(stage, cwd=project, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-2000:]  # the missing source is never read
-    assert "no translator in variants" in result.stderr
+    assert "no translator or mask-to-image variant in variants" in result.stderr
     assert len(Manifest.read(out / "manifest.csv")) == 0
     assert json.loads((tmp_path / "domains.json").read_text()) == {
-        "skipped": "no translator in variants: no domains built"
+        "skipped": "no translator or mask-to-image variant in variants: no domains built"
     }
     assert (tmp_path / "reports/samples.png").stat().st_size > 0
     params["variants"] = ["cgan", "cyclegan"]  # a translator: the source is read, and missing

@@ -206,7 +206,7 @@ class InpaintVariant(Variant):
         rng = torch.Generator().manual_seed(seed)
         size, channels = self.data.image_size, self.data.channels
         image = torch.rand(batch_size, channels, size, size, generator=rng) * 2 - 1
-        mask, _ = random_holes(batch_size, size, size, 1, (0.25, 0.5), rng)
+        mask, _ = self.holes(image, rng)
         return {"image": image, "mask": mask}
 
     def preview(self, module: nn.Module, n: int, seed: int, first_rows: FirstRows) -> Preview:

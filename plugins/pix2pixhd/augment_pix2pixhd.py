@@ -82,10 +82,7 @@ class Pix2PixHD(TranslateVariant):
         with torch.no_grad():
             fake = self.generator(source)
         real, generated = self.critics(source, target), self.critics(source, fake)
-        per_scale = [
-            losses.discriminator_loss(self.params.loss, r[-1], f[-1])
-            for r, f in zip(real, generated, strict=True)
-        ]
+        per_scale = losses.multiscale_discriminator_losses(self.params.loss, real, generated)
         loss = torch.stack(per_scale).sum()
         return LossOutput(loss, {f"d_scale{k}": x.item() for k, x in enumerate(per_scale)})
 
@@ -96,18 +93,9 @@ class Pix2PixHD(TranslateVariant):
         generated = self.critics(source, fake)
         with torch.no_grad():  # constants for G: the real pair's maps and logits
             real = self.critics(source, target)
-        relativistic = p.loss in losses.RELATIVISTIC
-        adversarial = sum(
-            losses.generator_loss(p.loss, f[-1], r[-1] if relativistic else None)
-            for r, f in zip(real, generated, strict=True)
-        )
+        adversarial = losses.multiscale_generator_loss(p.loss, generated, real)
         # mean over scales and layers of mean |D_k^(i)(s, x) - D_k^(i)(s, G(s))|
-        matching = torch.stack(
-            [
-                torch.stack([F.l1_loss(fi, ri) for ri, fi in zip(r[:-1], f[:-1], strict=True)])
-                for r, f in zip(real, generated, strict=True)
-            ]
-        ).mean()
+        matching = losses.feature_matching(real, generated)
         distance = F.l1_loss(fake, target)
         loss = adversarial + p.feature_matching * matching + p.l1 * distance
         logs = {"g_adv": adversarial.item(), "feature_matching": matching.item()}
