@@ -172,6 +172,24 @@ class Variant(ABC):
         return {}
 
 
+class PretrainPhase:
+    """Mixed into a recipe (before :class:`Variant`) whose generator first trains
+    ``params.pretrain_steps`` steps on its own loss before the critic joins in (ESRGAN's
+    PSNR phase, Iizuka et al.'s completion-network phase): keeps the step that
+    :meth:`Variant.at_step` gives (so a resumed run knows its phase) and trains the critic,
+    when there is one, from then on."""
+
+    step: int = 0  # the step being trained, or the last one trained after a restore
+    discriminator: nn.Module | None
+    params: Any
+
+    def at_step(self, step: int, steps: int) -> None:
+        self.step = step
+
+    def trains_discriminator(self) -> bool:
+        return self.discriminator is not None and self.step >= self.params.pretrain_steps
+
+
 class ClampedExport(nn.Module):
     """The generator as exported: its output clamped to the contract's [-1, 1].
 

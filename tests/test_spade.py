@@ -151,3 +151,5 @@ def test_gan_from_mask_names_what_is_wrong(model: Path) -> None:
         GANFromMask(model, labels={0: 0, 255: 1}, p=1.0)(image=image, mask=mask)
     with pytest.raises(DataError, match="maps onto 5, but .* knows labels 0..1"):
         GANFromMask(model, labels={0: 5})
+    with pytest.raises(ValueError, match="Height and Width of image, mask or masks should be"):
+        A.Compose([GANFromMask(model, p=1.0)])(image=image, mask=mask[:6, :6])  # (a Compose)

@@ -19,10 +19,10 @@ from augment.nn.inpaint import blank, composite, reconstruction_loss
 from augment.tasks import Task
 from augment.variant import (
     Batch,
-    DataSpec,
     FirstRows,
     LossOutput,
     Params,
+    PretrainPhase,
     Preview,
     Variant,
     device_of,
@@ -115,7 +115,7 @@ class Inpainter(nn.Module):
         return composite(image, predicted, mask)
 
 
-class InpaintVariant(Variant):
+class InpaintVariant(PretrainPhase, Variant):
     """Fill holes: reconstruction loss in the holes plus, weighted by ``adversarial``, a
     critic's verdict on the completed image (global, and local around the hole).
 
@@ -128,10 +128,6 @@ class InpaintVariant(Variant):
     task: ClassVar[Task] = "inpaint"
     Params: ClassVar[type[Params]] = InpaintParams
     params: InpaintParams
-
-    def __init__(self, params: Params, data: DataSpec) -> None:
-        super().__init__(params, data)
-        self.step = 0  # the step being trained (at_step), or the last one trained
 
     def metadata(self) -> dict[str, Any]:
         """The training holes' side range (what the model has learnt to fill)."""
@@ -163,13 +159,6 @@ class InpaintVariant(Variant):
         """(the completed image, the network's raw prediction of every pixel)."""
         predicted = network(blank(image, mask), mask)
         return composite(image, predicted, mask), predicted
-
-    def at_step(self, step: int, steps: int) -> None:
-        self.step = step
-
-    def trains_discriminator(self) -> bool:
-        """The adversarial phase: after ``pretrain_steps``, when there is a critic."""
-        return self.discriminator is not None and self.step >= self.params.pretrain_steps
 
     def discriminator_loss(self, batch: Batch) -> LossOutput:
         real = batch["image"]

@@ -17,7 +17,15 @@ from torch import Tensor, nn
 from augment import losses
 from augment.errors import ConfigError
 from augment.tasks import Task
-from augment.variant import Batch, ClampedExport, DataSpec, LossOutput, Params, Variant
+from augment.variant import (
+    Batch,
+    ClampedExport,
+    DataSpec,
+    LossOutput,
+    Params,
+    PretrainPhase,
+    Variant,
+)
 
 
 class UpscaleParams(Params):
@@ -68,7 +76,7 @@ class UpscaleParams(Params):
         return self
 
 
-class UpscaleVariant(Variant):
+class UpscaleVariant(PretrainPhase, Variant):
     """Super-resolution by ``params.scale``: pixel loss, optionally adversarial + feature loss.
 
     The training images are the high-resolution targets; each batch is degraded on the fly
@@ -83,7 +91,6 @@ class UpscaleVariant(Variant):
 
     def __init__(self, params: Params, data: DataSpec) -> None:
         super().__init__(params, data)
-        self.step = 0  # the step being trained (at_step), or the last one trained
         if data.image_size % self.scale:
             raise ConfigError(
                 f"{self.name}: image size {data.image_size} is not a multiple of scale {self.scale}"
@@ -120,13 +127,6 @@ class UpscaleVariant(Variant):
         if p.noise > 0:
             lr = lr + p.noise * torch.randn_like(lr)
         return lr.clamp(-1.0, 1.0)
-
-    def at_step(self, step: int, steps: int) -> None:
-        self.step = step
-
-    def trains_discriminator(self) -> bool:
-        """The GAN phase: after ``pretrain_steps`` generator steps, when there is a critic."""
-        return self.discriminator is not None and self.step >= self.params.pretrain_steps
 
     def discriminator_loss(self, batch: Batch) -> LossOutput:
         real = batch["image"]
