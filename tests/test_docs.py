@@ -61,6 +61,7 @@ LAYERS: dict[str, int] = {  # module (or package prefix) -> layer; the longest p
     "augment.tasks.upscale": 4,
     "augment.tasks.translate": 4,
     "augment.tasks.inpaint": 4,
+    "augment.tasks.mask2image": 4,
     "augment.checkpoint": 5,
     "augment.previews": 5,
     "augment.train": 5,
