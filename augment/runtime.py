@@ -513,17 +513,10 @@ class OnnxGenerator:
                 f"{self.path}: the masks hold label {int(unknown[0])}, which the model does "
                 f"not know (labels: {known})"
             )
+        if not len(masks):
+            return np.zeros((0, self.info.channels, *masks.shape[1:]), np.float32)
         one_hot = np.eye(len(labels), dtype=np.float32)[masks].transpose(0, 3, 1, 2)
-        noise = np.random.default_rng(seed) if "noise" in self.input_names else None
-        outputs = []
-        for start in range(0, len(masks), batch_size):
-            inputs = {"mask": np.ascontiguousarray(one_hot[start : start + batch_size])}
-            if noise is not None:
-                shape = (len(inputs["mask"]), self.info.latent_dim)
-                inputs["noise"] = noise.standard_normal(shape, dtype=np.float32)
-            outputs.append(self.run(**inputs))
-        size = (0, self.info.channels, *masks.shape[1:])
-        return np.concatenate(outputs) if outputs else np.zeros(size, np.float32)
+        return self._run_batches({"mask": np.ascontiguousarray(one_hot)}, batch_size, {}, seed)
 
     def _require(self, task: str) -> None:
         """ModelError unless this is a ``task`` model whose graph follows the contract."""
@@ -543,26 +536,40 @@ class OnnxGenerator:
         seed: int = 0,
         batched: dict[str, np.ndarray] | None = None,
     ) -> np.ndarray:
-        """Run the model over ``images`` in batches; ``extra`` inputs are repeated per image,
-        ``batched`` ones (one row per image) sliced with them, and a ``noise`` input, if the
-        model has one, is drawn from ``seed``."""
+        """Run the model over ``images`` (checked) and the ``batched`` inputs that go with
+        them (one row per image) in batches (:meth:`_run_batches`)."""
         images = np.asarray(images, np.float32)
         if images.ndim != 4 or images.shape[1] != self.info.channels:
             raise ModelError(
                 f"{self.path}: takes images of {self.info.channels} channel(s) "
                 f"(N x {self.info.channels} x H x W), got shape {tuple(images.shape)}"
             )
+        if not len(images):
+            return images.copy()
+        return self._run_batches({"image": images, **(batched or {})}, batch_size, extra, seed)
+
+    def _run_batches(
+        self,
+        rows: dict[str, np.ndarray],
+        batch_size: int,
+        extra: dict[str, np.ndarray],
+        seed: int,
+    ) -> np.ndarray:
+        """The model over the inputs ``rows`` (one row per image, at least one image) in
+        batches: ``extra`` inputs repeated per image, and a ``noise`` input, if the model
+        has one, drawn from ``seed`` batch after batch."""
+        count = len(next(iter(rows.values())))
         noise = np.random.default_rng(seed) if "noise" in self.input_names else None
         outputs = []
-        for start in range(0, len(images), batch_size):
-            batch = images[start : start + batch_size]
-            inputs = {k: np.repeat(v, len(batch), axis=0) for k, v in extra.items()}
-            inputs |= {k: v[start : start + batch_size] for k, v in (batched or {}).items()}
+        for start in range(0, count, batch_size):
+            inputs = {k: v[start : start + batch_size] for k, v in rows.items()}
+            size = min(batch_size, count - start)
+            inputs |= {k: np.repeat(v, size, axis=0) for k, v in extra.items()}
             if noise is not None:
-                shape = (len(batch), self.info.latent_dim)
+                shape = (size, self.info.latent_dim)
                 inputs["noise"] = noise.standard_normal(shape, dtype=np.float32)
-            outputs.append(self.run(image=batch, **inputs))
-        return np.concatenate(outputs) if outputs else images.copy()
+            outputs.append(self.run(**inputs))
+        return np.concatenate(outputs)
 
 
 def _read_model(path: Path) -> tuple[dict[str, str], dict[str, Dims], Dims]:

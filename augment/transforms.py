@@ -455,12 +455,7 @@ class GANFromMask(GeneratorTransform, ImageOnlyTransform):
     def get_params_dependent_on_data(
         self, params: dict[str, Any], data: dict[str, Any]
     ) -> dict[str, Any]:
-        mask = data.get("mask")
-        if mask is None:
-            raise DataError(
-                "GANFromMask needs the segmentation mask: transform(image=..., mask=...)"
-            )
-        mask = np.asarray(mask)
+        mask = np.asarray(data["mask"])  # (albumentations refuses a call without one)
         mask = mask[..., 0] if mask.ndim == 3 and mask.shape[2] == 1 else mask
         if mask.ndim != 2:
             raise DataError(f"GANFromMask: the mask must be H x W labels, got {mask.shape}")

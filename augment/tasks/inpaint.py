@@ -201,11 +201,8 @@ class InpaintVariant(PretrainPhase, Variant):
     def preview(self, module: nn.Module, n: int, seed: int, first_rows: FirstRows) -> Preview:
         """Rows of ``with holes | filled | original`` for the first training image of each
         class (up to :data:`PREVIEW_ROWS`), holes drawn from ``seed``."""
-        image = first_rows("label", 1)["image"][:PREVIEW_ROWS]
-        rng = torch.Generator().manual_seed(seed)
-        mask, _ = self.holes(image.cpu(), rng)
-        mask = mask.to(device_of(module))
-        image = image.to(mask.device)
+        image = first_rows("label", 1)["image"][:PREVIEW_ROWS].to(device_of(module))
+        mask, _ = self.holes(image, torch.Generator().manual_seed(seed))  # drawn on the CPU
         filled = module(image, mask)
         columns = [image * (1 - mask), filled, image]
         return Preview(torch.stack(columns, dim=1).flatten(0, 1), len(columns))

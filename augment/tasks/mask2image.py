@@ -25,7 +25,16 @@ from torch.nn import functional as F
 from augment import losses
 from augment.errors import ConfigError, ModelError
 from augment.tasks import Task
-from augment.variant import Batch, DataSpec, FirstRows, LossOutput, Params, Preview, Variant
+from augment.variant import (
+    Batch,
+    ClampedExport,
+    DataSpec,
+    FirstRows,
+    LossOutput,
+    Params,
+    Preview,
+    Variant,
+)
 
 if TYPE_CHECKING:
     from augment.data.batches import TrainingData
@@ -55,17 +64,6 @@ class Mask2ImageParams(Params):
 def one_hot_masks(labels: Tensor, count: int) -> Tensor:
     """Label maps i64[N,H,W] -> one-hot f32[N,count,H,W]."""
     return F.one_hot(labels, count).permute(0, 3, 1, 2).float()
-
-
-class MaskToImage(nn.Module):
-    """The exported module: (mask f32[N,K,H,W] (, noise f32[N,Z])) -> image, clamped."""
-
-    def __init__(self, generator: nn.Module) -> None:
-        super().__init__()
-        self.generator = generator
-
-    def forward(self, mask: Tensor, noise: Tensor | None = None) -> Tensor:
-        return self.generator(mask, noise).clamp(-1.0, 1.0)
 
 
 class Mask2ImageVariant(Variant):
@@ -163,7 +161,8 @@ class Mask2ImageVariant(Variant):
         return LossOutput(loss, logs)
 
     def export_module(self, generator: nn.Module) -> nn.Module:
-        return MaskToImage(generator)
+        # (mask (, noise)) -> image in [-1, 1]: the inputs of example_inputs, in order
+        return ClampedExport(generator)
 
     def example_inputs(self, batch_size: int, seed: int = 0) -> dict[str, Tensor]:
         rng = torch.Generator().manual_seed(seed)
@@ -193,4 +192,4 @@ class Mask2ImageVariant(Variant):
         return Preview(torch.stack(columns, dim=1).flatten(0, 1), len(columns))
 
 
-__all__ = ["MASK_LABELS", "Mask2ImageParams", "Mask2ImageVariant", "MaskToImage", "one_hot_masks"]
+__all__ = ["MASK_LABELS", "Mask2ImageParams", "Mask2ImageVariant", "one_hot_masks"]
