@@ -18,14 +18,14 @@ $(STAMP): pyproject.toml $(PLUGINS) $(LOCK)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q -c $(LOCK) --upgrade pip setuptools
 	$(BIN)/python -m pip install -q -c $(LOCK) $(TORCH)
-	$(BIN)/python -m pip install -q -c $(LOCK) -e ".[test]" $(addprefix -e ,$(dir $(PLUGINS)))
+	$(BIN)/python -m pip install -q -c $(LOCK) -e ".[test,ray]" $(addprefix -e ,$(dir $(PLUGINS)))
 	touch $@
 
 lock:  ## re-resolve requirements.lock from pyproject.toml (torch kept at $(TORCH))
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q uv
 	printf '%s\n' $(TORCH) > $(VENV)/torch-pins.txt
-	$(BIN)/uv pip compile pyproject.toml --extra test --universal --python-version 3.10 \
+	$(BIN)/uv pip compile pyproject.toml --extra test --extra ray --universal --python-version 3.10 \
 		-c $(VENV)/torch-pins.txt -o $(LOCK) --quiet
 
 repro: install  ## dvc repro on the built-in default (long-tailed MNIST digits)

@@ -4,6 +4,7 @@ augment plugins list [--json]          every installed variant, its task and plu
 augment inspect MODEL.onnx [--json]    an exported generator's metadata
 augment generate MODEL.onnx OUT_DIR    class-conditional samples as PNGs + manifest.csv
                   [--shard k/n]         ... or the k-th of n shards of them
+                  [--engine ray]        ... made on a Ray cluster (gan-augment[ray])
 augment merge OUT_DIR SHARD...         the shards as one folder, checked for completeness
 augment upscale MODEL.onnx INPUT OUT    upscale an image or a folder of images (PNGs)
 augment translate MODEL.onnx INPUT OUT  translate an image or a folder of images (PNGs)
@@ -84,6 +85,13 @@ def _generate(args: argparse.Namespace) -> None:
     labels = [generator.class_index(c) for c in classes]  # unknown class: clear error first
     shard = Shard.parse(args.shard)
     codes = CodeChoice.parse(args.code, args.sweep)
+    engine = None
+    if args.engine == "ray":
+        from augment.ray_engine import RayEngine
+
+        engine = RayEngine(args.address, args.workers, args.device)
+    elif args.address is not None:
+        raise ConfigError("--address needs --engine ray")
     count = generate_folder(
         generator,
         args.out_dir,
@@ -93,6 +101,7 @@ def _generate(args: argparse.Namespace) -> None:
         shard,
         force=args.force,
         codes=codes,
+        engine=engine,
     )
     print(f"wrote {count} images of {len(labels)} classes (shard {shard}) to {args.out_dir}")
 
@@ -231,6 +240,21 @@ def build_parser() -> argparse.ArgumentParser:
         "--sweep",
         metavar="NAME",
         help="run a continuous code (e.g. c0) evenly from -1 to 1 over each class's images",
+    )
+    generate.add_argument(
+        "--engine",
+        choices=["local", "ray"],
+        default="local",
+        help="where the chunks are made: this process, or a Ray cluster (gan-augment[ray])",
+    )
+    generate.add_argument(
+        "--address",
+        metavar="HOST:PORT",
+        help="--engine ray: the cluster's head (or auto, or ray://host:port); "
+        "default: a local cluster for this job",
+    )
+    generate.add_argument(
+        "--workers", type=int, default=2, help="--engine ray: actors, one CPU (or GPU) each"
     )
     generate.set_defaults(run=_generate)
 

@@ -1,38 +1,52 @@
-"""Labelled images from a synthesize model, in shards that merge into one dataset.
+"""Labelled images from a synthesize model: chunks made by an engine, kept on disk as they
+complete, written as one dataset or as shards that merge into it.
 
 A generation job (model, classes, images per class, seed) is cut into fixed chunks of
 :data:`CHUNK` images of one class. Class ``c``'s images are round 0 of its noise stream
 (:mod:`augment.samples`: the synthesize stage's seed scheme, so the same model and seed
 give the same images here and there); chunk ``(c, k)`` is positions ``k * CHUNK`` on of
 that stream (the noise before it is drawn and dropped: cheap next to the generator), so
-it is the same images whichever process makes it. Shard ``k/n`` makes every chunk whose
-position in the job is ``k-1`` modulo ``n``; :func:`merge_shards` checks that the shards
-are the complete, consistent set and writes the dataset byte-identical to an unsharded
-run. Images stream chunk by chunk to disk: memory is flat in the number of images.
+it is the same bytes whichever process or machine makes it (:func:`make_chunk`).
+
+An engine makes the chunks: :class:`LocalEngine` in this process, or
+:class:`augment.ray_engine.RayEngine` on a Ray cluster. Each chunk made goes into a
+:class:`ChunkStore` beside the output folder, so a run killed mid-job resumes with the
+chunks still to make; the folder is written from the store atomically at the end. Shard
+``k/n`` makes every chunk whose position in the job is ``k-1`` modulo ``n``;
+:func:`merge_shards` checks that the shards are the complete, consistent set and writes
+the dataset byte-identical to an unsharded run. Memory is flat in the number of images.
 
 Output folder: ``images/<class index>/<n>.png``, ``manifest.csv`` (synthetic train rows)
-and ``generate.json`` (the job and the shard it holds), written atomically.
+and ``generate.json`` (the job and the shard it holds).
 """
 
 from __future__ import annotations
 
 import contextlib
 import csv
+import io
 import json
+import logging
 import os
 import shutil
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 from tqdm.auto import tqdm
 
+from augment.data.images import encode_png
 from augment.data.manifest import COLUMNS
 from augment.errors import ConfigError, DataError
-from augment.io import output_folder
+from augment.io import check_output_folder, output_folder, refused_writes
 from augment.latent_codes import CodeChoice
-from augment.runtime import OnnxGenerator
-from augment.samples import SampleWriter, round_chunks, round_seed
+from augment.samples import round_chunks, round_seed, synthetic_row
+
+if TYPE_CHECKING:
+    from augment.runtime import OnnxGenerator
+
+log = logging.getLogger(__name__)
 
 #: Images per chunk: the unit of sharding (part of the job, so never changes per run).
 CHUNK = 256
@@ -97,6 +111,123 @@ class GenerateJob:
         return self.chunks()[shard.index - 1 :: shard.count]
 
 
+@dataclass(frozen=True)
+class MadeChunk:
+    """One chunk made: its PNGs (path in the output folder, bytes) and manifest rows."""
+
+    chunk: Chunk
+    files: tuple[tuple[str, bytes], ...]
+    rows: tuple[dict[str, str], ...]
+
+
+def make_chunk(
+    generator: OnnxGenerator,
+    job: GenerateJob,
+    chunk: Chunk,
+    batch_size: int = CHUNK,
+    codes: CodeChoice | None = None,
+) -> MadeChunk:
+    """Chunk ``chunk`` of ``job``: the same bytes in any process with the same model,
+    ``batch_size`` and package versions (:func:`augment.ray_engine.environment`)."""
+    name = generator.info.classes[chunk.label]
+    stream = round_seed(job.seed, job.variant, name, 0)
+    end = chunk.start + chunk.count
+    wanted = set(range(chunk.start, end))
+    files, rows = [], []
+    for offset, images in round_chunks(
+        generator, chunk.label, stream, end, batch_size, wanted, codes, job.per_class
+    ):
+        first = max(chunk.start, offset)
+        for n, image in enumerate(images[first - offset : end - offset], start=first):
+            path = image_path(chunk.label, n)
+            files.append((path, encode_png(image)))
+            rows.append(synthetic_row(path, name, "", generator, stream))
+    return MadeChunk(chunk, tuple(files), tuple(rows))
+
+
+#: Makes the given chunks, yielding each one made, in any order.
+MakeChunks = Callable[[Sequence[Chunk]], Iterator[MadeChunk]]
+
+
+class Engine(Protocol):
+    """Where a job's chunks are made. :meth:`connect` sets up (and checks) what the job
+    needs before any output is touched, and yields the function that makes chunks."""
+
+    def connect(
+        self, generator: OnnxGenerator, job: GenerateJob, batch_size: int, codes: CodeChoice
+    ) -> contextlib.AbstractContextManager[MakeChunks]: ...
+
+
+class LocalEngine:
+    """Every chunk in this process, one after the other."""
+
+    @contextlib.contextmanager
+    def connect(
+        self, generator: OnnxGenerator, job: GenerateJob, batch_size: int, codes: CodeChoice
+    ) -> Iterator[MakeChunks]:
+        yield lambda chunks: (make_chunk(generator, job, c, batch_size, codes) for c in chunks)
+
+
+class ChunkStore:
+    """The chunks of one job's shard made so far, kept in ``.<out name>.chunks`` beside
+    the output folder: a chunk's PNGs, then its rows file (``rows/<label>-<start>.csv``,
+    renamed into place) mark it complete, so a run killed at any point resumes with the
+    chunks still to make. A store of another job (model, classes, seed, shard, ...) is
+    discarded."""
+
+    def __init__(self, out: Path, job: GenerateJob, shard: Shard) -> None:
+        self.root = out.with_name(f".{out.name}.chunks")
+        self.out, self.job, self.shard = out, job, shard
+        record = _job_text(job, shard)
+        job_file = self.root / JOB_FILE
+        if not (job_file.is_file() and job_file.read_text() == record):
+            with refused_writes(out):
+                shutil.rmtree(self.root, ignore_errors=True)
+                (self.root / "rows").mkdir(parents=True)
+                job_file.write_text(record)
+
+    def _rows_file(self, chunk: Chunk) -> Path:
+        return self.root / "rows" / f"{chunk.label}-{chunk.start}.csv"
+
+    def done(self, chunk: Chunk) -> bool:
+        return self._rows_file(chunk).is_file()
+
+    def put(self, made: MadeChunk) -> None:
+        with refused_writes(self.out):
+            self._put(made)
+
+    def _put(self, made: MadeChunk) -> None:
+        for path, data in made.files:
+            target = self.root / path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+        text = io.StringIO()
+        csv.DictWriter(text, COLUMNS, lineterminator="\n").writerows(made.rows)
+        rows = self._rows_file(made.chunk)
+        partial = rows.with_suffix(".partial")
+        partial.write_text(text.getvalue(), encoding="utf-8")
+        os.replace(partial, rows)
+
+    def write(self, out: Path, force: bool) -> int:
+        """Write the complete shard to ``out`` atomically (images hard-linked from the
+        store), then remove the store; returns the number of images."""
+        chunks = self.job.chunks_of(self.shard)
+        written = 0
+        with output_folder(out, force) as tmp:
+            with _manifest_writer(tmp) as rows:
+                for chunk in chunks:
+                    for n in range(chunk.start, chunk.start + chunk.count):
+                        path = image_path(chunk.label, n)
+                        (tmp / path).parent.mkdir(parents=True, exist_ok=True)
+                        _link_or_copy(self.root / path, tmp / path)
+                    text = self._rows_file(chunk).read_text(encoding="utf-8")
+                    rows.writerows(csv.DictReader(io.StringIO(text), COLUMNS))
+                    written += chunk.count
+            write_job(tmp, self.job, self.shard, written)
+        shutil.rmtree(self.root, ignore_errors=True)
+        return written
+
+
 def generate_folder(
     generator: OnnxGenerator,
     out: str | os.PathLike[str],
@@ -106,18 +237,23 @@ def generate_folder(
     shard: Shard = Shard(),
     progress: bool = True,
     force: bool = False,
-    batch_size: int = 256,
+    batch_size: int = CHUNK,
     codes: CodeChoice | None = None,
+    engine: Engine | None = None,
 ) -> int:
     """Write shard ``shard`` of ``per_class`` images of each class index in ``labels``
     to ``out`` (replaced atomically; a folder gan-augment did not write only with
     ``force``); returns the number of images written. ``batch_size`` (the synthesize
     stage's default) is the generator's batch: the same one gives the same bytes.
-    ``codes`` fixes or sweeps a model's latent codes (a sweep spans each class's images)."""
+    ``codes`` fixes or sweeps a model's latent codes (a sweep spans each class's images).
+    ``engine`` makes the chunks (default: :class:`LocalEngine`); a run killed before the
+    end resumes from the chunks it completed."""
     if per_class < 1:
         raise ConfigError(f"--per-class {per_class}: must be at least 1")
     codes = codes or CodeChoice()
     codes.check(generator.codes, str(generator.path))
+    out = Path(out)
+    check_output_folder(out, force)
     job = GenerateJob(
         generator.info.variant,
         generator.sha256,
@@ -126,27 +262,24 @@ def generate_folder(
         seed,
         codes=codes.describe(),
     )
-    chunks = job.chunks_of(shard)
-    classes = generator.info.classes
-    written = 0
-    with output_folder(out, force) as tmp:
-        with _manifest_writer(tmp) as rows, _bar(chunks, f"generate {shard}", progress) as bar:
-            for chunk in chunks:
-                name = classes[chunk.label]
-                stream = round_seed(seed, job.variant, name, 0)
-                folder = Path("images") / str(chunk.label)
-                writer = SampleWriter(
-                    tmp, folder, name, "", generator, rows, bar, start=chunk.start
-                )
-                end = chunk.start + chunk.count
-                wanted = set(range(chunk.start, end))
-                for offset, images in round_chunks(
-                    generator, chunk.label, stream, end, batch_size, wanted, codes, per_class
-                ):
-                    writer.write(images[max(chunk.start - offset, 0) : end - offset], stream)
-                written += chunk.count
-        write_job(tmp, job, shard, written)
-    return written
+    with (engine or LocalEngine()).connect(generator, job, batch_size, codes) as make:
+        store = ChunkStore(out, job, shard)
+        chunks = job.chunks_of(shard)
+        todo = [chunk for chunk in chunks if not store.done(chunk)]
+        if len(todo) < len(chunks):
+            log.warning(
+                "%s: resuming, %d of %d chunks already made (%s)",
+                out,
+                len(chunks) - len(todo),
+                len(chunks),
+                store.root,
+            )
+        with _bar(chunks, f"generate {shard}", progress) as bar:
+            bar.update(sum(c.count for c in chunks) - sum(c.count for c in todo))
+            for made in make(todo):
+                store.put(made)
+                bar.update(made.chunk.count)
+    return store.write(out, force)
 
 
 @contextlib.contextmanager
@@ -167,9 +300,13 @@ def image_path(label: int, n: int) -> str:
     return f"images/{label}/{n:06d}.png"
 
 
+def _job_text(job: GenerateJob, shard: Shard, **extra: int) -> str:
+    record = asdict(job) | {"labels": list(job.labels), "shard": str(shard), **extra}
+    return json.dumps(record, indent=2) + "\n"
+
+
 def write_job(folder: Path, job: GenerateJob, shard: Shard, images: int) -> None:
-    record = asdict(job) | {"labels": list(job.labels), "shard": str(shard), "images": images}
-    (folder / JOB_FILE).write_text(json.dumps(record, indent=2) + "\n")
+    (folder / JOB_FILE).write_text(_job_text(job, shard, images=images))
 
 
 def read_job(folder: Path) -> tuple[GenerateJob, Shard]:

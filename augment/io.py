@@ -26,6 +26,18 @@ WRITE_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPE
 
 
 @contextlib.contextmanager
+def refused_writes(final: str | os.PathLike[str]) -> Iterator[None]:
+    """A write the file system refuses (full, read-only, no permission) inside the block
+    becomes a one-line AugmentError naming ``final``."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno in WRITE_ERRORS:
+            raise AugmentError(f"{final}: cannot write output ({exc.strerror})") from exc
+        raise
+
+
+@contextlib.contextmanager
 def atomic_path(final: str | os.PathLike[str], is_dir: bool = False) -> Iterator[Path]:
     """Yield a temporary sibling of ``final``; on success rename it over ``final``.
 
@@ -80,11 +92,9 @@ def _umask() -> int:
 OUTPUT_MARKER = ".gan-augment-output"
 
 
-@contextlib.contextmanager
-def output_folder(final: str | os.PathLike[str], force: bool = False) -> Iterator[Path]:
-    """:func:`atomic_path` for a command's output folder, which never deletes what it did
-    not write: an existing non-empty folder without :data:`OUTPUT_MARKER` is a DataError
-    (before any work) unless ``force``."""
+def check_output_folder(final: str | os.PathLike[str], force: bool = False) -> None:
+    """DataError when :func:`output_folder` would refuse ``final``: a file, or a non-empty
+    folder gan-augment did not write (without :data:`OUTPUT_MARKER`) unless ``force``."""
     final = Path(final)
     if final.exists() and not final.is_dir():
         raise DataError(f"{final}: exists and is not a folder")
@@ -96,6 +106,13 @@ def output_folder(final: str | os.PathLike[str], force: bool = False) -> Iterato
                 "that gan-augment did not write; choose a new folder, or pass --force to "
                 "replace it (deleting them)"
             )
+
+
+@contextlib.contextmanager
+def output_folder(final: str | os.PathLike[str], force: bool = False) -> Iterator[Path]:
+    """:func:`atomic_path` for a command's output folder, which never deletes what it did
+    not write: :func:`check_output_folder` first, before any work."""
+    check_output_folder(final, force)
     with atomic_path(final, is_dir=True) as tmp:
         (tmp / OUTPUT_MARKER).write_text("written by gan-augment; safe to replace\n")
         yield tmp

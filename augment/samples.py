@@ -124,19 +124,23 @@ class ImageSink(Protocol):
 
 
 class ArraySink:
-    """Keeps one class's images in memory: the in-memory twin of :class:`SampleWriter`."""
+    """Keeps one class's images in memory, with the seed of each write: the in-memory twin
+    of :class:`SampleWriter` (and what a remote worker sends back to be written)."""
 
-    def __init__(self, tile: tuple[int, int, int], bar: tqdm) -> None:
+    def __init__(self, tile: tuple[int, int, int], bar: tqdm | None = None) -> None:
         self.tile, self.bar = tile, bar
-        self.chunks: list[np.ndarray] = []
+        self.writes: list[tuple[np.ndarray, int]] = []
 
     def write(self, images: np.ndarray, seed: int) -> None:
-        self.chunks.append(images)
-        self.bar.update(len(images))
+        self.writes.append((images, seed))
+        if self.bar is not None:
+            self.bar.update(len(images))
 
     def array(self) -> np.ndarray:
         """Every image written, u8 N x H x W x C."""
-        return np.concatenate(self.chunks) if self.chunks else np.zeros((0, *self.tile), np.uint8)
+        if not self.writes:
+            return np.zeros((0, *self.tile), np.uint8)
+        return np.concatenate([images for images, _ in self.writes])
 
 
 @dataclass

@@ -22,7 +22,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -58,6 +58,15 @@ Judge = tuple[Classifier, Sequence[str]]
 # -- configuration -------------------------------------------------------------------------
 
 
+class RayConfig(StrictModel):
+    """params.yaml ``synthesize.ray``: the cluster of ``engine: ray``."""
+
+    address: str | None = Field(
+        None, description="the cluster's head host:port (or auto); null: a local one"
+    )
+    workers: int = Field(2, ge=1, description="actors, one CPU each")
+
+
 class SynthesisConfig(StrictModel):
     """params.yaml ``synthesize``."""
 
@@ -73,6 +82,10 @@ class SynthesisConfig(StrictModel):
         description="variants (with an encoder: bigan, ali) whose z is interpolated between "
         "the encoded real images of each class instead of drawn from the prior",
     )
+    engine: Literal["local", "ray"] = Field(
+        "local", description="where the classes are synthesized: this process or Ray"
+    )
+    ray: RayConfig = RayConfig()
 
     @model_validator(mode="after")
     def _interpolated_variants_synthesize(self) -> SynthesisConfig:
@@ -269,6 +282,30 @@ def synthesize_class(
 # -- the whole run -------------------------------------------------------------------------
 
 
+@contextlib.contextmanager
+def _remote_classes(
+    generator: OnnxGenerator,
+    jobs: Sequence[ClassJob],
+    config: SynthesisConfig,
+    seed: int,
+    judge: Classifier | None,
+) -> Iterator[Iterator[tuple[ArraySink, ClassStats]] | None]:
+    """``engine: ray``: each class's writes and stats, made on the cluster, in order
+    (None: ``engine: local``, every class made here as it is written)."""
+    if config.engine == "local":
+        yield None
+        return
+    from augment.ray_engine import RayEngine
+
+    classes = RayEngine(config.ray.address, config.ray.workers).synthesize(
+        generator, jobs, config, seed, judge
+    )
+    try:
+        yield classes
+    finally:
+        classes.close()  # leaves the cluster (or stops the local one)
+
+
 def synthesize(
     generator: OnnxGenerator,
     real: Manifest,
@@ -304,6 +341,7 @@ def synthesize(
         with (
             manifest_path.open("a", encoding="utf-8", newline="") as stream,
             progress_bar(jobs, f"synthesize {generator.info.variant}", progress) as bar,
+            _remote_classes(generator, jobs, config, seed, judge_model) as remote,
         ):
             rows = csv.DictWriter(stream, list(real.frame.columns), restval="", lineterminator="\n")
             for index, job in enumerate(jobs):
@@ -319,7 +357,14 @@ def synthesize(
                     bar,
                     config.grid_per_class,
                 )
-                stats[name] = synthesize_class(job, generator, writer, config, seed, judge_model)
+                if remote is None:
+                    stats[name] = synthesize_class(
+                        job, generator, writer, config, seed, judge_model
+                    )
+                else:  # made on the cluster: written here, in the same order
+                    sink, stats[name] = next(remote)
+                    for images, sub in sink.writes:
+                        writer.write(images, sub)
                 settle(bar, stats[name])
                 samples[name] = writer.samples
         seconds = time.perf_counter() - started

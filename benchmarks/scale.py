@@ -10,8 +10,13 @@ shared and noisy):
 * ``generate``: ``augment generate`` of 1x and 10x the images (peak RSS of each fresh
   process: flat in the number of images is the target), and the same job as 2 shards run
   at once and merged (wall time against the unsharded run; bytes checked equal).
+* ``ray``: the same 1x and 10x jobs locally and with ``--engine ray`` (1 and 2 workers)
+  on a cluster started with ``ray start`` (2 CPUs, 127.0.0.1): steady images/s from the
+  difference of the two sizes, start-up cost (the 1x wall time less its images at that
+  rate), peak RSS of the driver plus every Ray process, the cluster's own start time, a
+  job-local cluster (no ``--address``), and the bytes checked equal to the local run.
 
-    python benchmarks/scale.py                 # ~5 minutes on 2 cores
+    python benchmarks/scale.py                 # ~7 minutes on 2 cores
     python benchmarks/scale.py --parts ddp --steps 100
     python benchmarks/scale.py --smoke --out /tmp/scale   # a tiny run: does it work?
 
@@ -21,6 +26,7 @@ Writes ``benchmarks/results/scale.json`` and ``.md`` (``--out`` to change).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -151,6 +157,109 @@ def bench_generate(workdir: Path, per_class: int) -> dict[str, Any]:
     return runs
 
 
+#: A cluster on 127.0.0.1 (Ray's switch for it) with token authentication, as in the tests.
+RAY_ENV = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_AUTH_MODE": "token"}
+
+
+def sampled(command: list[str], cwd: Path, with_ray: bool = True) -> tuple[float, int]:
+    """(wall seconds, peak summed RSS MiB of the process, its children and, ``with_ray``,
+    every Ray process on the machine) of a fresh process, sampled every 50 ms."""
+    import psutil
+
+    def ray_processes() -> list[psutil.Process]:
+        found = []
+        for process in psutil.process_iter(["name", "cmdline"]):
+            text = " ".join(process.info["cmdline"] or [process.info["name"] or ""])
+            if "ray::" in text or "raylet" in text or "gcs_server" in text or "/ray/" in text:
+                found.append(process)
+        return found
+
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        command, cwd=cwd, env=RAY_ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    driver, peak = psutil.Process(process.pid), 0
+    while process.poll() is None:
+        try:
+            group = {p.pid: p for p in [driver, *driver.children(recursive=True)]}
+            if with_ray:
+                group |= {p.pid: p for p in ray_processes()}
+            total = 0
+            for member in group.values():
+                with contextlib.suppress(psutil.Error):
+                    total += member.memory_info().rss
+            peak = max(peak, total)
+        except psutil.Error:
+            pass
+        time.sleep(0.05)
+    wall = time.perf_counter() - started
+    if process.returncode != 0:
+        raise SystemExit(f"failed: {' '.join(command)}")
+    return wall, round(peak / 2**20)
+
+
+def bench_ray(workdir: Path, per_class: int) -> dict[str, Any]:
+    model = export_model(workdir / "sngan-ray.onnx")
+    ray = str(Path(sys.executable).with_name("ray"))
+    started = time.perf_counter()
+    subprocess.run(
+        [ray, "start", "--head", "--port=6390", "--num-cpus=2", "--include-dashboard=false"]
+        + ["--disable-usage-stats", f"--temp-dir={workdir / 'ray'}"],
+        env=RAY_ENV,
+        check=True,
+        capture_output=True,
+    )
+    cluster_start = time.perf_counter() - started
+    setups = {
+        "local": [],
+        "ray, 1 worker": ["--engine", "ray", "--address", "127.0.0.1:6390", "--workers", "1"],
+        "ray, 2 workers": ["--engine", "ray", "--address", "127.0.0.1:6390", "--workers", "2"],
+    }
+    rows: dict[str, Any] = {"cluster start (ray start), s": round(cluster_start, 1)}
+    try:
+        _, idle = sampled([sys.executable, "-c", "pass"], workdir)
+        rows["cluster idle RSS, MiB"] = idle
+        for name, extra in setups.items():
+            walls, peaks = {}, {}
+            for n in (per_class, 10 * per_class):
+                out = workdir / f"{name.replace(' ', '').replace(',', '-')}-{n}"
+                command = [*AUGMENT, "generate", str(model), str(out), "--per-class", str(n)]
+                walls[n], peaks[n] = sampled(command + extra, workdir, with_ray=bool(extra))
+            small, large = per_class, 10 * per_class
+            extra_seconds = walls[large] - walls[small]  # <= 0 only in a tiny, noisy run
+            rate = 10 * (large - small) / extra_seconds if extra_seconds > 0 else None
+            rows[name] = {
+                "images": 10 * large,
+                "wall_seconds": round(walls[large], 1),
+                "steady_images_per_s": round(rate) if rate else None,
+                "startup_seconds": round(walls[small] - 10 * small / rate, 1) if rate else None,
+                "peak_rss_mib": max(peaks.values()),
+            }
+            print(name, rows[name], flush=True)
+        local = tree(workdir / f"local-{10 * per_class}")
+        rows["ray, 2 workers"]["bytes_equal_to_local"] = (
+            tree(workdir / f"ray-2workers-{10 * per_class}") == local
+        )
+    finally:
+        subprocess.run([ray, "stop", "--force"], capture_output=True, check=False)
+    out = workdir / "job-local"
+    command = [*AUGMENT, "generate", str(model), str(out), "--per-class", str(10 * per_class)]
+    wall, peak = sampled(command + ["--engine", "ray", "--workers", "2"], workdir)
+    rows["ray, 2 workers, job-local cluster"] = {
+        "images": 100 * per_class,
+        "wall_seconds": round(wall, 1),
+        "peak_rss_mib": peak,
+        "bytes_equal_to_local": tree(out) == local,
+    }
+    base = rows["local"]["steady_images_per_s"]
+    for row in rows.values():
+        if isinstance(row, dict) and "steady_images_per_s" in row:
+            rate = row["steady_images_per_s"]
+            row["rate_vs_local"] = round(rate / base, 2) if rate and base else None
+    print(rows, flush=True)
+    return rows
+
+
 def markdown(report: dict[str, Any]) -> str:
     lines = ["# Scale (benchmarks/scale.py)", ""]
     if "ddp" in report:
@@ -171,13 +280,34 @@ def markdown(report: dict[str, Any]) -> str:
         for name, row in report["generate"].items():
             lines.append(f"- {name}: " + ", ".join(f"{k} {v}" for k, v in row.items()))
         lines.append("")
+    if "ray" in report:
+        lines += [
+            "## Generation on Ray Data (augment generate --engine ray, sngan 28x28)",
+            "",
+            "| setup | images | wall s | steady images/s | vs local | start-up s | "
+            "peak RSS MiB | bytes = local |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for name, row in report["ray"].items():
+            if not isinstance(row, dict):
+                continue
+            lines.append(
+                f"| {name} | {row['images']} | {row['wall_seconds']} | "
+                + " | ".join(
+                    str(row.get(key) if row.get(key) is not None else "")
+                    for key in ("steady_images_per_s", "rate_vs_local", "startup_seconds")
+                )
+                + f" | {row['peak_rss_mib']} | {row.get('bytes_equal_to_local', '')} |"
+            )
+        extras = {k: v for k, v in report["ray"].items() if not isinstance(v, dict)}
+        lines += ["", ", ".join(f"{k}: {v}" for k, v in extras.items()), ""]
     lines.append(f"machine: {report['machine']}")
     return "\n".join(lines) + "\n"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--parts", nargs="+", default=["ddp", "generate"])
+    parser.add_argument("--parts", nargs="+", default=["ddp", "generate", "ray"])
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--per-class", type=int, default=200, help="images per class (1x)")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/scale.json")
@@ -188,6 +318,8 @@ def main() -> None:
             report["ddp"] = bench_ddp(Path(tmp), args.steps)
         if "generate" in args.parts:
             report["generate"] = bench_generate(Path(tmp), args.per_class)
+        if "ray" in args.parts:
+            report["ray"] = bench_ray(Path(tmp), args.per_class)
     write_results(args.out, report, markdown(report))
 
 

@@ -153,3 +153,15 @@ def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
             ConvUpscale(), root / "conv_upscale.onnx", "upscale", scale=2, domains=()
         ),
     }
+
+
+@pytest.fixture(scope="session")
+def sngan_28(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An untrained sngan at 28 x 28, 10 classes: a real model's cost per image (the
+    weights do not matter where only speed and bytes are compared)."""
+    torch.manual_seed(0)
+    classes = tuple("abcdefghij")
+    variant = Registry.from_plugins().create("sngan", {}, DataSpec(28, 1, classes))
+    path = tmp_path_factory.mktemp("sngan-28") / "sngan.onnx"
+    export_onnx(variant, variant.generator.eval(), path)
+    return path

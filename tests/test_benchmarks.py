@@ -289,6 +289,15 @@ def test_scale_benchmark_smoke_run(smokes) -> None:
     merged = generate[sharded]
     assert merged["images"] == 10 * images and merged["bytes_equal_to_unsharded"] is True
     assert "| setup | steps/s |" in table and "## Generation" in table
+    ray = report["ray"]  # the ray extra is part of `make test`'s install
+    engines = ("ray, 1 worker", "ray, 2 workers", "ray, 2 workers, job-local cluster")
+    assert set(ray) >= {"local", *engines}
+    for name in engines:
+        assert ray[name]["images"] == 10 * images
+        assert ray[name]["peak_rss_mib"] > ray["local"]["peak_rss_mib"], name  # Ray's own
+    assert ray["ray, 2 workers"]["bytes_equal_to_local"] is True
+    assert ray[engines[2]]["bytes_equal_to_local"] is True
+    assert "## Generation on Ray Data" in table
 
 
 def test_translate_benchmark_smoke_run(smokes) -> None:

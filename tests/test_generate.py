@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -148,3 +149,32 @@ def test_generate_and_the_synthesize_stage_make_the_same_images(tiny_models, run
         assert paths[0] == f"images/{index}/000000.png" and len(paths) == PER_CLASS
         files = np.stack([read_image(runs["whole"] / path) for path in paths])
         np.testing.assert_array_equal(files, arrays[name])
+
+
+def test_a_run_killed_mid_job_resumes_from_the_chunks_it_made(sngan_28, tmp_path):
+    """SIGKILL part way, then the same command: the chunks already made are kept (the
+    same files, not made again) and the folder equals an uninterrupted run's."""
+    per_class = 512  # 20 chunks
+    generate_folder(OnnxGenerator(sngan_28), tmp_path / "whole", range(10), per_class, 0,
+                    progress=False)  # fmt: skip
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "augment.cli", "generate", str(sngan_28), str(out),
+               "--per-class", str(per_class)]  # fmt: skip
+    job = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    rows = tmp_path / ".out.chunks" / "rows"
+    while not (rows.is_dir() and len(list(rows.glob("*.csv"))) >= 3):
+        assert job.poll() is None, "the job ended before the kill"
+        time.sleep(0.01)
+    job.kill()
+    job.wait()
+    made = sorted(rows.glob("*.csv"))
+    assert not out.exists() and 3 <= len(made) < 20
+    first = tmp_path / ".out.chunks" / "images" / "0" / "000000.png"
+    stamp = first.stat().st_ino, first.stat().st_mtime_ns
+    result = subprocess.run(command, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert f"resuming, {len(made)} of 20 chunks already made" in result.stderr
+    kept = out / "images" / "0" / "000000.png"  # hard-linked from the store: the same file
+    assert (kept.stat().st_ino, kept.stat().st_mtime_ns) == stamp
+    assert tree(out) == tree(tmp_path / "whole")
+    assert not (tmp_path / ".out.chunks").exists()

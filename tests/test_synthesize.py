@@ -314,6 +314,37 @@ def test_in_memory_synthesis_equals_the_written_images(
         np.testing.assert_array_equal(longer[name][: len(shorter[name])], shorter[name])
 
 
+def test_the_ray_engine_writes_the_bytes_of_a_local_run(
+    prepared: Path, model_path: Path, judge: tuple, tmp_path: Path
+) -> None:
+    """``engine: ray`` with no address: a cluster of 2 workers started for the run (on
+    127.0.0.1), each class filtered by the judge on a worker and written here."""
+    pytest.importorskip("ray.data", reason="the gan-augment[ray] extra is not installed")
+    real = Manifest.read(prepared)
+    generator = OnnxGenerator(model_path, task="synthesize")
+    config = SynthesisConfig(policy="target:30", batch_size=8, filter={"threshold": 0.5})
+    runs = {"local": config, "ray": config.model_copy(update={"engine": "ray"})}
+    results = {
+        name: synthesize(
+            generator,
+            real,
+            run,
+            tmp_path / name,
+            seed=3,
+            judge=judge,
+            report_dir=tmp_path / f"{name}-report",
+            progress=False,
+        )  # fmt: skip
+        for name, run in runs.items()
+    }
+    assert files_bytes(tmp_path / "ray") == files_bytes(tmp_path / "local")
+    assert results["ray"].accepted == results["local"].accepted
+    assert 0 < sum(results["ray"].accepted.values()) < sum(results["ray"].written.values())
+    for name in ("acceptance.json", "samples.png"):
+        local = (tmp_path / "local-report" / name).read_bytes()
+        assert (tmp_path / "ray-report" / name).read_bytes() == local, name
+
+
 def test_calibrated_thresholds_pass_the_share_of_real_val_images(
     prepared: Path, model_path: Path, judge: tuple, tmp_path: Path
 ) -> None:

@@ -7,6 +7,7 @@ Arrays are uint8 ``H x W x C`` (C = 1 or 3) unless stated otherwise; batches are
 from __future__ import annotations
 
 import functools
+import io
 import logging
 import os
 import warnings
@@ -212,12 +213,9 @@ def _to_square(image: Image.Image, size: int, fit: Fit, counts: Counter[str]) ->
     return canvas
 
 
-def write_png(path: str | os.PathLike[str], array: np.ndarray, atomic: bool = True) -> None:
-    """Write a uint8 ``H x W x C`` (or ``H x W``) array as PNG with fixed, deterministic settings.
-
-    ``atomic=False`` writes in place (for files inside a folder that is itself written
-    atomically).
-    """
+def encode_png(array: np.ndarray) -> bytes:
+    """A uint8 ``H x W x C`` (or ``H x W``) array as PNG bytes, with fixed, deterministic
+    settings: the same pixels give the same bytes in every process."""
     array = np.asarray(array)
     if array.dtype != np.uint8:
         raise ValueError(f"write_png expects uint8, got {array.dtype}")
@@ -225,12 +223,25 @@ def write_png(path: str | os.PathLike[str], array: np.ndarray, atomic: bool = Tr
         array = array[..., 0]
     if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (3, 4)):
         raise ValueError(f"write_png expects H x W x C with C in 1, 3, 4; got {array.shape}")
-    image = Image.fromarray(np.ascontiguousarray(array))
+    buffer = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(array)).save(
+        buffer, format="PNG", optimize=False, compress_level=6
+    )
+    return buffer.getvalue()
+
+
+def write_png(path: str | os.PathLike[str], array: np.ndarray, atomic: bool = True) -> None:
+    """Write :func:`encode_png`'s bytes of ``array`` to ``path``.
+
+    ``atomic=False`` writes in place (for files inside a folder that is itself written
+    atomically).
+    """
+    data = encode_png(array)
     if not atomic:
-        image.save(path, format="PNG", optimize=False, compress_level=6)
+        Path(path).write_bytes(data)
         return
     with atomic_path(path) as tmp:
-        image.save(tmp, format="PNG", optimize=False, compress_level=6)
+        tmp.write_bytes(data)
 
 
 @dataclass

@@ -1,0 +1,155 @@
+"""``augment generate --engine ray`` on a real local Ray cluster (a head bound to 127.0.0.1
+with 2 CPUs, started with ``ray start`` as a user would): byte-identical to a local run,
+complete and identical after a worker is killed mid-job, one-line errors for a cluster
+that cannot be reached, cannot hold the workers, or runs another version."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from augment.generate import generate_folder
+from augment.runtime import OnnxGenerator
+
+pytest.importorskip("ray.data", reason="the gan-augment[ray] extra is not installed")
+
+RAY = str(Path(sys.executable).with_name("ray"))
+#: The cluster binds to 127.0.0.1 (Ray's switch for it) and checks a token, which the
+#: driver sends (both read ~/.ray/auth_token, created by the first head).
+ENV = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_AUTH_MODE": "token"}
+
+
+def tree(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+def augment(*args: object, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "augment.cli", *map(str, args)]
+    return subprocess.run(
+        command, capture_output=True, text=True, check=False, timeout=300, env=ENV, cwd=cwd
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def start_head(temp: Path, env: dict[str, str] | None = None) -> str:
+    """A Ray head on 127.0.0.1 with 2 CPUs (``ray start``); its address."""
+    port = free_port()
+    command = [RAY, "start", "--head", "--node-ip-address=127.0.0.1", f"--port={port}"]
+    command += ["--num-cpus=2", "--include-dashboard=false", "--disable-usage-stats"]
+    command += [f"--temp-dir={temp}"]
+    subprocess.run(command, check=True, capture_output=True, env={**ENV, **(env or {})})
+    return f"127.0.0.1:{port}"
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[str]:
+    # Ray's socket paths must stay short: a temp dir of its own under /tmp.
+    temp = Path(f"/tmp/gan-augment-ray-{os.getpid()}")
+    address = start_head(temp)
+    yield address
+    subprocess.run([RAY, "stop", "--force"], capture_output=True, check=False)
+
+
+def test_a_ray_run_is_byte_identical_to_a_local_run(cluster, tiny_models, tmp_path):
+    model = tiny_models["synthesize"]
+    generate_folder(OnnxGenerator(model), tmp_path / "local", range(5), 300, 7, progress=False)
+    result = augment(
+        "generate", model, tmp_path / "ray", "--per-class", 300, "--seed", 7,
+        "--engine", "ray", "--address", cluster, "--workers", 2,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert tree(tmp_path / "ray") == tree(tmp_path / "local")
+    assert not list(tmp_path.glob(".ray.*")), "the chunk store is removed at the end"
+
+
+def test_a_worker_killed_mid_job_still_gives_the_complete_identical_output(
+    cluster, sngan_28, tmp_path
+):
+    per_class = 1024  # 40 chunks of 256: a few seconds of work for 2 workers
+    generate_folder(OnnxGenerator(sngan_28), tmp_path / "local", range(10), per_class, 0,
+                    progress=False)  # fmt: skip
+    out = tmp_path / "ray"
+    job = subprocess.Popen(
+        [sys.executable, "-m", "augment.cli", "generate", sngan_28, out,
+         "--per-class", str(per_class), "--engine", "ray", "--address", cluster],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=ENV,
+    )  # fmt: skip
+    rows = tmp_path / ".ray.chunks" / "rows"
+    deadline = time.monotonic() + 120
+    while not (rows.is_dir() and len(list(rows.glob("*.csv"))) >= 3):
+        assert job.poll() is None, job.stderr.read()
+        assert time.monotonic() < deadline, "no chunk was made"
+        time.sleep(0.02)
+    actors = subprocess.run(
+        ["pgrep", "-f", r"MapBatches\(ChunkMaker\)"], capture_output=True, text=True
+    ).stdout.split()
+    assert actors, "no ChunkMaker actor process found"
+    os.kill(int(actors[0]), signal.SIGKILL)
+    made_at_kill = len(list(rows.glob("*.csv")))
+    assert not out.exists() and made_at_kill < 40, "the kill came after the job"
+    _, stderr = job.communicate(timeout=300)
+    assert job.returncode == 0, stderr
+    assert tree(out) == tree(tmp_path / "local")
+
+
+def test_an_address_that_cannot_be_reached_is_one_line(tiny_models, tmp_path):
+    started = time.monotonic()
+    result = augment(
+        "generate", tiny_models["synthesize"], tmp_path / "out", "--engine", "ray",
+        "--address", f"127.0.0.1:{free_port()}",
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert "cannot be reached" in result.stderr and len(result.stderr.splitlines()) == 1
+    assert time.monotonic() - started < 60
+    assert not (tmp_path / "out").exists()
+
+
+def test_more_workers_than_the_cluster_holds_is_one_line(cluster, tiny_models, tmp_path):
+    result = augment(
+        "generate", tiny_models["synthesize"], tmp_path / "out", "--engine", "ray",
+        "--address", cluster, "--workers", 3,
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert "has 2 CPUs, 3 workers need 3" in result.stderr.splitlines()[-1]
+    assert not (tmp_path / "out").exists()
+
+
+def test_address_needs_the_ray_engine(tiny_models, tmp_path):
+    result = augment("generate", tiny_models["synthesize"], tmp_path / "o", "--address", "x:1")
+    assert result.returncode != 0 and "--address needs --engine ray" in result.stderr
+
+
+def test_a_worker_running_another_version_is_named(cluster, tiny_models, tmp_path):
+    """A second cluster whose node sees gan-augment 9.9.9 (a dist-info first on its
+    PYTHONPATH: what a stale install on a worker machine looks like to Python)."""
+    fake = tmp_path / "stale"
+    info = fake / "gan_augment-9.9.9.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: gan-augment\nVersion: 9.9.9\n")
+    subprocess.run([RAY, "stop", "--force"], capture_output=True, check=False)
+    try:
+        temp = Path(f"/tmp/gan-augment-ray-{os.getpid()}-stale")
+        address = start_head(temp, {"PYTHONPATH": str(fake)})
+        result = augment(
+            "generate", tiny_models["synthesize"], tmp_path / "out", "--engine", "ray",
+            "--address", address, cwd=tmp_path,  # not the checkout: its egg-info is 0.1.0
+        )  # fmt: skip
+    finally:
+        subprocess.run([RAY, "stop", "--force"], capture_output=True, check=False)
+    assert result.returncode != 0
+    last = result.stderr.splitlines()[-1]
+    assert "ray worker 127.0.0.1" in last and "gan-augment 9.9.9 there" in last, result.stderr
+    assert not (tmp_path / "out").exists()
