@@ -3,11 +3,14 @@
 The chunks still to make (:mod:`augment.generate`: 256 images of one class, each with its
 own noise stream) become a Ray Data dataset, one block per chunk. ``map_batches`` runs
 them on a fixed pool of actors (:class:`ChunkMaker`), each holding one onnxruntime
-session (CUDA provider on a GPU worker with ``device='cuda'``). The model travels with
-the actors' constructor arguments, so no worker needs the file, and each actor checks
-its sha256. An actor returns the chunk's PNG bytes and manifest rows; the driver puts
+session (CUDA provider on a GPU worker with ``device='cuda'``). The model's bytes go
+through Ray's object store, so no worker needs the file, and each actor checks their
+sha256. An actor returns the chunk's PNG bytes and manifest rows; the driver puts
 them in the job's :class:`augment.generate.ChunkStore` as the local engine does, so the
 folder is byte-identical to a local run and a restarted job skips the chunks on disk.
+The synthesize stage (``synthesize.engine: ray``) hands out whole classes the same way
+(:class:`ClassSynthesizer`: rounds, filter and judge on the worker), returned in class
+order and written by the driver as a local run writes them.
 
 Fault tolerance is Ray Data's: an actor pool restarts a dead actor and retries its task
 (``max_restarts`` and ``max_task_retries`` -1 by default). Before any work every node of
@@ -27,6 +30,7 @@ import socket
 import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -75,19 +79,24 @@ def _node_report() -> dict[str, str]:
 
 def _open_model(model: list[Any], sha256: str, device: str) -> OnnxGenerator:
     """An actor's onnxruntime session (one thread: an actor is one CPU) of the model
-    shipped in ``model`` (a reference), checked against the driver's sha256."""
+    shipped in ``model`` (a reference), checked against the driver's sha256 and kept on
+    the worker as ``<temp>/gan-augment-models/<sha256>.onnx`` (one file per model, shared
+    by the node's actors and later jobs)."""
     import hashlib
 
     import ray
 
     from augment.runtime import OnnxGenerator
 
-    data = ray.get(model[0])
-    if hashlib.sha256(data).hexdigest() != sha256:
-        raise ConfigError(f"ray worker {socket.gethostname()}: received a corrupt model")
-    path = os.path.join(tempfile.mkdtemp(prefix="gan-augment-model-"), "model.onnx")
-    with open(path, "wb") as handle:
-        handle.write(data)
+    path = Path(tempfile.gettempdir()) / "gan-augment-models" / f"{sha256}.onnx"
+    if not path.is_file():
+        data = ray.get(model[0])
+        if hashlib.sha256(data).hexdigest() != sha256:
+            raise ConfigError(f"ray worker {socket.gethostname()}: received a corrupt model")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f".{sha256}.{os.getpid()}.partial")
+        partial.write_bytes(data)
+        os.replace(partial, path)  # complete or absent: actors on one node race safely
     return OnnxGenerator(path, task="synthesize", device=device, threads=1)
 
 
@@ -107,11 +116,11 @@ class ChunkMaker:
         self.job, self.batch_size, self.codes = job, batch_size, codes
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        chunks = zip(batch["label"], batch["start"], batch["count"], strict=True)
         made = [
-            make_chunk(self.generator, self.job, Chunk(*map(int, chunk)), self.batch_size,
-                       self.codes)
-            for chunk in zip(batch["label"], batch["start"], batch["count"], strict=True)
-        ]  # fmt: skip
+            make_chunk(self.generator, self.job, Chunk(*map(int, c)), self.batch_size, self.codes)
+            for c in chunks
+        ]
         return {"result": np.array([pickle.dumps(m) for m in made], dtype=object)}
 
 
@@ -142,8 +151,9 @@ class ClassSynthesizer:
 
 @dataclass(frozen=True)
 class RayEngine:
-    """Chunks made on a Ray cluster by ``workers`` actors of one CPU each (and one GPU
-    each with ``device='cuda'``). ``address``: a running cluster (``host:port`` of its
+    """Synthesis on a Ray cluster (``augment generate``'s chunks, the synthesize stage's
+    classes) by ``workers`` actors of one CPU each (and one GPU each with
+    ``device='cuda'``). ``address``: a running cluster (``host:port`` of its
     head, ``auto``, or ``ray://host:port``); None starts a local one bound to 127.0.0.1
     with ``workers`` CPUs for this job and stops it after."""
 
@@ -249,7 +259,10 @@ class RayEngine:
             # Ray's switch that keeps a Linux node on 127.0.0.1 (it otherwise listens on
             # the machine's address): a cluster for one job has no reason to be reachable.
             os.environ.setdefault(LOOPBACK_ONLY, "0")
-            ray.init(num_cpus=self.workers, include_dashboard=False, **quiet)
+            try:
+                ray.init(num_cpus=self.workers, include_dashboard=False, **quiet)
+            except (OSError, RuntimeError, ValueError) as exc:  # e.g. a TMPDIR too long
+                raise ConfigError(f"{self._where}: cannot start ({first_line(exc)})") from None
         else:
             _check_reachable(self.address)
             try:

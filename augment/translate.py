@@ -23,7 +23,7 @@ import numpy as np
 from pydantic import Field
 from tqdm.auto import tqdm
 
-from augment.classifier import ClassifierConfig, evaluate, train_classifier
+from augment.classifier import ClassifierConfig, evaluate, predict_proba, train_classifier
 from augment.config import StrictModel
 from augment.data.batches import TrainingData
 from augment.data.domains import DomainsConfig, content_path
@@ -38,6 +38,17 @@ from augment.tasks.translate import TranslateVariant
 Load = Callable[[Manifest], tuple[np.ndarray, np.ndarray]]  # -> (u8 images, class indices)
 
 
+class LabelFilterConfig(StrictModel):
+    """params.yaml ``translate.filter``: keep a translation only where classifiers that
+    never saw it read its source label (:func:`label_agreement`)."""
+
+    enabled: bool = False
+    folds: int = Field(2, ge=2, le=10, description="class-stratified parts of the translations")
+    threshold: float = Field(
+        0.5, gt=0, le=1, description="out-of-fold probability of the source label to keep"
+    )
+
+
 class TranslateConfig(StrictModel):
     """params.yaml ``translate``."""
 
@@ -50,6 +61,7 @@ class TranslateConfig(StrictModel):
         "of the adaptation table trains for the same number of steps)",
     )
     grid: int = Field(10, ge=1, description="rows of reports/translate/<variant>/grid.png")
+    filter: LabelFilterConfig = LabelFilterConfig()
 
 
 def domain_part(manifest: Manifest, domain: str, split: str) -> Manifest:
@@ -120,6 +132,57 @@ def translate_images(
     return np.concatenate(chunks) if chunks else images[:0].copy()
 
 
+def label_agreement(
+    translated: np.ndarray,
+    labels: np.ndarray,
+    num_classes: int,
+    folds: int,
+    steps: int,
+    seed: int,
+) -> np.ndarray:
+    """f32[N]: the out-of-fold probability of each translation's source label.
+
+    The translations are cut into ``folds`` class-stratified parts; each part is read by a
+    classifier trained for ``steps`` on the other parts (translations and their source
+    labels only: no target label is needed). A translation that changed its digit
+    disagrees with what the others of its class taught: the cross-validated check of
+    confident learning (Northcutt et al., 2021), which finds label errors from
+    out-of-sample predicted probabilities.
+    """
+    rng = np.random.default_rng(derive_seed(seed, "label-agreement"))
+    part = np.zeros(len(labels), np.int64)
+    for c in np.unique(labels):
+        members = rng.permutation(np.flatnonzero(labels == c))
+        part[members] = np.arange(len(members)) % folds
+    scores = np.zeros(len(labels), np.float32)
+    config = ClassifierConfig(balance="none")
+    for f in tqdm(range(folds), desc="label agreement", unit="fold", disable=None):
+        held = part == f
+        judge = train_classifier(
+            translated[~held], labels[~held], num_classes, config,
+            derive_seed(seed, "label-agreement", f), False, steps,
+        )  # fmt: skip
+        probabilities = predict_proba(judge, translated[held])
+        scores[held] = probabilities[np.arange(held.sum()), labels[held]]
+    return scores
+
+
+def classifier_steps(images: int, epochs: int) -> int:
+    """Optimizer steps of ``epochs`` passes over ``images`` (every classifier of the
+    adaptation table trains for the same number)."""
+    return epochs * math.ceil(images / ClassifierConfig().batch_size)
+
+
+def per_class_share(
+    kept: np.ndarray, labels: np.ndarray, classes: list[str]
+) -> dict[str, float | None]:
+    """Class name -> share of its translations kept (None: the class has none)."""
+    return {
+        name: round(float(kept[labels == k].mean()), 4) if (labels == k).any() else None
+        for k, name in enumerate(classes)
+    }
+
+
 @dataclass
 class AdaptationResult:
     """The adaptation table of one translator (accuracies on the target's test split)."""
@@ -135,6 +198,11 @@ class AdaptationResult:
     reference_accuracy: dict[str, float]
     images_per_second: float
     classes: list[str] = field(default_factory=list)
+    # with the label filter: translations kept, the share kept per class, and the
+    # reference's reading of every translation (the filter's input)
+    kept: int | None = None
+    acceptance_per_class: dict[str, float | None] | None = None
+    label_preservation_unfiltered: float | None = None
 
 
 def adaptation(
@@ -149,12 +217,17 @@ def adaptation(
     seed: int,
     source_test: tuple[np.ndarray, np.ndarray] | None = None,
     images_per_second: float = 0.0,
+    kept: np.ndarray | None = None,
 ) -> AdaptationResult:
     """Train the source-only, translated and oracle classifiers (the same number of steps
-    each) and the two-domain reference; score them on the target's test split."""
+    each) and the two-domain reference; score them on the target's test split. With
+    ``kept`` (bool[N], the label filter's verdicts) the translated classifier learns the
+    kept translations only, and label preservation is measured on them."""
     k = len(classes)
     classifier = ClassifierConfig(balance="none")
-    steps = epochs * math.ceil(len(source[1]) / classifier.batch_size)
+    steps = classifier_steps(len(source[1]), epochs)
+    every = np.ones(len(source[1]), bool)
+    chosen = every if kept is None else kept
 
     def trained(images: np.ndarray, labels: np.ndarray, name: str) -> Any:
         return train_classifier(
@@ -163,7 +236,7 @@ def adaptation(
 
     sets = {
         "source_only": source,
-        "translated": (translated, source[1]),
+        "translated": (translated[chosen], source[1][chosen]),
         "oracle": target_train,
     }
     accuracy = {
@@ -175,7 +248,10 @@ def adaptation(
         np.concatenate([source[1], target_train[1]]),
     )
     reference = trained(*both, "reference")
-    preserved = evaluate(reference, translated, source[1], k)
+    preserved = evaluate(reference, translated[chosen], source[1][chosen], k)
+    unfiltered = None
+    if kept is not None:
+        unfiltered = round(float(evaluate(reference, translated, source[1], k)["accuracy"]), 4)
     checks = {"target_test": target_test} | ({"source_test": source_test} if source_test else {})
     gap = accuracy["oracle"] - accuracy["source_only"]
     return AdaptationResult(
@@ -198,7 +274,22 @@ def adaptation(
         },
         images_per_second=round(images_per_second, 1),
         classes=list(classes),
+        kept=None if kept is None else int(kept.sum()),
+        acceptance_per_class=None if kept is None else per_class_share(kept, source[1], classes),
+        label_preservation_unfiltered=unfiltered,
     )
+
+
+@dataclass
+class Translation:
+    """A source domain's train split and its translation (what the stage wrote)."""
+
+    images: np.ndarray  # u8 N x H x W x C, the source train images
+    labels: np.ndarray  # their class indices, the translations' labels
+    translated: np.ndarray  # u8 N x H x W x C
+    images_per_second: float
+    kept: np.ndarray | None = None  # bool[N], the label filter's verdicts (None: no filter)
+    scores: np.ndarray | None = None  # f32[N], its out-of-fold source-label probabilities
 
 
 def translate_domain(
@@ -209,13 +300,14 @@ def translate_domain(
     load: Load,
     batch_size: int = 64,
     seed: int = 0,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    label_filter: LabelFilterConfig | None = None,
+    epochs: int = 20,
+) -> Translation:
     """Translate the source domain's train split into the target; write ``out_dir``
     (``images/<class index>/<n>.png`` and ``manifest.csv``: synthetic train rows of the
-    target domain with the source labels, variant and model sha256), atomically.
-
-    Returns (source images, labels, translations, images per second).
-    """
+    target domain with the source labels, variant and model sha256), atomically. With an
+    enabled ``label_filter`` only the translations that pass :func:`label_agreement`
+    (its classifiers train ``epochs`` passes) are written."""
     for name in (config.source, config.target):
         generator.domain_index(name)  # a domain the model does not know: ModelError
     part = domain_part(manifest, config.source, "train")
@@ -223,10 +315,22 @@ def translate_domain(
     started = time.perf_counter()
     translated = translate_images(generator, images, config.target, batch_size, seed)
     rate = len(images) / max(time.perf_counter() - started, 1e-9)
+    result = Translation(images, labels, translated, rate)
+    if label_filter is not None and label_filter.enabled:
+        steps = classifier_steps(len(labels), epochs)
+        k = len(manifest.classes)
+        result.scores = label_agreement(translated, labels, k, label_filter.folds, steps, seed)
+        result.kept = result.scores >= label_filter.threshold
+        if not result.kept.any():
+            raise DataError(
+                f"translate.filter: no translation reaches threshold {label_filter.threshold} "
+                "(the translator changes its digits, or the threshold is too high)"
+            )
+    kept = result.kept if result.kept is not None else np.ones(len(labels), bool)
     rows = []
     counters: dict[int, int] = {}
     with atomic_path(Path(out_dir), is_dir=True) as tmp:
-        for image, label in zip(translated, labels, strict=True):
+        for image, label in zip(translated[kept], labels[kept], strict=True):
             n = counters[int(label)] = counters.get(int(label), -1) + 1
             path = f"images/{int(label)}/{n}.png"
             (tmp / path).parent.mkdir(parents=True, exist_ok=True)
@@ -246,7 +350,7 @@ def translate_domain(
         Manifest(Manifest.from_rows(rows, tmp).frame, tmp, classes=manifest.classes).write(
             tmp / "manifest.csv"
         )
-    return images, labels, translated, rate
+    return result
 
 
 def translation_grid(
@@ -311,4 +415,21 @@ def report_markdown(result: AdaptationResult, reconstructed: bool) -> str:
         )
         + " |",
     ]
+    if result.acceptance_per_class is not None:
+        lines.append(
+            "| kept by the filter | "
+            + " | ".join(
+                "n/a" if v is None else f"{v:.0%}" for v in result.acceptance_per_class.values()
+            )
+            + " |"
+        )
+        lines += [
+            "",
+            f"The label filter (`translate.filter`) kept **{result.kept}** of {result.images} "
+            "translations: those whose source label classifiers trained on the other "
+            "translations (never on them, never on target labels) read with at least the "
+            "threshold's probability. Preservation above is of the kept ones; of every "
+            f"translation it is {result.label_preservation_unfiltered:.2%}. The translated "
+            "classifier learns the kept ones only.",
+        ]
     return "\n".join(lines) + "\n"

@@ -30,6 +30,7 @@ import contextlib
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -161,9 +162,12 @@ def bench_generate(workdir: Path, per_class: int) -> dict[str, Any]:
 RAY_ENV = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_AUTH_MODE": "token"}
 
 
-def sampled(command: list[str], cwd: Path, with_ray: bool = True) -> tuple[float, int]:
+def sampled(
+    command: list[str], cwd: Path, with_ray: bool = True, env: dict[str, str] | None = None
+) -> tuple[float, int]:
     """(wall seconds, peak summed RSS MiB of the process, its children and, ``with_ray``,
-    every Ray process on the machine) of a fresh process, sampled every 50 ms."""
+    every Ray process on the machine) of a fresh process (``env`` added to
+    :data:`RAY_ENV`), sampled every 50 ms."""
     import psutil
 
     def ray_processes() -> list[psutil.Process]:
@@ -176,7 +180,11 @@ def sampled(command: list[str], cwd: Path, with_ray: bool = True) -> tuple[float
 
     started = time.perf_counter()
     process = subprocess.Popen(
-        command, cwd=cwd, env=RAY_ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        command,
+        cwd=cwd,
+        env=RAY_ENV | (env or {}),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     driver, peak = psutil.Process(process.pid), 0
     while process.poll() is None:
@@ -201,14 +209,18 @@ def sampled(command: list[str], cwd: Path, with_ray: bool = True) -> tuple[float
 def bench_ray(workdir: Path, per_class: int) -> dict[str, Any]:
     model = export_model(workdir / "sngan-ray.onnx")
     ray = str(Path(sys.executable).with_name("ray"))
+    # Ray's socket paths must stay short (108 bytes): its own folder under /tmp
+    temp = tempfile.mkdtemp(prefix="scale-ray-", dir="/tmp" if Path("/tmp").is_dir() else None)
     started = time.perf_counter()
-    subprocess.run(
+    head = subprocess.run(
         [ray, "start", "--head", "--port=6390", "--num-cpus=2", "--include-dashboard=false"]
-        + ["--disable-usage-stats", f"--temp-dir={workdir / 'ray'}"],
+        + ["--disable-usage-stats", f"--temp-dir={temp}"],
         env=RAY_ENV,
-        check=True,
         capture_output=True,
+        text=True,
     )
+    if head.returncode != 0:
+        raise SystemExit(f"ray start failed: {(head.stderr or head.stdout).strip()[-500:]}")
     cluster_start = time.perf_counter() - started
     setups = {
         "local": [],
@@ -240,11 +252,16 @@ def bench_ray(workdir: Path, per_class: int) -> dict[str, Any]:
         rows["ray, 2 workers"]["bytes_equal_to_local"] = (
             tree(workdir / f"ray-2workers-{10 * per_class}") == local
         )
+        subprocess.run([ray, "stop", "--force"], capture_output=True, check=False)
+        out = workdir / "job-local"  # a cluster of its own, in the short temp folder
+        command = [*AUGMENT, "generate", str(model), str(out), "--per-class", str(10 * per_class)]
+        with_temp = {"TMPDIR": temp}
+        wall, peak = sampled(
+            command + ["--engine", "ray", "--workers", "2"], workdir, env=with_temp
+        )
     finally:
         subprocess.run([ray, "stop", "--force"], capture_output=True, check=False)
-    out = workdir / "job-local"
-    command = [*AUGMENT, "generate", str(model), str(out), "--per-class", str(10 * per_class)]
-    wall, peak = sampled(command + ["--engine", "ray", "--workers", "2"], workdir)
+        shutil.rmtree(temp, ignore_errors=True)
     rows["ray, 2 workers, job-local cluster"] = {
         "images": 100 * per_class,
         "wall_seconds": round(wall, 1),

@@ -54,7 +54,14 @@ from augment.export import export_onnx
 from augment.registry import Registry
 from augment.runtime import OnnxGenerator, to_uint8
 from augment.train import TrainConfig, TrainOutputs, fit
-from augment.translate import adaptation, domain_part, training_data, translate_images
+from augment.translate import (
+    adaptation,
+    classifier_steps,
+    domain_part,
+    label_agreement,
+    training_data,
+    translate_images,
+)
 from augment.variant import DataSpec
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -112,10 +119,12 @@ def run_one(
     seed: int,
     grids: Path,
     limit_per_class: int | None = None,
+    label_filter: list[float] | None = None,
 ) -> dict[str, Any]:
     """Train, export and judge one run; its grid (source | translated (| other codes))
     goes to ``grids/<name>.png``. ``limit_per_class`` caps each domain's images per class
-    and split (None: every digit)."""
+    and split (None: every digit). With ``label_filter`` (thresholds) the same
+    translations are also judged after the stage's label filter (2 folds) at each."""
     variant_name, recipe, sets, steps = RUNS[name]
     domains = {"sets": sets, "limit_per_class": limit_per_class}
     config = parse(DomainsConfig, domains, "benchmark domains")
@@ -151,18 +160,23 @@ def run_one(
     labels = [manifest.classes[i] for i in source[1][rows]]
     grids.mkdir(parents=True, exist_ok=True)
     write_png(grids / f"{name}.png", side_by_side(columns, len(rows), labels))
-    result = adaptation(
-        name,
-        config,
-        source,
-        translated,
+    target = (
         load(domain_part(manifest, config.target, "train")),
         load(domain_part(manifest, config.target, "test")),
-        list(manifest.classes),
-        epochs,
-        seed,
     )
-    return {
+    classes = list(manifest.classes)
+    result = adaptation(name, config, source, translated, *target, classes, epochs, seed)
+    filtered: dict[str, Any] = {}
+    if label_filter:
+        classifier = classifier_steps(len(source[1]), epochs)
+        scores = label_agreement(translated, source[1], len(classes), 2, classifier, seed)
+        filtered["filtered"] = {
+            str(threshold): judge_filtered(
+                name, config, source, translated, target, classes, epochs, seed, scores, threshold
+            )
+            for threshold in label_filter
+        }
+    return filtered | {
         "variant": variant_name,
         "recipe": recipe,
         "domains": list(data.domain_names),
@@ -176,6 +190,39 @@ def run_one(
         "preservation_per_class": result.preservation_per_class,
         "reference_accuracy": result.reference_accuracy,
     }
+
+
+def judge_filtered(
+    name: str,
+    config: DomainsConfig,
+    source: tuple[np.ndarray, np.ndarray],
+    translated: np.ndarray,
+    target: tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]],
+    classes: list[str],
+    epochs: int,
+    seed: int,
+    scores: np.ndarray,
+    threshold: float,
+) -> dict[str, Any]:
+    """The adaptation table of the translations the label filter keeps at ``threshold``."""
+    kept = scores >= threshold
+    row: dict[str, Any] = {
+        "kept": int(kept.sum()),
+        "kept_share": round(float(kept.mean()), 4),
+        "accuracy_translated": None,
+        "gap_closed": None,
+        "label_preservation": None,
+    }
+    if kept.sum() >= 2:  # the stage refuses an empty set; a classifier needs 2 images
+        judged = adaptation(name, config, source, translated, *target, classes, epochs, seed,
+                            kept=kept)  # fmt: skip
+        row |= {
+            "acceptance_per_class": judged.acceptance_per_class,
+            "accuracy_translated": judged.accuracy["translated"],
+            "gap_closed": judged.gap_closed,
+            "label_preservation": judged.label_preservation,
+        }
+    return row
 
 
 def verdicts(runs: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -212,6 +259,19 @@ def verdicts(runs: dict[str, dict[str, Any]]) -> dict[str, Any]:
             and runs[n]["label_preservation"] >= TARGETS["label_preservation"]
         ],
     }
+    filtered = {
+        f"{n} (kept at {t})": f for n, r in runs.items() for t, f in r.get("filtered", {}).items()
+    }
+    if filtered:  # the same targets for the translations the label filter keeps
+        out["adaptation_filtered"] = {
+            "both_met_by": [
+                n
+                for n, f in filtered.items()
+                if f["gap_closed"] is not None
+                and f["gap_closed"] >= TARGETS["gap_closed"]
+                and (f["label_preservation"] or 0) >= TARGETS["label_preservation"]
+            ]
+        }
     stargan = {n: r["label_preservation"] for n, r in runs.items() if n.startswith("stargan")}
     if stargan:
         out["stargan_labels_met"] = {
@@ -238,6 +298,24 @@ def markdown(report: dict[str, Any]) -> str:
             f"{a['translated']:.1%} | {a['oracle']:.1%} | "
             f"{'n/a' if gap is None else f'{gap:.1%}'} | {r['label_preservation']:.1%} |"
         )
+    filtered = {n: r["filtered"] for n, r in report["runs"].items() if "filtered" in r}
+    if filtered:
+        lines += [
+            "",
+            "## With the label filter (translate.filter: 2 folds, no target labels)",
+            "",
+            "| run | threshold | kept | translated | gap closed | labels preserved (kept) |",
+            "|---|---|---|---|---|---|",
+        ]
+        rows = [(n, t, f) for n, by in filtered.items() for t, f in by.items()]
+        for name, threshold, f in rows:
+            cells = [
+                "n/a" if f[key] is None else f"{f[key]:.1%}"
+                for key in ("accuracy_translated", "gap_closed", "label_preservation")
+            ]
+            lines.append(
+                f"| {name} | {threshold} | {f['kept_share']:.1%} | " + " | ".join(cells) + " |"
+            )
     lines += ["", "Targets: " + str(TARGETS), "", "```", str(report["verdicts"]), "```"]
     lines += ["", "Sample grids (source | translated | with other codes): translate/<run>.png"]
     return "\n".join(lines) + "\n"
@@ -251,6 +329,13 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--limit-per-class", type=int, help="cap each domain's digits per class and split"
+    )
+    parser.add_argument(
+        "--label-filter",
+        type=float,
+        nargs="+",
+        metavar="THRESHOLD",
+        help="also judge each run's translations after the label filter at these thresholds",
     )
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/translate.json")
     args = parse_args(parser, SMOKE)
@@ -268,6 +353,7 @@ def main() -> None:
                 args.seed,
                 grids,
                 args.limit_per_class,
+                args.label_filter,
             )
             print(name, runs[name]["accuracy"], runs[name]["gap_closed"], flush=True)
     report = {

@@ -68,9 +68,18 @@ def main(argv: list[str]) -> None:
     manifest = Manifest.read(args.manifest)
 
     load = image_loader(generator.info.channels, progress=False)
-    images, labels, translated, rate = translate_domain(
-        generator, manifest, domains, args.out / variant, load, config.batch_size, seed
+    translation = translate_domain(
+        generator,
+        manifest,
+        domains,
+        args.out / variant,
+        load,
+        config.batch_size,
+        seed,
+        config.filter,
+        config.epochs,
     )
+    images, labels, translated = translation.images, translation.labels, translation.translated
     result = adaptation(
         variant,
         domains,
@@ -82,7 +91,8 @@ def main(argv: list[str]) -> None:
         config.epochs,
         seed,
         source_test=load(domain_part(manifest, domains.source, "test")),
-        images_per_second=rate,
+        images_per_second=translation.images_per_second,
+        kept=translation.kept,
     )
     reports = args.reports / variant
     reports.mkdir(parents=True, exist_ok=True)
@@ -92,7 +102,7 @@ def main(argv: list[str]) -> None:
     with atomic_path(reports / "report.md") as tmp:
         tmp.write_text(report_markdown(result, generator.multi_domain))
     details = args.reports / variant / "metrics.json"
-    per_class = {"preservation_per_class", "classes"}
+    per_class = {"preservation_per_class", "classes", "acceptance_per_class"}
     write_metrics(args.metrics / f"{variant}.json", details, asdict(result), per_class)
     a = result.accuracy
     log.info(
@@ -107,6 +117,14 @@ def main(argv: list[str]) -> None:
         "n/a" if result.gap_closed is None else f"{result.gap_closed:.0%}",
         100 * result.label_preservation,
     )
+    if result.kept is not None:
+        log.info(
+            "%s: the label filter kept %d of %d translations (labels preserved %.1f%% of all)",
+            variant,
+            result.kept,
+            result.images,
+            100 * (result.label_preservation_unfiltered or 0),
+        )
 
 
 if __name__ == "__main__":

@@ -110,7 +110,9 @@ SMOKES: dict[str, tuple[str, ...]] = {
     "scale.py": ("--out", "{out}"),
     # one run per check the report makes (a pair for the semantic verdicts, a StarGAN for
     # its labels target): each translator family's own training is in the conformance kit
-    "translate.py": ("--out", "{out}", "--runs", *TRANSLATE_SMOKE_RUNS),
+    # and the label filter at a threshold that keeps nearly every translation of a
+    # smoke-sized translator (its own adaptation table runs)
+    "translate.py": ("--out", "{out}", "--runs", *TRANSLATE_SMOKE_RUNS, "--label-filter", "1e-4"),
     "upscale.py": ("--out", "{out}"),
     "inpaint.py": ("--out", "{out}"),
     "colour.py": ("--workdir", "{tmp}/work", "--out", "{out}", "--set", "evaluate.tau=0.5"),
@@ -314,9 +316,18 @@ def test_translate_benchmark_smoke_run(smokes) -> None:
         assert run["source_images"] == 10 * module.SMOKE["limit_per_class"], name
         assert (out / f"{name}.png").stat().st_size > 0  # the sample grid, beside the report
         assert f"| {name} | {run['steps']} |" in table
+        kept = run["filtered"]["0.0001"]
+        assert 0 <= kept["kept"] <= run["source_images"], name
+        assert kept["kept_share"] == round(kept["kept"] / run["source_images"], 4), name
+        if kept["kept"] >= 2:
+            assert 0 <= kept["label_preservation"] <= 1, name
+            assert set(kept["acceptance_per_class"]) == set(run["preservation_per_class"])
+    assert "## With the label filter" in table
     verdicts = report["verdicts"]
     # a family's semantic verdict only where both its runs ran
-    assert set(verdicts) == {"cyclegan", "adaptation", "stargan_labels_met"}
+    assert set(verdicts) == {
+        "cyclegan", "adaptation", "adaptation_filtered", "stargan_labels_met"
+    }  # fmt: skip
     closed = [r["gap_closed"] for r in report["runs"].values() if r["gap_closed"] is not None]
     assert verdicts["adaptation"]["gap_closed"] == (max(closed) if closed else None)
     assert set(verdicts["stargan_labels_met"]) == {"stargan+noise"}

@@ -13,8 +13,11 @@ from augment.errors import DataError, ModelError
 from augment.registry import Registry
 from augment.runtime import OnnxGenerator
 from augment.translate import (
+    LabelFilterConfig,
     adaptation,
     domain_part,
+    label_agreement,
+    report_markdown,
     training_data,
     translate_domain,
     translation_grid,
@@ -71,10 +74,10 @@ def test_translate_domain_writes_labeled_synthetic_rows_and_judges_them(
     config, manifest = domains
     generator = OnnxGenerator(tiny_models["stargan"])  # domain 1 ('inverted') negates the image
     out = tmp_path / "translated"
-    images, labels, translated, rate = translate_domain(
-        generator, manifest, config, out, load, batch_size=7, seed=5
-    )
-    assert np.array_equal(translated, 255 - images) and rate > 0
+    translation = translate_domain(generator, manifest, config, out, load, batch_size=7, seed=5)
+    images, labels, translated = translation.images, translation.labels, translation.translated
+    assert np.array_equal(translated, 255 - images) and translation.images_per_second > 0
+    assert translation.kept is None  # no filter unless asked
 
     written = Manifest.read(out / "manifest.csv")
     frame = written.frame
@@ -112,6 +115,50 @@ def test_translate_domain_writes_labeled_synthetic_rows_and_judges_them(
     assert result.gap_closed is not None and result.gap_closed > 0.5
     assert result.label_preservation > 0.8
     assert set(result.preservation_per_class) == set(manifest.classes)
+
+
+def test_the_label_filter_finds_changed_digits_without_target_labels(domains) -> None:
+    """Translations whose digit changed are what the filter must drop: here a fifth of
+    real digits carry another class's label, and the out-of-fold probabilities of those
+    labels are low, of the others high."""
+    _, manifest = domains
+    images, labels = load(domain_part(manifest, "plain", "train"))
+    rng = np.random.default_rng(0)
+    changed = rng.random(len(labels)) < 0.2
+    noisy = labels.copy()
+    k = len(manifest.classes)
+    noisy[changed] = (labels[changed] + rng.integers(1, k, changed.sum())) % k
+    scores = label_agreement(images, noisy, k, folds=2, steps=200, seed=0)
+    kept = scores >= 0.5
+    assert kept[~changed].mean() > 0.7 and kept[changed].mean() < 0.1  # 150 images a fold
+    assert scores.dtype == np.float32 and ((scores >= 0) & (scores <= 1)).all()
+
+
+def test_the_stage_writes_only_what_the_label_filter_keeps(domains, tiny_models, tmp_path):
+    config, manifest = domains
+    generator = OnnxGenerator(tiny_models["stargan"])
+    label_filter = LabelFilterConfig(enabled=True, threshold=0.5)
+    out = tmp_path / "kept"
+    translation = translate_domain(
+        generator, manifest, config, out, load, seed=5, label_filter=label_filter, epochs=15
+    )
+    assert translation.kept is not None and translation.scores is not None
+    assert 0 < translation.kept.sum() <= len(translation.labels)
+    assert len(Manifest.read(out / "manifest.csv")) == translation.kept.sum()
+    result = adaptation(
+        "tiny", config, (translation.images, translation.labels), translation.translated,
+        load(domain_part(manifest, "inverted", "train")),
+        load(domain_part(manifest, "inverted", "test")),
+        list(manifest.classes), epochs=15, seed=0, kept=translation.kept,
+    )  # fmt: skip
+    assert result.kept == translation.kept.sum()
+    assert set(result.acceptance_per_class or {}) == set(manifest.classes)
+    assert "kept by the filter" in report_markdown(result, reconstructed=False)
+    impossible = LabelFilterConfig(enabled=True, threshold=1.0)
+    with pytest.raises(DataError, match="no translation reaches threshold 1.0"):
+        translate_domain(generator, manifest, config, tmp_path / "none", load,
+                         label_filter=impossible, epochs=1)  # fmt: skip
+    assert not (tmp_path / "none").exists()
 
 
 def test_a_model_that_does_not_know_the_domains_is_refused(domains, tiny_models, tmp_path):
