@@ -208,12 +208,12 @@ class ChunkStore:
         partial.write_text(text.getvalue(), encoding="utf-8")
         os.replace(partial, rows)
 
-    def write(self, out: Path, force: bool) -> int:
-        """Write the complete shard to ``out`` atomically (images hard-linked from the
-        store), then remove the store; returns the number of images."""
+    def write(self, force: bool) -> int:
+        """Write the complete shard to the output folder atomically (images hard-linked
+        from the store), then remove the store; returns the number of images."""
         chunks = self.job.chunks_of(self.shard)
         written = 0
-        with output_folder(out, force) as tmp:
+        with output_folder(self.out, force) as tmp:
             with _manifest_writer(tmp) as rows:
                 for chunk in chunks:
                     for n in range(chunk.start, chunk.start + chunk.count):
@@ -279,7 +279,7 @@ def generate_folder(
             for made in make(todo):
                 store.put(made)
                 bar.update(made.chunk.count)
-    return store.write(out, force)
+    return store.write(force)
 
 
 @contextlib.contextmanager

@@ -60,22 +60,18 @@ def atomic_path(final: str | os.PathLike[str], is_dir: bool = False) -> Iterator
     except OSError as exc:
         raise AugmentError(f"{final}: cannot write output ({exc.strerror})") from exc
     try:
-        yield tmp
-        if is_dir:
-            old = final.with_name(f".{final.name}.old")
-            if final.exists():
+        with refused_writes(final):
+            yield tmp
+            if is_dir:
+                old = final.with_name(f".{final.name}.old")
+                if final.exists():
+                    shutil.rmtree(old, ignore_errors=True)
+                    os.replace(final, old)
+                os.replace(tmp, final)
                 shutil.rmtree(old, ignore_errors=True)
-                os.replace(final, old)
-            os.replace(tmp, final)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.chmod(tmp, 0o666 & ~_umask())  # not mkstemp's 0600
-            os.replace(tmp, final)
-    except OSError as exc:
-        _remove(tmp)
-        if exc.errno in WRITE_ERRORS:
-            raise AugmentError(f"{final}: cannot write output ({exc.strerror})") from exc
-        raise
+            else:
+                os.chmod(tmp, 0o666 & ~_umask())  # not mkstemp's 0600
+                os.replace(tmp, final)
     except BaseException:
         _remove(tmp)
         raise

@@ -226,8 +226,7 @@ def adaptation(
     k = len(classes)
     classifier = ClassifierConfig(balance="none")
     steps = classifier_steps(len(source[1]), epochs)
-    every = np.ones(len(source[1]), bool)
-    chosen = every if kept is None else kept
+    chosen = np.ones(len(source[1]), bool) if kept is None else kept
 
     def trained(images: np.ndarray, labels: np.ndarray, name: str) -> Any:
         return train_classifier(
@@ -409,21 +408,11 @@ def report_markdown(result: AdaptationResult, reconstructed: bool) -> str:
         "",
         "| class | " + " | ".join(result.preservation_per_class) + " |",
         "|---|" + "---|" * len(result.preservation_per_class),
-        "| preserved | "
-        + " | ".join(
-            "n/a" if v is None else f"{v:.0%}" for v in result.preservation_per_class.values()
-        )
-        + " |",
+        _share_row("preserved", result.preservation_per_class),
     ]
     if result.acceptance_per_class is not None:
-        lines.append(
-            "| kept by the filter | "
-            + " | ".join(
-                "n/a" if v is None else f"{v:.0%}" for v in result.acceptance_per_class.values()
-            )
-            + " |"
-        )
         lines += [
+            _share_row("kept by the filter", result.acceptance_per_class),
             "",
             f"The label filter (`translate.filter`) kept **{result.kept}** of {result.images} "
             "translations: those whose source label classifiers trained on the other "
@@ -433,3 +422,9 @@ def report_markdown(result: AdaptationResult, reconstructed: bool) -> str:
             "classifier learns the kept ones only.",
         ]
     return "\n".join(lines) + "\n"
+
+
+def _share_row(name: str, shares: dict[str, float | None]) -> str:
+    """A table row of per-class shares in percent (n/a for a class without images)."""
+    cells = ("n/a" if v is None else f"{v:.0%}" for v in shares.values())
+    return f"| {name} | " + " | ".join(cells) + " |"
