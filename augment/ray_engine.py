@@ -346,30 +346,36 @@ def check_cluster(ray: Any, workers: int, gpu: bool, where: str) -> None:
             )
 
 
-def _connect_error(exc: BaseException) -> str:
-    """Why ``ray.init`` could not join: a token the cluster refused gets Ray's remedy."""
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and the errors it wraps, outermost first (Ray keeps a worker's exception
+    in ``cause``; Python's own chain is ``__cause__``)."""
     inner: BaseException | None = exc
     while inner is not None:
-        if type(inner).__name__ == "AuthenticationError":
-            return (
-                "the cluster uses token authentication: set RAY_AUTH_MODE=token and give "
-                "its token in ~/.ray/auth_token or RAY_AUTH_TOKEN"
-            )
-        inner = inner.__cause__ or inner.__context__
+        yield inner
+        inner = getattr(inner, "cause", None) or inner.__cause__
+
+
+def _connect_error(exc: BaseException) -> str:
+    """Why ``ray.init`` could not join: a token the cluster refused gets Ray's remedy. Ray
+    reports it inside the text of the error it chains (a formatted traceback), not as
+    an exception object in the chain."""
+    if any("AuthenticationError" in f"{type(e).__name__}: {e}" for e in _chain(exc)):
+        return (
+            "the cluster uses token authentication: set RAY_AUTH_MODE=token and give "
+            "its token in ~/.ray/auth_token or RAY_AUTH_TOKEN"
+        )
     return first_line(exc)
 
 
 def _cause(exc: BaseException) -> str:
     """The innermost error's first line: Ray wraps a worker's exception in its own."""
-    inner = getattr(exc, "cause", None) or exc.__cause__
-    return _cause(inner) if isinstance(inner, BaseException) else first_line(exc)
+    *_, innermost = _chain(exc)
+    return first_line(innermost)
 
 
 def _one_line(exc: BaseException, where: str) -> AugmentError:
     """A worker's AugmentError as itself, anything else named by where it happened."""
-    inner: BaseException | None = exc
-    while inner is not None:
+    for inner in _chain(exc):
         if isinstance(inner, AugmentError):
             return type(inner)(str(inner))
-        inner = getattr(inner, "cause", None) or inner.__cause__
     return AugmentError(f"{where}: a chunk failed ({_cause(exc)})")

@@ -127,6 +127,22 @@ def test_more_workers_than_the_cluster_holds_is_one_line(cluster, tiny_models, t
     assert not (tmp_path / "out").exists()
 
 
+def test_a_cluster_that_refuses_the_token_is_one_line_with_the_remedy(
+    cluster, tiny_models, tmp_path
+):
+    """The cluster checks a token; a driver with token authentication off is refused."""
+    command = [sys.executable, "-m", "augment.cli", "generate", tiny_models["synthesize"],
+               tmp_path / "out", "--engine", "ray", "--address", cluster]  # fmt: skip
+    result = subprocess.run(
+        list(map(str, command)), capture_output=True, text=True, timeout=300,
+        env={**ENV, "RAY_AUTH_MODE": "disabled"},
+    )  # fmt: skip
+    assert result.returncode != 0
+    last = result.stderr.splitlines()[-1]
+    assert "cannot connect (the cluster uses token authentication" in last, result.stderr
+    assert not (tmp_path / "out").exists()
+
+
 def test_address_needs_the_ray_engine(tiny_models, tmp_path):
     result = augment("generate", tiny_models["synthesize"], tmp_path / "o", "--address", "x:1")
     assert result.returncode != 0 and "--address needs --engine ray" in result.stderr
