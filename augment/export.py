@@ -1,6 +1,6 @@
 """ONNX export of a trained generator, checked against torch before it is written.
 
-The file carries the metadata of :class:`augment.runtime.ModelInfo`; export fails (and
+The file carries the metadata of :class:`augment.model_contract.ModelInfo`; export fails (and
 writes nothing) unless onnxruntime reproduces torch's output on fixed inputs, at batch
 sizes other than the one traced, within ``atol``.
 """
@@ -25,7 +25,7 @@ from torch.nn.utils import parametrize
 import augment
 from augment.errors import ExportError
 from augment.io import atomic_path
-from augment.runtime import ModelInfo
+from augment.model_contract import ModelInfo
 from augment.variant import Variant
 
 log = logging.getLogger(__name__)

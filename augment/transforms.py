@@ -41,7 +41,8 @@ from pydantic import Field
 
 from augment.errors import DataError, ModelError
 from augment.latent_codes import CodeChoice
-from augment.runtime import OnnxGenerator, check_tiling, from_uint8, to_uint8
+from augment.runtime import OnnxGenerator, from_uint8, to_uint8
+from augment.tiling import check_tiling
 
 Device = Literal["auto", "cpu", "cuda"]
 #: The keyword under which the class label reaches :class:`GANSynthesize`.

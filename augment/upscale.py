@@ -24,7 +24,8 @@ from augment.data.manifest import Manifest
 from augment.errors import DataError
 from augment.io import atomic_path
 from augment.metrics.image import psnr, rgb_to_luma, ssim
-from augment.runtime import OnnxGenerator, check_tiling, from_uint8, to_uint8
+from augment.runtime import OnnxGenerator, from_uint8, to_uint8
+from augment.tiling import check_tiling
 
 Split = Literal["train", "val", "test"]
 BASELINES = ("nearest", "bicubic")

@@ -139,15 +139,22 @@ def params_for(dataset: str, budget: dict[str, Any], args: argparse.Namespace) -
     return override
 
 
-def run_dataset(dataset: str, budget: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
-    project = args.workdir / dataset
-    new_project(ROOT, project, params_for(dataset, budget, args))  # an existing one resumes
-    print(f"== {dataset}: dvc repro evaluate in {project}", flush=True)
+def repro_evaluate(project: Path, override: dict[str, Any], name: str) -> float:
+    """``dvc repro evaluate`` in ``project`` (this repository's pipeline with ``override``;
+    an existing project keeps its outputs and resumes); its seconds, or exit naming
+    ``name`` when it fails."""
+    new_project(ROOT, project, override)
+    print(f"== {name}: dvc repro evaluate in {project}", flush=True)
     started = time.perf_counter()
     result = run_dvc(project, "repro", "evaluate", capture=False)
-    seconds = time.perf_counter() - started
     if result.returncode != 0:
-        sys.exit(f"dvc repro failed for {dataset} (exit {result.returncode}) in {project}")
+        sys.exit(f"dvc repro failed for {name} (exit {result.returncode}) in {project}")
+    return time.perf_counter() - started
+
+
+def run_dataset(dataset: str, budget: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
+    project = args.workdir / dataset
+    seconds = repro_evaluate(project, params_for(dataset, budget, args), dataset)
     metrics = json.loads((project / "reports/evaluate/metrics.json").read_text())
     # metrics' own "seconds" is the evaluate stage's; repro_seconds the whole dvc repro
     run = {
@@ -161,12 +168,23 @@ def run_dataset(dataset: str, budget: dict[str, Any], args: argparse.Namespace) 
     return run
 
 
-def last_run(dataset: str, args: argparse.Namespace) -> dict[str, Any]:
-    """The figures of the dataset's last finished run in ``--workdir`` (``--report-only``)."""
-    path = args.workdir / dataset / RUN_FILE
+def finished_run(path: Path, dataset: str) -> dict[str, Any]:
+    """The figures a finished run wrote to ``path`` (``--report-only``), or exit."""
     if not path.is_file():
         sys.exit(f"{path}: no finished run of {dataset} to report (run it first)")
     return json.loads(path.read_text())
+
+
+def wall_seconds(runs: list[dict[str, Any]], report_only: bool, started: float) -> float:
+    """This invocation's seconds, or with ``--report-only`` those of the runs it reports."""
+    if report_only:
+        return round(sum(r["repro_seconds"] for r in runs), 1)
+    return round(time.perf_counter() - started, 1)
+
+
+def machine() -> str:
+    cuda = "CUDA" if torch.cuda.is_available() else "CPU"
+    return f"{platform.machine()}, {torch.get_num_threads()} threads, {cuda}"
 
 
 # -- the table -------------------------------------------------------------------------------
@@ -267,6 +285,33 @@ def markdown(runs: list[dict[str, Any]], meta: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def add_project_arguments(parser: argparse.ArgumentParser, workdir: Path, name: str) -> None:
+    """The options of a benchmark that runs the pipeline in a project per dataset under
+    ``--workdir`` (shared with zoo.py): ``--set``, ``--report-only``, ``--seed``,
+    ``--fashion-dir``, ``--workdir``, ``--out`` (default ``benchmarks/results/<name>``)."""
+    add_set_argument(parser, "recipes.sngan.lecam=0.3")
+    parser.add_argument(
+        "--report-only",
+        action="store_true",
+        help="run nothing: the table of each dataset's last finished run in --workdir",
+    )
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--fashion-dir", type=Path, help="folder with the idx(.gz) files")
+    parser.add_argument("--workdir", type=Path, default=workdir)
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results" / name)
+
+
+def check_data(args: argparse.Namespace) -> None:
+    """Exit, saying how to get it, when a Fashion-MNIST dataset is to run without its files."""
+    wants_fashion = any(d.startswith("fashion") for d in args.datasets)
+    no_data = args.fashion_dir is None and find_idx_dir(fashion_mnist_candidates()) is None
+    if wants_fashion and not args.report_only and no_data:
+        sys.exit(
+            "Fashion-MNIST not found: apt-get install dataset-fashion-mnist, "
+            "or pass --fashion-dir with the idx files"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=DATASETS)
@@ -284,24 +329,9 @@ def main() -> None:
         help="datasets that also run full-2x (the convergence check)",
     )
     parser.add_argument("--conditions", nargs="+", help="evaluate these conditions instead")
-    add_set_argument(parser, "recipes.sngan.lecam=0.3")
-    parser.add_argument(
-        "--report-only",
-        action="store_true",
-        help="run nothing: the table of each dataset's last finished run in --workdir",
-    )
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--fashion-dir", type=Path, help="folder with the idx(.gz) files")
-    parser.add_argument("--workdir", type=Path, default=Path("/tmp/gan-augment-bench"))
-    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/long_tail")
+    add_project_arguments(parser, Path("/tmp/gan-augment-bench"), "long_tail")
     args = parser.parse_args()
-    wants_fashion = any(d.startswith("fashion") for d in args.datasets)
-    no_data = args.fashion_dir is None and find_idx_dir(fashion_mnist_candidates()) is None
-    if wants_fashion and not args.report_only and no_data:
-        sys.exit(
-            "Fashion-MNIST not found: apt-get install dataset-fashion-mnist, "
-            "or pass --fashion-dir with the idx files"
-        )
+    check_data(args)
     name = "full" if args.full else "smoke" if args.smoke else "cpu"
     budget = dict(BUDGETS[name])
     for key in ("seeds", "gan_steps", "epochs"):
@@ -312,7 +342,10 @@ def main() -> None:
     started = time.perf_counter()
     runs = []
     for dataset in args.datasets:
-        run = last_run(dataset, args) if args.report_only else run_dataset(dataset, budget, args)
+        if args.report_only:
+            run = finished_run(args.workdir / dataset / RUN_FILE, dataset)
+        else:
+            run = run_dataset(dataset, budget, args)
         run["targets"] = targets(run)
         runs.append(run)
     meta = {
@@ -321,14 +354,8 @@ def main() -> None:
         "overrides": args.set,
         "variants": args.variants,
         "seed": args.seed,
-        "seconds": round(
-            sum(r["repro_seconds"] for r in runs)
-            if args.report_only
-            else time.perf_counter() - started,
-            1,
-        ),
-        "machine": f"{platform.machine()}, {torch.get_num_threads()} threads, "
-        f"{'CUDA' if torch.cuda.is_available() else 'CPU'}",
+        "seconds": wall_seconds(runs, args.report_only, started),
+        "machine": machine(),
     }
     write_results(args.out, {"meta": meta, "runs": runs}, markdown(runs, meta))
 

@@ -14,7 +14,8 @@ both domains' labels reads each translation's source label.
   each with a noise code and the mode-seeking term (a stochastic translator), ``cyclegan``
   also with both;
   StarGAN learns four domains (MNIST, MNIST-M-like, inverted MNIST, UCI 8x8 digits
-  resized to 28x28), so its domains have a third of the digits each instead of a half.
+  resized to 28x28), so its domains have a third of the digits each instead of a half;
+  ``stargan-pair`` (+``semantic``) learns CycleGAN's two domains at CycleGAN's budget.
 * ``pix2pix`` and ``pix2pixhd`` learn from the pairs (plain digit, MNIST-M-like digit) of
   the target.
 * ``munit`` (a content code and a style code drawn at random: stochastic like
@@ -82,6 +83,9 @@ RUNS: dict[str, tuple[str, dict[str, Any], dict[str, Any], int]] = {
     "stargan": ("stargan", SMALL | {"d_steps": 2}, FOUR, 1000),
     "stargan+semantic": ("stargan", SMALL | {"d_steps": 2, "semantic": 1.0}, FOUR, 1000),
     "stargan+noise": ("stargan", SMALL | {"d_steps": 2} | NOISE, FOUR, 1000),
+    # StarGAN on CycleGAN's two domains and budget: one generator for both directions
+    "stargan-pair": ("stargan", SMALL | {"d_steps": 2}, PAIR, 2000),
+    "stargan-pair+semantic": ("stargan", SMALL | {"d_steps": 2, "semantic": 1.0}, PAIR, 2000),
     "pix2pix": ("pix2pix", {"width": 16}, PAIR, 2000),
     "pix2pixhd": ("pix2pixhd", {"width": 16}, PAIR, 2000),
     "munit": ("munit", SMALL, PAIR, 2000),  # its style code is the noise (8 numbers)
@@ -232,6 +236,7 @@ def verdicts(runs: dict[str, dict[str, Any]]) -> dict[str, Any]:
         "cyclegan": "cyclegan+semantic",
         "cyclegan+noise": "cyclegan+semantic+noise",
         "stargan": "stargan+semantic",
+        "stargan-pair": "stargan-pair+semantic",
         "munit": "munit+semantic",
     }
     for family, with_loss in pairs.items():

@@ -13,8 +13,8 @@ from torch.nn import functional as F
 
 import augment
 from augment.export import export_onnx, write_onnx
+from augment.model_contract import ModelInfo
 from augment.registry import Registry
-from augment.runtime import ModelInfo
 from augment.variant import DataSpec
 
 

@@ -84,6 +84,24 @@ def test_long_tail_benchmark_smoke_run(tmp_path) -> None:
     )
     assert missing.returncode != 0 and "no finished run of fashion-r10" in missing.stderr
 
+    # the zoo resumes the same project: its GAN from DVC, every downstream run from the run
+    # cache; one row per variant, read from the stages' outputs
+    zoo_out = tmp_path / "zoo"
+    args = ("--datasets", "mnist-r50", "--variants", "sngan", "--steps", "4", "--mix", "crt+gan")
+    result = run_benchmark(
+        "zoo.py", "--smoke", *args, "--workdir", str(tmp_path / "work"), "--out", str(zoo_out)
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "Stage 'train@sngan' didn't change, skipping" in result.stdout
+    zoo = json.loads(zoo_out.with_suffix(".json").read_text())
+    (zoo_run,) = zoo["runs"]
+    row = zoo_run["variants"]["sngan"]
+    assert row["seconds_per_step"] > 0 and 0 <= row["accepted"] <= 1
+    assert row["downstream"] == run["conditions"]["crt+gan@sngan"]["balanced_accuracy"]
+    assert zoo_run["best_classical"]["condition"] in run["conditions"]
+    assert (zoo_out / "mnist-r50" / "sngan.png").stat().st_size > 0
+    assert "| `sngan` |" in zoo_out.with_suffix(".md").read_text()
+
 
 # -- the other benchmarks' --smoke runs ------------------------------------------------------
 

@@ -300,7 +300,7 @@ def test_in_a_dataloader_with_two_workers(
 
 
 def test_tile_spans_partition_the_axis() -> None:
-    from augment.runtime import tile_spans
+    from augment.tiling import tile_spans
 
     for length, tile, overlap in ((40, 16, 4), (16, 16, 4), (7, 16, 4), (33, 10, 0)):
         spans = tile_spans(length, tile, overlap)
