@@ -119,6 +119,7 @@ def run_dataset(dataset: str, args: argparse.Namespace) -> dict[str, Any]:
     judge = read_json(project / f"metrics/synthesize/{args.variants[0]}.json")
     run = {
         "dataset": dataset,
+        "command": "python benchmarks/zoo.py " + " ".join(sys.argv[1:]),
         "steps": args.steps,
         "mix": args.mix,
         "overrides": args.set,
@@ -152,18 +153,19 @@ def pm(entry: dict[str, Any] | None) -> str:
 
 
 def by_downstream(item: tuple[str, dict[str, Any]]) -> float:
+    """Sort key: the best downstream balanced accuracy first, variants without one last."""
     downstream = item[1]["downstream"]
-    return -1.0 if not downstream else downstream["mean"]
+    return 1.0 if not downstream else -downstream["mean"]
 
 
 def markdown(runs: list[dict[str, Any]], meta: dict[str, Any]) -> str:
     lines = [
         "# The synthesis zoo: every synthesize variant, the same data and steps",
         "",
-        f"`{meta['command']}`: {meta['steps']} generator steps a variant with its "
-        f"`recipes` entry of params.yaml; downstream `{meta['mix']}`, {meta['seeds']} seeds; "
-        f"overrides {meta['overrides'] or 'none'}; wall time {meta['seconds'] / 60:.1f} min "
-        f"on {meta['machine']}. Rows by downstream balanced accuracy.",
+        f"{meta['steps']} generator steps a variant with its `recipes` entry of params.yaml; "
+        f"downstream `{meta['mix']}`, {meta['seeds']} seed(s); overrides "
+        f"{meta['overrides'] or 'none'}; wall time {meta['seconds'] / 60:.1f} min on "
+        f"{meta['machine']}. Rows by downstream balanced accuracy, the best first.",
         "",
         "*s/step*: the train stage's, comparable within a run only. *FD / floor*: Fréchet "
         "distance in the judge's features over the real-vs-real floor of two val halves. "
@@ -180,7 +182,8 @@ def markdown(runs: list[dict[str, Any]], meta: dict[str, Any]) -> str:
             "",
             f"## {run['dataset']}",
             "",
-            f"Train counts {run['train_counts']}; tail {', '.join(run['tail_classes'])}; "
+            f"`{run['command'].strip()}`. Train counts {run['train_counts']}; "
+            f"tail {', '.join(run['tail_classes'])}; "
             f"judge val balanced accuracy {num(run['judge_val_balanced_accuracy'], 1, 100)}%. "
             f"Best classical: `{rival['condition']}` {pm(rival)} (tail "
             f"{num(run['best_classical_tail_recall'], 1, 100)}); `dvc repro` "
@@ -234,7 +237,6 @@ def main() -> None:
         for d in args.datasets
     ]
     meta = {
-        "command": "python benchmarks/zoo.py " + " ".join(sys.argv[1:]),
         "steps": args.steps,
         "seeds": args.seeds,
         "mix": args.mix,
