@@ -85,14 +85,23 @@ def read_json(path: Path) -> dict[str, Any]:
     return json.loads(path.read_text())
 
 
-def variant_row(project: Path, metrics: dict[str, Any], variant: str, mix: str) -> dict[str, Any]:
-    """One variant's figures, read from its project's stage outputs."""
+def variant_row(
+    project: Path,
+    metrics: dict[str, Any],
+    recall_per_class: dict[tuple[str, str], float],
+    variant: str,
+    mix: str,
+) -> dict[str, Any]:
+    """One variant's figures, read from its project's stage outputs (``recall_per_class``:
+    evaluate's k-NN recall by (variant, class))."""
     trained = read_json(project / f"metrics/train/{variant}.json")
     synthesized = read_json(project / f"metrics/synthesize/{variant}.json")
     quality = metrics["quality"].get(variant, {})
-    with (project / "reports/evaluate/quality_per_class.csv").open() as f:
-        per_class = {r["class"]: r for r in csv.DictReader(f) if r["variant"] == variant}
-    tail = [float(per_class[c]["recall"]) for c in metrics["tail_classes"] if c in per_class]
+    tail = [
+        recall_per_class[variant, c]
+        for c in metrics["tail_classes"]
+        if (variant, c) in recall_per_class
+    ]
     downstream = metrics["conditions"].get(f"{mix}@{variant}")
     return {
         "seconds_per_step": trained["seconds"] / trained["steps"],
@@ -114,9 +123,12 @@ def run_dataset(dataset: str, args: argparse.Namespace) -> dict[str, Any]:
     project = args.workdir / dataset
     seconds = long_tail.repro_evaluate(project, params_for(dataset, args), dataset)
     metrics = read_json(project / "reports/evaluate/metrics.json")
-    classical = {k: c for k, c in metrics["conditions"].items() if c.get("classical")}
-    best = max(classical, key=lambda k: classical[k]["balanced_accuracy"]["mean"])
-    judge = read_json(project / f"metrics/synthesize/{args.variants[0]}.json")
+    classical = [k for k, c in metrics["conditions"].items() if c.get("classical")]
+    best = long_tail.best(metrics["conditions"], classical)
+    rival = metrics["conditions"][best]
+    with (project / "reports/evaluate/quality_per_class.csv").open() as f:
+        recall = {(r["variant"], r["class"]): float(r["recall"]) for r in csv.DictReader(f)}
+    judge = read_json(project / "metrics/classifier.json")
     run = {
         "dataset": dataset,
         "command": "python benchmarks/zoo.py " + " ".join(sys.argv[1:]),
@@ -125,10 +137,10 @@ def run_dataset(dataset: str, args: argparse.Namespace) -> dict[str, Any]:
         "overrides": args.set,
         "train_counts": metrics["train_counts"],
         "tail_classes": metrics["tail_classes"],
-        "judge_val_balanced_accuracy": judge.get("judge_val_balanced_accuracy"),
-        "best_classical": {"condition": best, **classical[best]["balanced_accuracy"]},
-        "best_classical_tail_recall": classical[best]["tail_recall"]["mean"],
-        "variants": {v: variant_row(project, metrics, v, args.mix) for v in args.variants},
+        "judge_val_balanced_accuracy": judge["val_balanced_accuracy"],
+        "best_classical": {"condition": best, **rival["balanced_accuracy"]},
+        "best_classical_tail_recall": rival["tail_recall"]["mean"],
+        "variants": {v: variant_row(project, metrics, recall, v, args.mix) for v in args.variants},
         "repro_seconds": round(seconds, 1),
     }
     grids = args.out / dataset
@@ -144,12 +156,6 @@ def run_dataset(dataset: str, args: argparse.Namespace) -> dict[str, Any]:
 
 def num(value: float | None, digits: int = 2, scale: float = 1.0) -> str:
     return "–" if value is None else f"{scale * value:.{digits}f}"
-
-
-def pm(entry: dict[str, Any] | None) -> str:
-    if not entry or entry.get("mean") is None:
-        return "–"
-    return f"{100 * entry['mean']:.1f} ± {100 * entry['std']:.1f}"
 
 
 def by_downstream(item: tuple[str, dict[str, Any]]) -> float:
@@ -185,7 +191,7 @@ def markdown(runs: list[dict[str, Any]], meta: dict[str, Any]) -> str:
             f"`{run['command'].strip()}`. Train counts {run['train_counts']}; "
             f"tail {', '.join(run['tail_classes'])}; "
             f"judge val balanced accuracy {num(run['judge_val_balanced_accuracy'], 1, 100)}%. "
-            f"Best classical: `{rival['condition']}` {pm(rival)} (tail "
+            f"Best classical: `{rival['condition']}` {long_tail.pm(rival)} (tail "
             f"{num(run['best_classical_tail_recall'], 1, 100)}); `dvc repro` "
             f"{run['repro_seconds'] / 60:.1f} min. Sample grids: "
             f"[{run['dataset']}/]({meta['grids']}/{run['dataset']}/).",
@@ -208,7 +214,7 @@ def markdown(runs: list[dict[str, Any]], meta: dict[str, Any]) -> str:
                 num(row["diversity_ratio"]),
                 num(row["copy_fraction"], 3),
                 num(row["accepted"]),
-                pm(downstream),
+                long_tail.pm(downstream),
                 "–" if delta is None else f"{100 * delta:+.1f}",
                 "–" if not tail else num(tail["mean"], 1, 100),
             ]
