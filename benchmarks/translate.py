@@ -74,22 +74,27 @@ FOUR = PAIR | {
 }
 SMALL = {"width": 16, "blocks": 4}
 NOISE = {"noise": 4, "mode_seeking": 1.0}  # a stochastic translator (a 4-number code)
+PSEUDO = {"semantic": 1.0, "pseudo_labels": 0.9}  # class consistency, a judge that self-trains
 # name: (variant, recipe overrides, domain sets, generator steps)
 RUNS: dict[str, tuple[str, dict[str, Any], dict[str, Any], int]] = {
     "cyclegan": ("cyclegan", SMALL, PAIR, 2000),
     "cyclegan+semantic": ("cyclegan", SMALL | {"semantic": 1.0}, PAIR, 2000),
     "cyclegan+noise": ("cyclegan", SMALL | NOISE, PAIR, 2000),
     "cyclegan+semantic+noise": ("cyclegan", SMALL | NOISE | {"semantic": 1.0}, PAIR, 2000),
+    # the judge also learns the target through its confident readings (self-training)
+    "cyclegan+pseudo+noise": ("cyclegan", SMALL | NOISE | PSEUDO, PAIR, 2000),
     "stargan": ("stargan", SMALL | {"d_steps": 2}, FOUR, 1000),
     "stargan+semantic": ("stargan", SMALL | {"d_steps": 2, "semantic": 1.0}, FOUR, 1000),
     "stargan+noise": ("stargan", SMALL | {"d_steps": 2} | NOISE, FOUR, 1000),
     # StarGAN on CycleGAN's two domains and budget: one generator for both directions
     "stargan-pair": ("stargan", SMALL | {"d_steps": 2}, PAIR, 2000),
     "stargan-pair+semantic": ("stargan", SMALL | {"d_steps": 2, "semantic": 1.0}, PAIR, 2000),
+    "stargan-pair+pseudo": ("stargan", SMALL | {"d_steps": 2} | PSEUDO, PAIR, 2000),
     "pix2pix": ("pix2pix", {"width": 16}, PAIR, 2000),
     "pix2pixhd": ("pix2pixhd", {"width": 16}, PAIR, 2000),
     "munit": ("munit", SMALL, PAIR, 2000),  # its style code is the noise (8 numbers)
     "munit+semantic": ("munit", SMALL | {"semantic": 1.0}, PAIR, 2000),
+    "munit+pseudo": ("munit", SMALL | PSEUDO, PAIR, 2000),
     "unit": ("unit", SMALL, PAIR, 2000),
     # mask to image: the target's pairs as masks (digit strokes) -> styled images; it
     # "translates" a source digit by rendering its mask

@@ -66,11 +66,20 @@ def test_stochastic_translator_takes_a_noise_code(name, registry, mnist_small, t
         ("stylegan2", {"width": 8, "ada_speed": 50}),  # noise maps drawn in training, ADA's p
         ("inpaint", {"width": 8, "d_width": 8}),  # holes drawn from torch's generator
         ("spade", {"width": 8, "d_width": 8}),  # style codes drawn in training
-        # the history of fakes and the class-consistency judge are resumed too
-        # (no lr decay: the 3-step run stands for a killed 6-step one)
+        # the history of fakes and the self-training class-consistency judge are resumed
+        # too (no lr decay, pseudo-labels from the start: the 3-step run stands for a
+        # killed 6-step one, so no schedule over the run's fraction can match)
         (
             "cyclegan",
-            {"pool_size": 4, "semantic": 1.0, "width": 8, "blocks": 1, "lr_decay": "none"},
+            {
+                "pool_size": 4,
+                "semantic": 1.0,
+                "pseudo_labels": 0.1,
+                "pseudo_from": 0.0,
+                "width": 8,
+                "blocks": 1,
+                "lr_decay": "none",
+            },
         ),
     ],
 )

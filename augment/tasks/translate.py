@@ -32,7 +32,11 @@ class TranslateParams(Params):
     ``identity`` (a translator fed an image already in its target domain keeps it),
     ``l1`` (Pix2Pix's distance to the paired target), ``domain`` (StarGAN's domain
     classification) and ``semantic`` (class consistency: a classifier trained alongside on
-    the labeled images must still recognise each translated image's class).
+    the labeled images and their translations must still recognise each translated image's
+    class, PixelDA's task classifier; with ``pseudo_labels`` it also learns the target's
+    own images through its confident readings of them, so that what it recognises is a
+    target-domain digit, not a source-like one: CyCADA's semantic loss with a judge that
+    knows the target).
     """
 
     width: int = Field(32, ge=8, description="generator channels of the first layer")
@@ -47,6 +51,16 @@ class TranslateParams(Params):
     l1: float = Field(0.0, ge=0)
     domain: float = Field(0.0, ge=0)
     semantic: float = Field(0.0, ge=0, description="class-consistency weight; 0 disables")
+    pseudo_labels: float = Field(
+        0.0,
+        ge=0,
+        lt=1,
+        description="with semantic: the judge also learns the unlabeled target images it "
+        "reads with at least this confidence, as that class (self-training); 0: off",
+    )
+    pseudo_from: float = Field(
+        0.25, ge=0, lt=1, description="fraction of the steps before pseudo-labels are used"
+    )
     pool_size: int = Field(0, ge=0, description="history of fakes shown to the critic")
     noise: int = Field(
         0,
@@ -113,6 +127,11 @@ class TranslateVariant(Variant):
         """``image`` f32[N,C,H,W] translated into ``domain`` i64[N] (None: one direction),
         drawing on ``noise`` f32[N,K] (None when ``noise`` is 0)."""
 
+    progress: float = 0.0  # fraction of the run done after the step being trained
+
+    def at_step(self, step: int, steps: int) -> None:
+        self.progress = (step + 1) / steps
+
     def noise_for(self, image: Tensor) -> Tensor | None:
         """A fresh code f32[N,K] for ``image`` (None for a deterministic recipe)."""
         k = self.params.noise
@@ -160,15 +179,41 @@ class TranslateVariant(Variant):
             return None
         return DigitClassifier(self.data.channels, max(self.data.num_classes, 1))
 
-    def classifier_loss(self, images: Tensor, labels: Tensor, translated: Tensor) -> LossOutput:
-        """Cross-entropy of the judge on the labeled real images and their translations."""
+    def classifier_loss(
+        self,
+        images: Tensor,
+        labels: Tensor,
+        translated: Tensor,
+        unlabeled: Tensor | None = None,
+    ) -> LossOutput:
+        """Cross-entropy of the judge on the labeled real images and their translations
+        (``translated[i]`` is ``images[i]`` translated, so it keeps ``labels[i]``).
+
+        With ``pseudo_labels`` t > 0, from ``pseudo_from`` of the run on, the unlabeled
+        images (``images`` with label -1, and ``unlabeled``: the target's) the judge reads
+        as class k with p(k | x) >= t join in with label k: self-training on the target
+        domain, the judge's own confident readings as labels (as CyCADA's semantic loss
+        reads target images with a classifier that knows them). The share admitted is
+        logged as ``pseudo``."""
+        p = self.params
         known = labels >= 0
-        if self.params.semantic == 0 or not known.any():
+        if p.semantic == 0 or not known.any():
             return LossOutput(torch.zeros((), device=images.device))
         judge = self.discriminator["classifier"]
-        logits = judge(torch.cat([images[known], translated[known].detach()]))
-        loss = F.cross_entropy(logits, labels[known].repeat(2))
-        return LossOutput(loss, {"classifier": loss.item()})
+        inputs = [images[known], translated[known].detach()]
+        targets = [labels[known], labels[known]]
+        logs: dict[str, float] = {}
+        if p.pseudo_labels > 0 and self.progress > p.pseudo_from:
+            pool = images[~known] if unlabeled is None else torch.cat([images[~known], unlabeled])
+            if len(pool):
+                with torch.no_grad():
+                    confidence, reading = judge(pool).softmax(dim=1).max(dim=1)
+                admitted = confidence >= p.pseudo_labels
+                inputs.append(pool[admitted])
+                targets.append(reading[admitted])
+                logs["pseudo"] = admitted.float().mean().item()
+        loss = F.cross_entropy(judge(torch.cat(inputs)), torch.cat(targets))
+        return LossOutput(loss, {"classifier": loss.item()} | logs)
 
     def semantic_loss(self, translated: Tensor, labels: Tensor) -> LossOutput:
         """``semantic`` x cross-entropy of the judge on translations of labeled images."""
@@ -211,7 +256,8 @@ class TranslateVariant(Variant):
     ) -> LossOutput:
         """The mean of both critics' losses on their domain's real images and the fakes
         they are shown (through their history, if they have one), plus the judge's loss on
-        A's labelled images and their translations ``fake_b``."""
+        A's labelled images and their translations ``fake_b`` (and, with ``pseudo_labels``,
+        on the B images it reads confidently)."""
         d, kind = self.discriminator, self.params.loss
         reals, fakes, logs = {"a": real_a, "b": real_b}, {"a": fake_a, "b": fake_b}, {}
         loss = torch.zeros((), device=real_a.device)
@@ -219,7 +265,7 @@ class TranslateVariant(Variant):
             shown = d[f"pool_{x}"](fakes[x]) if f"pool_{x}" in d else fakes[x]
             critic = losses.discriminator_loss(kind, d[x](reals[x]), d[x](shown))
             loss, logs[f"d_{x}"] = loss + 0.5 * critic, critic.item()
-        judge = self.classifier_loss(real_a, labels, fake_b)
+        judge = self.classifier_loss(real_a, labels, fake_b, unlabeled=real_b)
         return LossOutput(loss + judge.loss, logs | judge.logs)
 
     # -- export and previews -------------------------------------------------------------
