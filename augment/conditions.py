@@ -20,7 +20,9 @@ crt               classifier re-training (Kang et al., 2020): the baseline's bac
                   linear head re-trained on class-balanced batches of frozen features
 full              the untouched train split, each class cut to the largest class's count:
                   the ceiling (the tail as large as the head)
-full-2x           ``full`` at twice the steps: the protocol's convergence check
+full-2x           ``full`` at twice the steps: the protocol's convergence check (any
+                  classical condition takes the ``-2x`` suffix; the evaluate stage runs
+                  the best one's by itself, ``evaluate.convergence``)
 ================  ========================================================================
 
 Conditions with a generator (one per variant, ``<condition>@<variant>``):
@@ -73,6 +75,7 @@ CLASSICAL = (
     "crt",
 )
 CEILINGS = ("full", "full-2x")
+TWICE = "-2x"  # a classical condition or full at twice the steps: a convergence check
 SYNTHETIC = ("gan", "gan+filter", "synthetic-only")
 DEFAULT_GAN_CONDITIONS = (
     "gan+filter",
@@ -115,7 +118,8 @@ class Condition:
 
     @property
     def is_classical(self) -> bool:
-        return self.synthetic == "none" and self.method in CLASSICAL
+        """A classical method at the common steps (a ``-2x`` check is not a rival)."""
+        return self.synthetic == "none" and self.method in CLASSICAL and self.steps_factor == 1
 
     @property
     def competes(self) -> bool:
@@ -127,8 +131,10 @@ class Condition:
         """The condition named ``name``; ValueError naming what is wrong otherwise."""
         if name in CLASSICAL:
             return Condition(name, name)
-        if name in CEILINGS:
-            return Condition(name, "full", steps_factor=2 if name == "full-2x" else 1)
+        if name == "full":
+            return Condition(name, "full")
+        if name.endswith(TWICE) and name[: -len(TWICE)] in (*CLASSICAL, "full"):
+            return Condition(name, name[: -len(TWICE)], steps_factor=2)
         if name in SYNTHETIC:
             kind = {"gan": "unfiltered", "gan+filter": "filtered", "synthetic-only": "only"}
             return Condition(name, "baseline", kind[name])  # type: ignore[arg-type]
@@ -137,7 +143,8 @@ class Condition:
             raise ValueError(
                 f"unknown condition {name!r}: one of {', '.join(CLASSICAL + CEILINGS + SYNTHETIC)}"
                 ", or '<method>+gan[:M][+split-bn]' with a method of the first "
-                f"{len(CLASSICAL)} (e.g. 'oversample+gan:4')"
+                f"{len(CLASSICAL)} (e.g. 'oversample+gan:4'), or one of those methods at "
+                "twice the steps, '<method>-2x'"
             )
         cap = None if match["cap"] is None else float(match["cap"])
         if cap is not None and cap <= 0:
@@ -216,6 +223,11 @@ class EvaluateConfig(StrictModel):
         "adjustment): its real images (synthetic ones are augmentations) or every image",
     )
     quality: QualityConfig = Field(default_factory=QualityConfig)
+    convergence: bool = Field(
+        True,
+        description="also train the best classical condition at twice the steps and report "
+        "how far that moved it (0.5 points or more: not converged, a warning)",
+    )
 
     @field_validator("conditions")
     @classmethod

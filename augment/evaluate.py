@@ -35,6 +35,7 @@ from augment.classifier import (
     train_classifier,
 )
 from augment.conditions import (
+    TWICE,
     Condition,
     EvaluateConfig,
     TrainingSet,
@@ -51,6 +52,7 @@ from augment.seeding import derive_seed
 log = logging.getLogger(__name__)
 
 SCORES = ("balanced_accuracy", "macro_f1", "gmean", "accuracy", "tail_recall")
+CONVERGED = 0.005  # converged: twice the steps moves balanced accuracy by less than this
 FEATURE_CONDITION = "reweight"  # its run 0 is the feature network of the quality metrics
 TAIL_CLASSES = 3  # tail_recall: mean recall of this many rarest train classes
 
@@ -79,6 +81,12 @@ class Downstream:
     runs: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     sets: dict[str, TrainingSet] = field(default_factory=dict)
     feature_model: Classifier | None = None
+
+    def merge(self, other: Downstream) -> None:
+        """Add the runs (and sets) of ``other``, scored on the same test split."""
+        self.runs |= other.runs
+        self.sets |= other.sets
+        self.feature_model = self.feature_model or other.feature_model
 
     def summary(self) -> dict[str, dict[str, Any]]:
         """Per condition: mean/std of each score, mean per-class recall, gap closed."""
@@ -308,6 +316,17 @@ def evaluate_conditions(
         len(test),
     )
     downstream = run_downstream(sets, test, classes, steps, config, seed, cache=cache, tail=tail)
+    convergence = None
+    rival = best_classical(downstream.summary())
+    if config.convergence and rival is not None:
+        twice = Condition.parse(rival + TWICE)
+        if twice.name not in downstream.runs:
+            log.info("convergence check: %s at twice the steps (%d)", rival, 2 * steps)
+            extra = training_sets([twice], real, full, {}, num_classes, config, seed)
+            downstream.merge(
+                run_downstream(extra, test, classes, steps, config, seed, cache=cache, tail=tail)
+            )
+        convergence = convergence_check(downstream.summary(), rival, twice.name, steps)
     summary = downstream.summary()
     scores: dict[str, dict[str, Any]] = {}
     if config.quality.enabled and synthetic:
@@ -320,6 +339,7 @@ def evaluate_conditions(
             scores[variant] = quality(model, real, test, only, classes, config.quality, seed)
     context = {
         "steps": steps,
+        "epochs": config.epochs,
         "seeds": config.seeds,
         "test_images": len(test),
         "test_counts": test.counts(num_classes).tolist(),
@@ -330,8 +350,27 @@ def evaluate_conditions(
         "feature_network": f"{FEATURE_CONDITION}, run 0",
         "cached_runs": cache.hits,
         "trained_runs": cache.misses,
+        "convergence": convergence,
     }
     return Evaluation(downstream, summary, scores, verdicts(summary), context)
+
+
+def convergence_check(
+    summary: dict[str, dict[str, Any]], condition: str, twice: str, steps: int
+) -> dict[str, Any]:
+    """How far twice the steps moved ``condition``'s mean balanced accuracy (its run
+    ``twice``): the protocol is converged when by less than :data:`CONVERGED`."""
+    once = summary[condition]["balanced_accuracy"]["mean"]
+    moved = summary[twice]["balanced_accuracy"]["mean"] - once
+    return {
+        "condition": condition,
+        "steps": steps,
+        "balanced_accuracy": once,
+        "balanced_accuracy_2x": once + moved,
+        "moved": moved,
+        "threshold": CONVERGED,
+        "converged": bool(abs(moved) < CONVERGED),
+    }
 
 
 # -- the verdict ---------------------------------------------------------------------------
@@ -345,13 +384,12 @@ def verdicts(summary: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     (``hypot(std_gan, std_classical)``); ``delta`` is the difference in balanced accuracy and
     ``tail_delta`` that in the mean recall of the rarest classes.
     """
-    classical = {key: e for key, e in summary.items() if _parsed(e).is_classical}
     out: dict[str, dict[str, Any]] = {}
     variants = sorted({e["variant"] for e in summary.values() if e["variant"] is not None})
-    if not classical:
+    rival_key = best_classical(summary)
+    if rival_key is None:
         return out
-    rival_key = max(classical, key=lambda key: classical[key]["balanced_accuracy"]["mean"])
-    rival = classical[rival_key]
+    rival = summary[rival_key]
     for variant in variants:
         candidates = {
             key: e for key, e in summary.items() if e["variant"] == variant and _parsed(e).competes
@@ -375,6 +413,14 @@ def verdicts(summary: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
             "helps": bool(delta > (noise or 0.0) and delta > 0),
         }
     return out
+
+
+def best_classical(summary: dict[str, dict[str, Any]]) -> str | None:
+    """The classical condition with the highest mean balanced accuracy (None: none ran)."""
+    classical = [key for key, e in summary.items() if _parsed(e).is_classical]
+    if not classical:
+        return None
+    return max(classical, key=lambda key: summary[key]["balanced_accuracy"]["mean"])
 
 
 def _parsed(entry: dict[str, Any]) -> Condition:

