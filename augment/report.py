@@ -147,6 +147,8 @@ def downstream_table(summary: dict[str, dict[str, Any]]) -> str:
     rows = []
     for key, e in summary.items():
         kind = "classical" if e.get("classical") else ("GAN" if e["variant"] else "ceiling")
+        if str(e.get("condition", "")).endswith("-2x"):
+            kind = "convergence check"
         tail = e.get("tail_recall", {})
         rows.append(
             [
