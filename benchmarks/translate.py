@@ -16,6 +16,8 @@ both domains' labels reads each translation's source label.
   StarGAN learns four domains (MNIST, MNIST-M-like, inverted MNIST, UCI 8x8 digits
   resized to 28x28), so its domains have a third of the digits each instead of a half;
   ``stargan-pair`` (+``semantic``) learns CycleGAN's two domains at CycleGAN's budget.
+  ``+pseudo`` runs (cyclegan+noise, munit, stargan-pair) add the semantic loss with a judge
+  that also self-trains on the target's images it reads with p >= 0.9 (``pseudo_labels``).
 * ``pix2pix`` and ``pix2pixhd`` learn from the pairs (plain digit, MNIST-M-like digit) of
   the target.
 * ``munit`` (a content code and a style code drawn at random: stochastic like
