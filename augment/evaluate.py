@@ -316,8 +316,9 @@ def evaluate_conditions(
         len(test),
     )
     downstream = run_downstream(sets, test, classes, steps, config, seed, cache=cache, tail=tail)
+    summary = downstream.summary()
     convergence = None
-    rival = best_classical(downstream.summary())
+    rival = best_classical(summary)
     if config.convergence and rival is not None:
         twice = Condition.parse(rival + TWICE)
         if twice.name not in downstream.runs:
@@ -326,8 +327,8 @@ def evaluate_conditions(
             downstream.merge(
                 run_downstream(extra, test, classes, steps, config, seed, cache=cache, tail=tail)
             )
-        convergence = convergence_check(downstream.summary(), rival, twice.name, steps)
-    summary = downstream.summary()
+            summary = downstream.summary()
+        convergence = convergence_check(summary, rival, twice.name, steps)
     scores: dict[str, dict[str, Any]] = {}
     if config.quality.enabled and synthetic:
         model = downstream.feature_model
@@ -361,12 +362,13 @@ def convergence_check(
     """How far twice the steps moved ``condition``'s mean balanced accuracy (its run
     ``twice``): the protocol is converged when by less than :data:`CONVERGED`."""
     once = summary[condition]["balanced_accuracy"]["mean"]
-    moved = summary[twice]["balanced_accuracy"]["mean"] - once
+    doubled = summary[twice]["balanced_accuracy"]["mean"]
+    moved = doubled - once
     return {
         "condition": condition,
         "steps": steps,
         "balanced_accuracy": once,
-        "balanced_accuracy_2x": once + moved,
+        "balanced_accuracy_2x": doubled,
         "moved": moved,
         "threshold": CONVERGED,
         "converged": bool(abs(moved) < CONVERGED),
