@@ -112,8 +112,14 @@ def recognisability(project: Path, variant: str, per_class: int, seed: int) -> d
 
 
 def first_written(paths: list[Path], started: float) -> float | None:
-    times = [p.stat().st_mtime for p in paths if p.is_file()]
+    """Seconds from ``started`` to the first of ``paths`` written since; None when none was
+    (a resumed project keeps the pictures of an earlier run)."""
+    times = [t for p in paths if p.is_file() and (t := p.stat().st_mtime) >= started]
     return round(min(times) - started, 1) if times else None
+
+
+def after(seconds: float | None) -> str:
+    return "an earlier run (kept)" if seconds is None else f"{seconds} s"
 
 
 def run_dataset(name: str, args: argparse.Namespace) -> dict[str, Any]:
@@ -190,8 +196,8 @@ def markdown(runs: list[dict[str, Any]], args: argparse.Namespace, wall: float) 
             f"## `{run['dataset']}`",
             "",
             f"dvc repro {run['repro_seconds'] / 60:.1f} min; first picture after "
-            f"{run['first_picture_seconds']} s, first sample grid after "
-            f"{run['first_samples_seconds']} s. Judge: val balanced accuracy "
+            f"{after(run['first_picture_seconds'])}, first sample grid after "
+            f"{after(run['first_samples_seconds'])}. Judge: val balanced accuracy "
             f"{100 * run['judge_val_balanced_accuracy']:.1f}%. Samples: FD {q['fd']:.1f} "
             f"(floor {q['fd_floor']:.1f}), k-NN precision {q['precision']:.2f}, recall "
             f"{q['recall']:.2f}. Verdict: best GAN `{v['best']}` minus best classical "

@@ -59,8 +59,29 @@ def test_each_level_learns_from_the_real_pyramid(registry, mnist_small):
 def test_z_too_small_for_the_levels_and_knobs_it_ignores_are_refused(registry):
     with pytest.raises(ValueError, match="latent_dim 16 leaves no z for the coarsest level"):
         registry.create("lapgan", {"latent_dim": 16, "noise_dim": 8}, SPEC)
-    with pytest.raises(ConfigError, match="mode_seeking"):
-        registry.create("lapgan", {"mode_seeking": 0.2}, SPEC)
+    with pytest.raises(ConfigError, match="diffaugment"):
+        registry.create("lapgan", {"diffaugment": "translation"}, SPEC)
+
+
+def test_mode_seeking_penalizes_the_level_that_ignores_its_noise(registry, mnist_small):
+    """One MSGAN term a level, each on what that level generates against its own z_k, over
+    pairs that share the class and the real coarse image: a refiner whose noise plane is
+    cut off makes identical band-passes for a pair, and only its term explodes."""
+    params = {"width": 8, "latent_dim": 24, "mode_seeking": 0.5}
+    variant = registry.create("lapgan", params, SPEC, seed=0)
+    images = torch.as_tensor(mnist_small[0][:6]).permute(0, 3, 1, 2).float() / 127.5 - 1
+    batch = {"image": images, "label": torch.as_tensor(mnist_small[1][:6])}
+    out = variant.generator_loss(batch)
+    terms = [out.logs[f"mode_seeking_level{k}"] for k in range(3)]
+    assert out.logs["mode_seeking"] == pytest.approx(sum(terms), rel=1e-5)
+    assert out.loss.item() == pytest.approx(out.logs["g_adv"] + 0.5 * sum(terms), rel=1e-4)
+    assert all(0 < t < 1e3 for t in terms), terms
+    with torch.no_grad():
+        variant.generator.refiners[1].noise.weight.zero_()  # h_2 no longer reads z_2
+        variant.generator.refiners[1].noise.bias.zero_()
+    cut = variant.generator_loss(batch).logs
+    assert cut["mode_seeking_level2"] == pytest.approx(1e5, rel=1e-3)  # a collapsed pair
+    assert cut["mode_seeking_level0"] < 1e3 and cut["mode_seeking_level1"] < 1e3
 
 
 def test_a_relativistic_loss_reads_each_critic_s_real_logits(registry, mnist_small):

@@ -140,6 +140,29 @@ def test_mode_seeking_generator_loss_pairs_labels(registry):
     assert out.logs["mode_seeking"] > 0 and torch.isfinite(out.loss)
 
 
+def test_paired_batches_and_a_term_a_game():
+    from augment.tasks.synthesis import paired, with_games_mode_seeking
+    from augment.variant import LossOutput
+
+    batch = {"image": torch.arange(5.0).view(5, 1, 1, 1), "label": torch.tensor([3, 1, 4, 1, 5])}
+    pairs = paired(batch)  # the first half (2 rows) twice
+    assert pairs["label"].tolist() == [3, 1, 3, 1]
+    assert pairs["image"].flatten().tolist() == [0.0, 1.0, 0.0, 1.0]
+    a, b = torch.zeros(2, 1, 2, 2), torch.full((2, 1, 2, 2), 0.5)
+    za, zb = torch.zeros(2, 4), torch.full((2, 4), 2.0)  # each game's term 1 / 0.25
+    games = {
+        "coarse": (torch.cat([a, b]), torch.cat([za, zb])),
+        "fine": (torch.cat([b, a]), torch.cat([za, zb])),
+    }
+    out = with_games_mode_seeking(LossOutput(torch.tensor(1.0), {"g_adv": 1.0}), games, 0.1)
+    term = 1 / (0.25 + 1e-5)
+    assert out.logs["mode_seeking_coarse"] == pytest.approx(term)
+    assert out.logs["mode_seeking"] == pytest.approx(2 * term)
+    assert out.loss.item() == pytest.approx(1.0 + 0.1 * 2 * term)
+    off = LossOutput(torch.tensor(1.0), {})
+    assert with_games_mode_seeking(off, games, 0.0) is off
+
+
 def test_lecam_penalty_and_its_moving_anchors() -> None:
     anchors = losses.LeCamAnchors(gamma=0.5)
     real, fake = torch.tensor([1.0, 3.0]), torch.tensor([-2.0, 0.0])

@@ -43,6 +43,19 @@ def test_conditioning_augmentation_samples_around_the_class_and_pays_its_kl(regi
     assert out.loss.item() == pytest.approx(expected, rel=1e-5)
 
 
+def test_mode_seeking_pays_a_term_a_stage_on_pairs_of_one_class(registry, mnist_small):
+    variant = registry.create("stackgan", PARAMS | {"mode_seeking": 1.0}, SPEC, seed=0)
+    images = torch.as_tensor(mnist_small[0][:6]).permute(0, 3, 1, 2).float() / 127.5 - 1
+    batch = {"image": images, "label": torch.as_tensor(mnist_small[1][:6])}
+    out = variant.generator_loss(batch)
+    stages = out.logs["mode_seeking_stage1"], out.logs["mode_seeking_stage2"]
+    assert all(0 < t < 1e3 for t in stages) and out.logs["mode_seeking"] == pytest.approx(
+        sum(stages), rel=1e-5
+    )
+    expected = out.logs["g_adv"] + out.logs["kl"] + sum(stages)
+    assert out.loss.item() == pytest.approx(expected, rel=1e-4)
+
+
 def test_stage_two_refines_a_detached_sketch(registry):
     """Stage I learns from its own critic only, as the paper's frozen stage I."""
     variant = registry.create("stackgan", PARAMS, SPEC, seed=0)

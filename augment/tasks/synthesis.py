@@ -92,14 +92,13 @@ SHARED_LOSS_KNOBS: frozenset[str] = frozenset(
 
 #: What a recipe of several games with losses and critics of its own (a pyramid's levels,
 #: stacked stages: lapgan, stackgan) does not read: the shared losses' knobs, the family
-#: critic's settings (each game's critic is :func:`projection_critic`), mode seeking and
-#: DiffAugment.
+#: critic's settings (each game's critic is :func:`projection_critic`) and DiffAugment. Mode
+#: seeking they read, one term a game (:func:`paired`, :func:`with_games_mode_seeking`).
 STAGED_UNSUPPORTED: frozenset[str] = SHARED_LOSS_KNOBS | {
     "conditioning",
     "d_norm",
     "spectral_norm",
     "minibatch_std",
-    "mode_seeking",
     "diffaugment",
     "ada_speed",
 }
@@ -292,10 +291,38 @@ def generated_for(
 def with_mode_seeking(out: LossOutput, fake: Tensor, z: Tensor, weight: float) -> LossOutput:
     """``out`` plus ``weight`` x MSGAN's term (Mao et al., 2019) on the halves of a batch
     from :func:`generated_for`, logged as ``mode_seeking``; ``out`` itself when 0."""
+    return with_games_mode_seeking(out, {"image": (fake, z)}, weight)
+
+
+def paired(batch: Batch) -> Batch:
+    """The batch's first half twice, every key: a staged generator run on it with fresh
+    noise makes the pairs MSGAN's term compares, sharing every condition (the class, and a
+    pyramid level's real coarse image)."""
+    half = len(batch["label"]) // 2
+    return {key: torch.cat([value[:half], value[:half]]) for key, value in batch.items()}
+
+
+def with_games_mode_seeking(
+    out: LossOutput, games: dict[str, tuple[Tensor, Tensor]], weight: float
+) -> LossOutput:
+    """``out`` plus ``weight`` x the sum over games of MSGAN's term, each on what its own
+    generator made from its own noise, ``game -> (generated, z)`` with the pairs in the two
+    halves (a :func:`paired` batch); logged as ``mode_seeking`` (the sum) and, with several
+    games, ``mode_seeking_<game>``. ``out`` itself when 0.
+
+    A staged generator (a pyramid's levels, stacked stages) can ignore the noise of one game
+    while another uses its own, so each game's noise is rewarded where it enters."""
     if weight == 0:
         return out
-    penalty = losses.mode_seeking(*fake.chunk(2), *z.chunk(2))
-    return LossOutput(out.loss + weight * penalty, out.logs | {"mode_seeking": penalty.item()})
+    terms = {
+        game: losses.mode_seeking(*generated.chunk(2), *z.chunk(2))
+        for game, (generated, z) in games.items()
+    }
+    total = torch.stack(list(terms.values())).sum()
+    logs = {"mode_seeking": total.item()}
+    if len(terms) > 1:
+        logs |= {f"mode_seeking_{game}": term.item() for game, term in terms.items()}
+    return LossOutput(out.loss + weight * total, out.logs | logs)
 
 
 def condition_strength(transition: tuple[float, float], progress: float) -> float:

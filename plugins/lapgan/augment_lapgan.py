@@ -36,6 +36,10 @@ Changed from the paper: the critics use spectral norm and the hinge loss (the pa
 trained with dropout and the original loss), the class enters as one-hot maps and a
 projection rather than a "conditioning vector", and the pyramid filters are average pooling
 and bilinear upsampling rather than Gaussian ones.
+
+Mode seeking (MSGAN, Mao et al., 2019; ``mode_seeking`` > 0), not in the paper: one term a
+level, on pairs that share the class and the real u(I_{k-1}) and differ in z_k, measured on
+what that level generates (I_0, or h_k), so a level that ignores its own noise pays for it.
 """
 
 from __future__ import annotations
@@ -55,8 +59,10 @@ from augment.tasks.synthesis import (
     STAGED_UNSUPPORTED,
     SynthesisParams,
     SynthesisVariant,
+    paired,
     projection_critic,
     summed_games,
+    with_games_mode_seeking,
 )
 from augment.variant import Batch, LossOutput
 
@@ -222,14 +228,18 @@ class LAPGAN(SynthesisVariant):
             ]
         )
 
-    def games(self, batch: Batch, train_generator: bool) -> Iterator[tuple[Tensor, Tensor]]:
+    def games(
+        self, batch: Batch, train_generator: bool, z: Tensor | None = None
+    ) -> Iterator[tuple[Tensor, Tensor]]:
         """Each level's critic inputs (real, generated): (I_0, G_0(z_0)) and, for k >= 1,
         ([u(I_{k-1}), h_k], [u(I_{k-1}), G_k(u(I_{k-1}), z_k)]), from the batch's real
-        pyramid; the generators run without gradients unless ``train_generator``."""
+        pyramid and ``z`` [N, latent_dim] (fresh N(0, I) when None); the generators run
+        without gradients unless ``train_generator``."""
         real, label = batch["image"], batch["label"]
         generator = self.generator
         pyramid = gaussian_pyramid(real, len(generator.refiners))
-        z = torch.randn(len(label), self.params.latent_dim, device=label.device)
+        if z is None:
+            z = torch.randn(len(label), self.params.latent_dim, device=label.device)
         codes = generator.split(z)
         with torch.set_grad_enabled(train_generator):
             fake = generator.coarse(codes[0], label)
@@ -251,19 +261,31 @@ class LAPGAN(SynthesisVariant):
         return summed_games({f"level{k}": x for k, x in enumerate(levels)}, "d")
 
     def generator_loss(self, batch: Batch) -> LossOutput:
-        label, loss = batch["label"], self.params.loss
-        relativistic = loss in losses.RELATIVISTIC  # these compare with the real logits
+        """The levels' generator losses summed; with ``mode_seeking`` > 0 the batch is
+        :func:`paired`, and each level pays MSGAN's term on what it generates (I_0, or the
+        band-pass h_k) against its own z_k: pairs share the class and the real u(I_{k-1})."""
+        p = self.params
+        relativistic = p.loss in losses.RELATIVISTIC  # these compare with the real logits
+        if p.mode_seeking > 0:
+            batch = paired(batch)
+        label = batch["label"]
+        z = torch.randn(len(label), p.latent_dim, device=label.device)
+        games = list(self.games(batch, train_generator=True, z=z))
         levels = [
             losses.generator_loss(
-                loss,
+                p.loss,
                 critic(fake, label).logits,
                 critic(real, label).logits if relativistic else None,
             )
-            for critic, (real, fake) in zip(
-                self.discriminator, self.games(batch, train_generator=True), strict=True
-            )
+            for critic, (real, fake) in zip(self.discriminator, games, strict=True)
         ]
-        return summed_games({f"level{k}": x for k, x in enumerate(levels)}, "g")
+        out = summed_games({f"level{k}": x for k, x in enumerate(levels)}, "g")
+        channels = self.data.channels  # a refinement level's fake: [u(I_{k-1}), h_k]
+        generated = {
+            f"level{k}": (fake if k == 0 else fake[:, channels:], code)
+            for k, ((_, fake), code) in enumerate(zip(games, self.generator.split(z), strict=True))
+        }
+        return with_games_mode_seeking(out, generated, p.mode_seeking)
 
 
 @hookimpl

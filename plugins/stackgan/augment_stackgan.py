@@ -32,7 +32,8 @@ stage I to the end first, then stage II on top of it, frozen); stage II refines 
 current sketches, detached, so no gradient reaches stage I from it, as with the paper's
 frozen stage I. Spectral norm and the hinge loss in the critics (the paper's: batch norm
 and the original loss). The sketch is half the side (28 px: 14 -> 28) rather than a
-quarter (64 -> 256), which a 28-px image cannot spare.
+quarter (64 -> 256), which a 28-px image cannot spare. Mode seeking (MSGAN; ``mode_seeking``
+> 0), not in the paper: one term a stage, on pairs of one class that differ in z.
 
 Captions: conditioning on a caption column (a text encoder trained here, since no
 pretrained one can be downloaded) is not built: the synthesize contract has no text input,
@@ -55,8 +56,10 @@ from augment.tasks.synthesis import (
     STAGED_UNSUPPORTED,
     SynthesisParams,
     SynthesisVariant,
+    paired,
     projection_critic,
     summed_games,
+    with_games_mode_seeking,
 )
 from augment.variant import Batch, LossOutput
 
@@ -256,8 +259,15 @@ class StackGAN(SynthesisVariant):
         return summed_games(games, "d")
 
     def generator_loss(self, batch: Batch) -> LossOutput:
-        p, real, label = self.params, batch["image"], batch["label"]
-        fakes, gaussians = self.stages(self.noise(label), label)
+        """Both stages' generator losses and CA's KL term; with ``mode_seeking`` > 0 the
+        batch is :func:`paired` and each stage pays MSGAN's term against z (one z feeds
+        both stages' conditions)."""
+        p = self.params
+        if p.mode_seeking > 0:
+            batch = paired(batch)
+        real, label = batch["image"], batch["label"]
+        z = self.noise(label)
+        fakes, gaussians = self.stages(z, label)
         reals = [F.avg_pool2d(real, 2), real]
         games = {}
         for k, (critic, x, fake) in enumerate(zip(self.discriminator, reals, fakes, strict=True)):
@@ -268,8 +278,9 @@ class StackGAN(SynthesisVariant):
         adversarial = summed_games(games, "g")
         # KL(N(mu, sigma^2) || N(0, I)) of both stages' conditions, mean over the batch
         kl = torch.stack([gaussian_kl(mu, logvar).mean() for mu, logvar in gaussians]).sum()
-        total = adversarial.loss + p.kl_weight * kl
-        return LossOutput(total, adversarial.logs | {"kl": kl.item()})
+        out = LossOutput(adversarial.loss + p.kl_weight * kl, adversarial.logs | {"kl": kl.item()})
+        generated = {f"stage{k + 1}": (fake, z) for k, fake in enumerate(fakes)}
+        return with_games_mode_seeking(out, generated, p.mode_seeking)
 
     def noise(self, label: Tensor) -> Tensor:
         return torch.randn(len(label), self.params.latent_dim, device=label.device)
