@@ -63,7 +63,7 @@ def convergence_text(check: dict[str, Any] | None) -> str:
     said = "converged" if check["converged"] else "**not converged**"
     return (
         f"Convergence: twice the steps ({2 * check['steps']}) moved the best classical "
-        f"condition, {check['condition']}, by {100 * check['moved']:+.1f} points: {said} "
+        f"condition, {check['condition']}, by {100 * check['moved']:+.2f} points: {said} "
         f"(less than {100 * check['threshold']:.1f})."
     )
 
@@ -76,7 +76,7 @@ def convergence_warning(check: dict[str, Any] | None, epochs: float, seeds: int)
         return []
     moved = (
         f"twice the steps ({2 * check['steps']}) moved {check['condition']} by "
-        f"{100 * check['moved']:+.1f} points"
+        f"{100 * check['moved']:+.2f} points"
     )
     if check["moved"] > 0:
         line = (

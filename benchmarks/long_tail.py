@@ -190,9 +190,12 @@ def machine() -> str:
 # -- the table -------------------------------------------------------------------------------
 
 
-def pm(entry: dict[str, Any] | None) -> str:
+def pm(entry: dict[str, Any] | None, seeds: int | None = None) -> str:
+    """``mean ± std`` in %, or the mean alone from one seed (which has no spread)."""
     if not entry or entry.get("mean") is None:
         return "–"
+    if seeds == 1:
+        return f"{100 * entry['mean']:.1f}"
     return f"{100 * entry['mean']:.1f} ± {100 * entry['std']:.1f}"
 
 

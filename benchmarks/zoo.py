@@ -44,6 +44,7 @@ from _results import parse_args, set_dotted, write_results
 
 from augment.conditions import CLASSICAL
 from augment.registry import Registry
+from augment.report import convergence_text
 
 DATASETS = ("digits", *long_tail.DATASETS)
 #: the mix of the findings' best GAN conditions on both datasets (real prior, split BN)
@@ -140,6 +141,7 @@ def run_dataset(dataset: str, args: argparse.Namespace) -> dict[str, Any]:
         "judge_val_balanced_accuracy": judge["val_balanced_accuracy"],
         "best_classical": {"condition": best, **rival["balanced_accuracy"]},
         "best_classical_tail_recall": rival["tail_recall"]["mean"],
+        "convergence": metrics.get("convergence"),
         "variants": {v: variant_row(project, metrics, recall, v, args.mix) for v in args.variants},
         "repro_seconds": round(seconds, 1),
     }
@@ -179,8 +181,8 @@ def markdown(runs: list[dict[str, Any]], meta: dict[str, Any]) -> str:
         "classes. *div*: within-class diversity over the real images'. *copies*: samples "
         "nearer a train image than fresh real data is. *accepted*: passed the judge's "
         "filter. *downstream*: balanced accuracy % of the mix with the variant's samples "
-        "(mean ± std); *Δ*: minus the best classical condition; *tail*: the mix's recall "
-        "of the three rarest classes.",
+        "(mean ± std; the mean alone from one seed); *Δ*: minus the best classical "
+        "condition; *tail*: the mix's recall of the three rarest classes.",
     ]
     for run in runs:
         rival = run["best_classical"]
@@ -191,10 +193,11 @@ def markdown(runs: list[dict[str, Any]], meta: dict[str, Any]) -> str:
             f"`{run['command'].strip()}`. Train counts {run['train_counts']}; "
             f"tail {', '.join(run['tail_classes'])}; "
             f"judge val balanced accuracy {num(run['judge_val_balanced_accuracy'], 1, 100)}%. "
-            f"Best classical: `{rival['condition']}` {long_tail.pm(rival)} (tail "
+            f"Best classical: `{rival['condition']}` {long_tail.pm(rival, meta['seeds'])} (tail "
             f"{num(run['best_classical_tail_recall'], 1, 100)}); `dvc repro` "
             f"{run['repro_seconds'] / 60:.1f} min. Sample grids: "
-            f"[{run['dataset']}/]({meta['grids']}/{run['dataset']}/).",
+            f"[{run['dataset']}/]({meta['grids']}/{run['dataset']}/). "
+            + convergence_text(run.get("convergence")),
             "",
             "| variant | s/step | FD / floor | P | R | R tail | div | copies | accepted "
             "| downstream | Δ | tail |",
@@ -214,7 +217,7 @@ def markdown(runs: list[dict[str, Any]], meta: dict[str, Any]) -> str:
                 num(row["diversity_ratio"]),
                 num(row["copy_fraction"], 3),
                 num(row["accepted"]),
-                long_tail.pm(downstream),
+                long_tail.pm(downstream, meta["seeds"]),
                 "–" if delta is None else f"{100 * delta:+.1f}",
                 "–" if not tail else num(tail["mean"], 1, 100),
             ]
