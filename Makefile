@@ -32,7 +32,7 @@ repro: install  ## dvc repro on the built-in default (long-tailed MNIST digits)
 	PATH="$(BIN):$$PATH" dvc repro
 
 test: install  ## the test suite (unit, conformance, end to end)
-	PATH="$(BIN):$$PATH" python -m pytest -q --numprocesses auto --maxprocesses 4 --dist loadgroup
+	PATH="$(BIN):$$PATH" python -m pytest -q
 
 lint: install
 	$(BIN)/python -m ruff check augment plugins pipelines tests benchmarks

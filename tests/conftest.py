@@ -17,21 +17,6 @@ from augment.model_contract import ModelInfo
 from augment.registry import Registry
 from augment.variant import DataSpec
 
-#: test modules that start or stop a Ray cluster (``ray stop`` ends every Ray process on the
-#: machine, another worker's included): they run on one worker, one after another
-RAY_MODULES = frozenset({"test_benchmarks", "test_ray_engine", "test_synthesize"})
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """`make test` runs the suite on two pytest-xdist workers with ``--dist loadgroup``: each
-    test module is one group, so its module fixtures (a trained model, a dvc repro) are
-    built once, on one worker; the Ray modules share a group. (Before xdist reads the
-    groups, hence tryfirst.)"""
-    for item in items:
-        module = item.path.stem
-        item.add_marker(pytest.mark.xdist_group("ray" if module in RAY_MODULES else module))
-
 
 @pytest.fixture(scope="session", autouse=True)
 def one_thread() -> Iterator[None]:
