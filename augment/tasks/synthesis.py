@@ -282,8 +282,7 @@ def generated_for(
     N(0, I); with ``mode_seeking`` > 0 the batch is two halves with the same labels and
     different noise (the first half's labels repeated), the pairs MSGAN's term compares."""
     if mode_seeking > 0:
-        half = labels[: len(labels) // 2]
-        labels = torch.cat([half, half])
+        labels = first_half_twice(labels)
     z = torch.randn(len(labels), latent_dim, device=labels.device)
     return generator(z, labels), z, labels
 
@@ -294,12 +293,18 @@ def with_mode_seeking(out: LossOutput, fake: Tensor, z: Tensor, weight: float) -
     return with_games_mode_seeking(out, {"image": (fake, z)}, weight)
 
 
+def first_half_twice(rows: Tensor) -> Tensor:
+    """[N, ...] -> [2 (N // 2), ...]: the first N // 2 rows, then the same rows again (the
+    two halves of MSGAN's pairs)."""
+    half = rows[: len(rows) // 2]
+    return torch.cat([half, half])
+
+
 def paired(batch: Batch) -> Batch:
     """The batch's first half twice, every key: a staged generator run on it with fresh
     noise makes the pairs MSGAN's term compares, sharing every condition (the class, and a
     pyramid level's real coarse image)."""
-    half = len(batch["label"]) // 2
-    return {key: torch.cat([value[:half], value[:half]]) for key, value in batch.items()}
+    return {key: first_half_twice(value) for key, value in batch.items()}
 
 
 def with_games_mode_seeking(
