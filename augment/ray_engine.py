@@ -259,8 +259,8 @@ class RayEngine:
             # Ray's switch that keeps a Linux node on 127.0.0.1 (it otherwise listens on
             # the machine's address): a cluster for one job has no reason to be reachable.
             os.environ.setdefault(LOOPBACK_ONLY, "0")
-            try:
-                ray.init(num_cpus=self.workers, include_dashboard=False, **quiet)
+            try:  # "local": a new cluster even where RAY_ADDRESS or `ray start` name one
+                ray.init(address="local", num_cpus=self.workers, include_dashboard=False, **quiet)
             except (OSError, RuntimeError, ValueError) as exc:  # e.g. a TMPDIR too long
                 raise ConfigError(f"{self._where}: cannot start ({first_line(exc)})") from None
         else:

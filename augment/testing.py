@@ -59,8 +59,11 @@ class Conformance:
 
 
 def outputs(root: Path) -> TrainOutputs:
-    """The loop's output paths under ``root``: checkpoint.pt, samples/, losses.csv."""
-    return TrainOutputs(root / "checkpoint.pt", root / "samples", root / "losses.csv")
+    """The loop's output paths under ``root``: checkpoint.pt, samples/, losses.csv,
+    timing.json."""
+    return TrainOutputs(
+        root / "checkpoint.pt", root / "samples", root / "losses.csv", root / "timing.json"
+    )
 
 
 def random_digits(n: int = 64, size: int = 28, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

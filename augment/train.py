@@ -13,6 +13,7 @@ What lives elsewhere: checkpoint I/O in :mod:`augment.checkpoint`, the batch ord
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import time
@@ -103,18 +104,21 @@ class TrainConfig(StrictModel):
 
 @dataclass(frozen=True)
 class TrainOutputs:
-    """Where ``fit`` writes: the checkpoint, the sample grids and the loss log (CSV)."""
+    """Where ``fit`` writes: the checkpoint, the sample grids, the loss log (CSV) and,
+    when given, the training time behind the checkpoint (``timing``: JSON, ``step`` and
+    ``seconds``; kept out of the checkpoint, whose bytes depend on the weights alone)."""
 
     checkpoint: Path
     samples: Path
     losses: Path
+    timing: Path | None = None
 
 
 @dataclass(frozen=True)
 class TrainResult:
     steps: int
     resumed_from: int
-    seconds: float
+    seconds: float  # the steps' training time, over the runs that trained them (``timing``)
     seconds_per_epoch: float
     final_losses: dict[str, float]
     diversity: dict[str, float]  # per class (label-conditioned variants), see class_diversity
@@ -190,6 +194,8 @@ class Trainer:
         self.step = 0
         self.history: list[dict[str, float]] = []
         self.pending: defaultdict[str, list[float]] = defaultdict(list)  # since the last log row
+        self.earlier_seconds = 0.0  # the training time of the runs this one resumed
+        self.started = time.perf_counter()  # (reset when the first step of this run begins)
 
     @property
     def networks(self) -> list[nn.Module]:
@@ -233,6 +239,32 @@ class Trainer:
         state = self.state()
         if self.world.main:
             checkpoint.write_checkpoint(path, state)
+            if self.outputs.timing is not None:  # after the checkpoint it describes
+                with atomic_path(self.outputs.timing) as tmp:
+                    timing = {"step": self.step, "seconds": round(self.trained_seconds(), 3)}
+                    tmp.write_text(json.dumps(timing) + "\n")
+
+    def trained_seconds(self) -> float:
+        """The seconds of training behind the current weights, over every run."""
+        return self.earlier_seconds + time.perf_counter() - self.started
+
+    def read_timing(self) -> float:
+        """The training time of the runs before this one: ``timing``'s seconds when it
+        describes the resumed checkpoint, or an earlier step (a run killed between the two
+        writes: its last steps untimed, with a warning); otherwise 0."""
+        path = self.outputs.timing
+        if path is None or not path.exists():
+            return 0.0
+        try:
+            timing = json.loads(path.read_text())
+            step, seconds = int(timing["step"]), float(timing["seconds"])
+        except (ValueError, KeyError, TypeError):
+            log.warning("%s: unreadable; the training time counts this run only", path)
+            return 0.0
+        if step != self.step:
+            log.warning("%s: of step %d, the checkpoint's is %d: the training time "
+                        "misses some steps", path, step, self.step)  # fmt: skip
+        return seconds if step <= self.step else 0.0
 
     def try_resume(self) -> bool:
         path = self.outputs.checkpoint
@@ -254,6 +286,7 @@ class Trainer:
         self.step, self.stream.drawn = state["step"], state["batches_drawn"]
         self.history = list(state["history"])
         self.pending.update(state.get("pending", {}))
+        self.earlier_seconds = self.read_timing()
         if self.world.main:
             log.info("resumed %s from step %d (%s)", self.variant.name, self.step, path)
         return True
@@ -368,7 +401,7 @@ class Trainer:
         self.generator.train()
         if self.discriminator is not None:
             self.discriminator.train()
-        started = time.perf_counter()
+        self.started = time.perf_counter()
         bar = tqdm(
             total=total,
             initial=self.step,
@@ -396,10 +429,9 @@ class Trainer:
                     self.write_samples(self.outputs.samples / f"step_{self.step:06d}.png")
                 if self.step % self.config.checkpoint_every == 0 or self.step == total:
                     self.save()
-        seconds = time.perf_counter() - started
-        done = total - resumed_from
+        seconds = self.trained_seconds()
         batches_per_step = max(self.variant.params.d_steps, 1)
-        per_epoch = seconds / max(done, 1) * self.stream.per_epoch / batches_per_step
+        per_epoch = seconds / max(total, 1) * self.stream.per_epoch / batches_per_step
         diversity: dict[str, float] = {}
         if main:  # also after a resume with nothing left to do: outputs complete
             self.write_losses()

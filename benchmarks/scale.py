@@ -31,10 +31,13 @@ import json
 import os
 import platform
 import shutil
+import signal
+import socket
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -206,53 +209,78 @@ def sampled(
     return wall, round(peak / 2**20)
 
 
+@contextlib.contextmanager
+def ray_head(temp: str) -> Iterator[tuple[str, float]]:
+    """A Ray head with 2 CPUs on a free port while the block runs: its address and the
+    seconds it took to start.
+
+    ``ray start --block`` in a session of its own: SIGTERM to that process group stops
+    this cluster and only it (``ray stop`` would stop every Ray cluster of the user)."""
+    ray = str(Path(sys.executable).with_name("ray"))
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    log = Path(temp) / "ray-start.log"
+    started = time.perf_counter()
+    with log.open("w") as out:
+        head = subprocess.Popen(
+            [ray, "start", "--head", "--block", f"--port={port}", "--num-cpus=2"]
+            + ["--include-dashboard=false", "--disable-usage-stats", f"--temp-dir={temp}"],
+            env=RAY_ENV | {"RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S": "0"},  # no 30 s drain
+            stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+    try:
+        while "Ray runtime started" not in log.read_text():
+            if head.poll() is not None or time.perf_counter() - started > 300:
+                raise SystemExit(f"ray start failed: {log.read_text().strip()[-500:]}")
+            time.sleep(0.1)
+        yield f"127.0.0.1:{port}", time.perf_counter() - started
+    finally:
+        os.killpg(head.pid, signal.SIGTERM)
+        try:
+            head.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(head.pid, signal.SIGKILL)
+            head.wait()
+
+
 def bench_ray(workdir: Path, per_class: int) -> dict[str, Any]:
     model = export_model(workdir / "sngan-ray.onnx")
-    ray = str(Path(sys.executable).with_name("ray"))
     # Ray's socket paths must stay short (108 bytes): its own folder under /tmp
     temp = tempfile.mkdtemp(prefix="scale-ray-", dir="/tmp" if Path("/tmp").is_dir() else None)
-    started = time.perf_counter()
-    head = subprocess.run(
-        [ray, "start", "--head", "--port=6390", "--num-cpus=2", "--include-dashboard=false"]
-        + ["--disable-usage-stats", f"--temp-dir={temp}"],
-        env=RAY_ENV,
-        capture_output=True,
-        text=True,
-    )
-    if head.returncode != 0:
-        raise SystemExit(f"ray start failed: {(head.stderr or head.stdout).strip()[-500:]}")
-    cluster_start = time.perf_counter() - started
-    setups = {
-        "local": [],
-        "ray, 1 worker": ["--engine", "ray", "--address", "127.0.0.1:6390", "--workers", "1"],
-        "ray, 2 workers": ["--engine", "ray", "--address", "127.0.0.1:6390", "--workers", "2"],
-    }
-    rows: dict[str, Any] = {"cluster start (ray start), s": round(cluster_start, 1)}
+    rows: dict[str, Any] = {}
     try:
-        _, idle = sampled([sys.executable, "-c", "pass"], workdir)
-        rows["cluster idle RSS, MiB"] = idle
-        for name, extra in setups.items():
-            walls, peaks = {}, {}
-            for n in (per_class, 10 * per_class):
-                out = workdir / f"{name.replace(' ', '').replace(',', '-')}-{n}"
-                command = [*AUGMENT, "generate", str(model), str(out), "--per-class", str(n)]
-                walls[n], peaks[n] = sampled(command + extra, workdir, with_ray=bool(extra))
-            small, large = per_class, 10 * per_class
-            extra_seconds = walls[large] - walls[small]  # <= 0 only in a tiny, noisy run
-            rate = 10 * (large - small) / extra_seconds if extra_seconds > 0 else None
-            rows[name] = {
-                "images": 10 * large,
-                "wall_seconds": round(walls[large], 1),
-                "steady_images_per_s": round(rate) if rate else None,
-                "startup_seconds": round(walls[small] - 10 * small / rate, 1) if rate else None,
-                "peak_rss_mib": max(peaks.values()),
+        with ray_head(temp) as (address, cluster_start):
+            rows["cluster start (ray start), s"] = round(cluster_start, 1)
+            on_cluster = ["--engine", "ray", "--address", address]
+            setups = {
+                "local": [],
+                "ray, 1 worker": [*on_cluster, "--workers", "1"],
+                "ray, 2 workers": [*on_cluster, "--workers", "2"],
             }
-            print(name, rows[name], flush=True)
+            _, idle = sampled([sys.executable, "-c", "pass"], workdir)
+            rows["cluster idle RSS, MiB"] = idle
+            for name, extra in setups.items():
+                walls, peaks = {}, {}
+                for n in (per_class, 10 * per_class):
+                    out = workdir / f"{name.replace(' ', '').replace(',', '-')}-{n}"
+                    command = [*AUGMENT, "generate", str(model), str(out), "--per-class", str(n)]
+                    walls[n], peaks[n] = sampled(command + extra, workdir, with_ray=bool(extra))
+                small, large = per_class, 10 * per_class
+                extra_seconds = walls[large] - walls[small]  # <= 0 only in a tiny, noisy run
+                rate = 10 * (large - small) / extra_seconds if extra_seconds > 0 else None
+                rows[name] = {
+                    "images": 10 * large,
+                    "wall_seconds": round(walls[large], 1),
+                    "steady_images_per_s": round(rate) if rate else None,
+                    "startup_seconds": round(walls[small] - 10 * small / rate, 1) if rate else None,
+                    "peak_rss_mib": max(peaks.values()),
+                }
+                print(name, rows[name], flush=True)
         local = tree(workdir / f"local-{10 * per_class}")
         rows["ray, 2 workers"]["bytes_equal_to_local"] = (
             tree(workdir / f"ray-2workers-{10 * per_class}") == local
         )
-        subprocess.run([ray, "stop", "--force"], capture_output=True, check=False)
         out = workdir / "job-local"  # a cluster of its own, in the short temp folder
         command = [*AUGMENT, "generate", str(model), str(out), "--per-class", str(10 * per_class)]
         with_temp = {"TMPDIR": temp}
@@ -260,7 +288,6 @@ def bench_ray(workdir: Path, per_class: int) -> dict[str, Any]:
             command + ["--engine", "ray", "--workers", "2"], workdir, env=with_temp
         )
     finally:
-        subprocess.run([ray, "stop", "--force"], capture_output=True, check=False)
         shutil.rmtree(temp, ignore_errors=True)
     rows["ray, 2 workers, job-local cluster"] = {
         "images": 100 * per_class,

@@ -127,13 +127,15 @@ def main(argv: list[str]) -> None:
         checkpoint=args.checkpoints / name / "checkpoint.pt",
         samples=args.reports / name,
         losses=args.reports / name / "losses.csv",
+        timing=args.reports / name / "timing.json",
     )
     result = fit(variant, data, config, outputs, seed)
     if not is_main_process():  # under torchrun, rank 0 reports
         return
     log.info(
-        "%s: %d steps in %.0f s (%.1f s per epoch)",
+        "%s: %d steps (%d in this run) in %.0f s (%.1f s per epoch)",
         name,
+        result.steps,
         result.steps - result.resumed_from,
         result.seconds,
         result.seconds_per_epoch,

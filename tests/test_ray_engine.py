@@ -1,7 +1,9 @@
 """``augment generate --engine ray`` on a real local Ray cluster (a head bound to 127.0.0.1
 with 2 CPUs, started with ``ray start`` as a user would): byte-identical to a local run,
-complete and identical after a worker is killed mid-job, one-line errors for a cluster
-that cannot be reached, cannot hold the workers, or runs another version."""
+complete and identical after a worker is killed mid-job, a cluster of the job's own
+without ``--address`` (beside the user's), one-line errors for a cluster that cannot be
+reached, cannot hold the workers, or runs another version. Each test stops only the
+clusters it started."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -25,6 +28,8 @@ RAY = str(Path(sys.executable).with_name("ray"))
 #: The cluster binds to 127.0.0.1 (Ray's switch for it) and checks a token, which the
 #: driver sends (both read ~/.ray/auth_token, created by the first head).
 ENV = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_AUTH_MODE": "token"}
+#: A head stops at once on SIGTERM (by default it first drains for up to 30 s).
+HEAD_ENV = {**ENV, "RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S": "0"}
 
 
 def tree(root: Path) -> dict[str, bytes]:
@@ -44,23 +49,56 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def start_head(temp: Path, env: dict[str, str] | None = None) -> str:
-    """A Ray head on 127.0.0.1 with 2 CPUs (``ray start``); its address."""
+@contextmanager
+def ray_head(temp: Path, env: dict[str, str] | None = None) -> Iterator[str]:
+    """A Ray head on 127.0.0.1 with 2 CPUs, its address while it runs.
+
+    ``ray start --block`` in a session of its own: SIGTERM to that process group stops
+    this cluster and only it (``ray stop`` would stop every Ray cluster of the user)."""
     port = free_port()
-    command = [RAY, "start", "--head", "--node-ip-address=127.0.0.1", f"--port={port}"]
-    command += ["--num-cpus=2", "--include-dashboard=false", "--disable-usage-stats"]
-    command += [f"--temp-dir={temp}"]
-    subprocess.run(command, check=True, capture_output=True, env={**ENV, **(env or {})})
-    return f"127.0.0.1:{port}"
+    command = [RAY, "start", "--head", "--block", "--node-ip-address=127.0.0.1"]
+    command += [f"--port={port}", "--num-cpus=2", "--include-dashboard=false"]
+    command += ["--disable-usage-stats", f"--temp-dir={temp}"]
+    temp.mkdir(parents=True, exist_ok=True)
+    log = temp / "ray-start.log"
+    with log.open("w") as out:
+        head = subprocess.Popen(
+            command, stdout=out, stderr=subprocess.STDOUT, env={**HEAD_ENV, **(env or {})},
+            start_new_session=True,
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while "Ray runtime started" not in log.read_text():
+            assert head.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, "ray start did not finish in 120 s"
+            time.sleep(0.2)
+        yield f"127.0.0.1:{port}"
+    finally:
+        stop_session(head)
+
+
+def stop_session(head: subprocess.Popen) -> None:
+    """SIGTERM to the head's process group, SIGKILL if it is not gone within 60 s."""
+    os.killpg(head.pid, signal.SIGTERM)
+    try:
+        head.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(head.pid, signal.SIGKILL)
+        head.wait()
+
+
+def reachable(address: str) -> bool:
+    host, port = address.split(":")
+    with socket.socket() as probe:
+        probe.settimeout(5)
+        return probe.connect_ex((host, int(port))) == 0
 
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[str]:
     # Ray's socket paths must stay short: a temp dir of its own under /tmp.
-    temp = Path(f"/tmp/gan-augment-ray-{os.getpid()}")
-    address = start_head(temp)
-    yield address
-    subprocess.run([RAY, "stop", "--force"], capture_output=True, check=False)
+    with ray_head(Path(f"/tmp/gan-augment-ray-{os.getpid()}")) as address:
+        yield address
 
 
 def test_a_ray_run_is_byte_identical_to_a_local_run(cluster, tiny_models, tmp_path):
@@ -73,6 +111,22 @@ def test_a_ray_run_is_byte_identical_to_a_local_run(cluster, tiny_models, tmp_pa
     assert result.returncode == 0, result.stderr
     assert tree(tmp_path / "ray") == tree(tmp_path / "local")
     assert not list(tmp_path.glob(".ray.*")), "the chunk store is removed at the end"
+
+
+def test_without_an_address_the_job_gets_a_cluster_of_its_own(cluster, tiny_models, tmp_path):
+    """Not the cluster RAY_ADDRESS names (Ray would join it, and refuse `num_cpus`), and
+    that cluster keeps running after the job's own one stops."""
+    model = tiny_models["synthesize"]
+    generate_folder(OnnxGenerator(model), tmp_path / "local", range(5), 30, 7, progress=False)
+    command = [sys.executable, "-m", "augment.cli", "generate", model, tmp_path / "ray",
+               "--per-class", "30", "--seed", "7", "--engine", "ray", "--workers", "1"]  # fmt: skip
+    result = subprocess.run(
+        list(map(str, command)), capture_output=True, text=True, timeout=300,
+        env={**ENV, "RAY_ADDRESS": cluster},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert tree(tmp_path / "ray") == tree(tmp_path / "local")
+    assert reachable(cluster)
 
 
 def test_a_worker_killed_mid_job_still_gives_the_complete_identical_output(
@@ -155,16 +209,13 @@ def test_a_worker_running_another_version_is_named(cluster, tiny_models, tmp_pat
     info = fake / "gan_augment-9.9.9.dist-info"
     info.mkdir(parents=True)
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: gan-augment\nVersion: 9.9.9\n")
-    subprocess.run([RAY, "stop", "--force"], capture_output=True, check=False)
-    try:
-        temp = Path(f"/tmp/gan-augment-ray-{os.getpid()}-stale")
-        address = start_head(temp, {"PYTHONPATH": str(fake)})
+    temp = Path(f"/tmp/gan-augment-ray-{os.getpid()}-stale")
+    with ray_head(temp, {"PYTHONPATH": str(fake)}) as address:
         result = augment(
             "generate", tiny_models["synthesize"], tmp_path / "out", "--engine", "ray",
             "--address", address, cwd=tmp_path,  # not the checkout: its egg-info is 0.1.0
         )  # fmt: skip
-    finally:
-        subprocess.run([RAY, "stop", "--force"], capture_output=True, check=False)
+    assert reachable(cluster), "the other cluster (the module's) still runs"
     assert result.returncode != 0
     last = result.stderr.splitlines()[-1]
     assert "ray worker 127.0.0.1" in last and "gan-augment 9.9.9 there" in last, result.stderr

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -23,6 +25,20 @@ def test_seed_fixes_the_initial_weights(registry):
 def test_changed_params_start_afresh(registry, mnist_small, tmp_path):
     train_tiny(registry, mnist_small, tmp_path)
     assert train_tiny(registry, mnist_small, tmp_path, {"lr_g": 1e-3}).resumed_from == 0
+
+
+def test_a_resumed_run_reports_the_training_time_of_every_step(
+    registry, mnist_small, tmp_path
+):
+    """Not only its own: a finished stage re-run after a code change trains nothing and
+    must not report 0 s (timing.json beside the checkpoint keeps the seconds)."""
+    first = train_tiny(registry, mnist_small, tmp_path)
+    timing = json.loads((tmp_path / "timing.json").read_text())
+    assert timing["step"] == first.steps and 0 < timing["seconds"] <= first.seconds
+    again = train_tiny(registry, mnist_small, tmp_path)
+    assert again.resumed_from == first.steps and again.seconds >= timing["seconds"]
+    more = train_tiny(registry, mnist_small, tmp_path, config=TINY.model_copy(update={"steps": 4}))
+    assert more.resumed_from == first.steps and more.seconds > timing["seconds"]
 
 
 def test_divergence_stops_naming_the_step_and_keeps_the_checkpoint(registry, mnist_small, tmp_path):
