@@ -7,10 +7,11 @@ judge's filter, the balance policy) and scored by the evaluate stage. One row pe
 like StudioGAN's model zoo:
 
 * **s/step**: the train stage's seconds over its steps (comparable within one run only);
-* **quality** in the judge's features against the real val split (evaluate's quality
-  block): FD over the real-vs-real floor, k-NN precision and recall (Kynkäänniemi et al.,
-  2019), the recall of the rarest train classes, within-class diversity against the real
-  images', the share of near-copies of train images;
+* **quality** in the features of the evaluate stage's ``reweight`` classifier (trained on
+  the real train split) against the real val split (evaluate's quality block): FD over
+  the real-vs-real floor, k-NN precision and recall (Kynkäänniemi et al., 2019), the
+  recall of the rarest train classes, within-class diversity against the real images',
+  the share of near-copies of train images;
 * **accepted**: the share of samples the judge passed at the filter's threshold;
 * **downstream**: the balanced accuracy of ``--mix`` (default: the project's best capped
   mix, docs/findings.md) on real + that variant's samples, mean ± std over ``--seeds``,
@@ -176,7 +177,8 @@ def markdown(runs: list[dict[str, Any]], meta: dict[str, Any]) -> str:
         f"{meta['machine']}. Rows by downstream balanced accuracy, the best first.",
         "",
         "*s/step*: the train stage's, comparable within a run only. *FD / floor*: Fréchet "
-        "distance in the judge's features over the real-vs-real floor of two val halves. "
+        "distance in the features of evaluate's `reweight` classifier (real train images) "
+        "over the real-vs-real floor of two val halves. "
         "*P*, *R*: k-NN precision and recall (k 3), *R tail*: recall of the three rarest "
         "classes. *div*: within-class diversity over the real images'. *copies*: samples "
         "nearer a train image than fresh real data is. *accepted*: passed the judge's "
