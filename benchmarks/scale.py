@@ -31,18 +31,16 @@ import json
 import os
 import platform
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks._ray import ray_head  # noqa: E402
 from benchmarks._results import parse_args, write_results  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -209,48 +207,13 @@ def sampled(
     return wall, round(peak / 2**20)
 
 
-@contextlib.contextmanager
-def ray_head(temp: str) -> Iterator[tuple[str, float]]:
-    """A Ray head with 2 CPUs on a free port while the block runs: its address and the
-    seconds it took to start.
-
-    ``ray start --block`` in a session of its own: SIGTERM to that process group stops
-    this cluster and only it (``ray stop`` would stop every Ray cluster of the user)."""
-    ray = str(Path(sys.executable).with_name("ray"))
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    log = Path(temp) / "ray-start.log"
-    started = time.perf_counter()
-    with log.open("w") as out:
-        head = subprocess.Popen(
-            [ray, "start", "--head", "--block", f"--port={port}", "--num-cpus=2"]
-            + ["--include-dashboard=false", "--disable-usage-stats", f"--temp-dir={temp}"],
-            env=RAY_ENV | {"RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S": "0"},  # no 30 s drain
-            stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-    try:
-        while "Ray runtime started" not in log.read_text():
-            if head.poll() is not None or time.perf_counter() - started > 300:
-                raise SystemExit(f"ray start failed: {log.read_text().strip()[-500:]}")
-            time.sleep(0.1)
-        yield f"127.0.0.1:{port}", time.perf_counter() - started
-    finally:
-        os.killpg(head.pid, signal.SIGTERM)
-        try:
-            head.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(head.pid, signal.SIGKILL)
-            head.wait()
-
-
 def bench_ray(workdir: Path, per_class: int) -> dict[str, Any]:
     model = export_model(workdir / "sngan-ray.onnx")
     # Ray's socket paths must stay short (108 bytes): its own folder under /tmp
     temp = tempfile.mkdtemp(prefix="scale-ray-", dir="/tmp" if Path("/tmp").is_dir() else None)
     rows: dict[str, Any] = {}
     try:
-        with ray_head(temp) as (address, cluster_start):
+        with ray_head(Path(temp), RAY_ENV) as (address, cluster_start):
             rows["cluster start (ray start), s"] = round(cluster_start, 1)
             on_cluster = ["--engine", "ray", "--address", address]
             setups = {

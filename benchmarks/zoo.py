@@ -13,6 +13,9 @@ like StudioGAN's model zoo:
   recall of the rarest train classes, within-class diversity against the real images',
   the share of near-copies of train images;
 * **accepted**: the share of samples the judge passed at the filter's threshold;
+* **judge**: the judge's accuracy on the samples: the share of a class's unfiltered
+  samples (200, from the ONNX model) that it calls that class, mean over the classes and
+  the lowest class (colour.py's recognisability);
 * **downstream**: the balanced accuracy of ``--mix`` (default: the project's best capped
   mix, docs/findings.md) on real + that variant's samples, mean ± std over ``--seeds``,
   beside the best of every classical condition of the same run, and the mix's tail recall.
@@ -41,7 +44,9 @@ from pathlib import Path
 from typing import Any
 
 import long_tail
+import numpy as np
 from _results import parse_args, set_dotted, write_results
+from colour import recognisability
 
 from augment.conditions import CLASSICAL
 from augment.registry import Registry
@@ -115,10 +120,18 @@ def variant_row(
         "diversity_ratio": quality.get("diversity_ratio"),
         "copy_fraction": quality.get("copy_fraction"),
         "accepted": synthesized["acceptance_rate"],
+        **judge_accuracy(project, variant),
         "downstream": downstream and downstream["balanced_accuracy"],
         "downstream_tail_recall": downstream and downstream["tail_recall"],
         "helps": metrics["verdict"].get(variant, {}).get("helps"),
     }
+
+
+def judge_accuracy(project: Path, variant: str, per_class: int = 200) -> dict[str, float]:
+    """The judge's accuracy on a variant's unfiltered samples: mean and lowest class."""
+    shares = recognisability(project, variant, per_class, seed=0)
+    return {"judge_accuracy": float(np.mean(list(shares.values()))),
+            "judge_accuracy_lowest": min(shares.values())}  # fmt: skip
 
 
 def run_dataset(dataset: str, args: argparse.Namespace) -> dict[str, Any]:
@@ -182,9 +195,10 @@ def markdown(runs: list[dict[str, Any]], meta: dict[str, Any]) -> str:
         "*P*, *R*: k-NN precision and recall (k 3), *R tail*: recall of the three rarest "
         "classes. *div*: within-class diversity over the real images'. *copies*: samples "
         "nearer a train image than fresh real data is. *accepted*: passed the judge's "
-        "filter. *downstream*: balanced accuracy % of the mix with the variant's samples "
-        "(mean ± std; the mean alone from one seed); *Δ*: minus the best classical "
-        "condition; *tail*: the mix's recall of the three rarest classes.",
+        "filter. *judge*: the share of unfiltered samples the judge calls their class, mean "
+        "of the classes (lowest). *downstream*: balanced accuracy % of the mix with the "
+        "variant's samples (mean ± std; the mean alone from one seed); *Δ*: minus the best "
+        "classical condition; *tail*: the mix's recall of the three rarest classes.",
     ]
     for run in runs:
         rival = run["best_classical"]
@@ -202,8 +216,8 @@ def markdown(runs: list[dict[str, Any]], meta: dict[str, Any]) -> str:
             + convergence_text(run.get("convergence")),
             "",
             "| variant | s/step | FD / floor | P | R | R tail | div | copies | accepted "
-            "| downstream | Δ | tail |",
-            "|---|---|---|---|---|---|---|---|---|---|---|---|",
+            "| judge | downstream | Δ | tail |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for variant, row in sorted(run["variants"].items(), key=by_downstream):
             downstream = row["downstream"]
@@ -219,6 +233,9 @@ def markdown(runs: list[dict[str, Any]], meta: dict[str, Any]) -> str:
                 num(row["diversity_ratio"]),
                 num(row["copy_fraction"], 3),
                 num(row["accepted"]),
+                "–"
+                if row.get("judge_accuracy") is None
+                else f"{row['judge_accuracy']:.2f} ({row['judge_accuracy_lowest']:.2f})",
                 long_tail.pm(downstream, meta["seeds"]),
                 "–" if delta is None else f"{100 * delta:+.1f}",
                 "–" if not tail else num(tail["mean"], 1, 100),
@@ -247,6 +264,10 @@ def main() -> None:
         else run_dataset(d, args)
         for d in args.datasets
     ]
+    for run in runs:  # a run from before the judge column: read it from its project
+        for variant, row in run["variants"].items():
+            if "judge_accuracy" not in row:
+                row.update(judge_accuracy(args.workdir / run["dataset"], variant))
     meta = {
         "steps": args.steps,
         "seeds": args.seeds,

@@ -14,13 +14,13 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 from augment.generate import generate_folder
 from augment.runtime import OnnxGenerator
+from benchmarks._ray import free_port, ray_head
 
 pytest.importorskip("ray.data", reason="the gan-augment[ray] extra is not installed")
 
@@ -28,8 +28,6 @@ RAY = str(Path(sys.executable).with_name("ray"))
 #: The cluster binds to 127.0.0.1 (Ray's switch for it) and checks a token, which the
 #: driver sends (both read ~/.ray/auth_token, created by the first head).
 ENV = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_AUTH_MODE": "token"}
-#: A head stops at once on SIGTERM (by default it first drains for up to 30 s).
-HEAD_ENV = {**ENV, "RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S": "0"}
 
 
 def tree(root: Path) -> dict[str, bytes]:
@@ -43,50 +41,6 @@ def augment(*args: object, cwd: Path | None = None) -> subprocess.CompletedProce
     )
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@contextmanager
-def ray_head(temp: Path, env: dict[str, str] | None = None) -> Iterator[str]:
-    """A Ray head on 127.0.0.1 with 2 CPUs, its address while it runs.
-
-    ``ray start --block`` in a session of its own: SIGTERM to that process group stops
-    this cluster and only it (``ray stop`` would stop every Ray cluster of the user)."""
-    port = free_port()
-    command = [RAY, "start", "--head", "--block", "--node-ip-address=127.0.0.1"]
-    command += [f"--port={port}", "--num-cpus=2", "--include-dashboard=false"]
-    command += ["--disable-usage-stats", f"--temp-dir={temp}"]
-    temp.mkdir(parents=True, exist_ok=True)
-    log = temp / "ray-start.log"
-    with log.open("w") as out:
-        head = subprocess.Popen(
-            command, stdout=out, stderr=subprocess.STDOUT, env={**HEAD_ENV, **(env or {})},
-            start_new_session=True,
-        )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 120
-        while "Ray runtime started" not in log.read_text():
-            assert head.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, "ray start did not finish in 120 s"
-            time.sleep(0.2)
-        yield f"127.0.0.1:{port}"
-    finally:
-        stop_session(head)
-
-
-def stop_session(head: subprocess.Popen) -> None:
-    """SIGTERM to the head's process group, SIGKILL if it is not gone within 60 s."""
-    os.killpg(head.pid, signal.SIGTERM)
-    try:
-        head.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        os.killpg(head.pid, signal.SIGKILL)
-        head.wait()
-
-
 def reachable(address: str) -> bool:
     host, port = address.split(":")
     with socket.socket() as probe:
@@ -97,7 +51,7 @@ def reachable(address: str) -> bool:
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[str]:
     # Ray's socket paths must stay short: a temp dir of its own under /tmp.
-    with ray_head(Path(f"/tmp/gan-augment-ray-{os.getpid()}")) as address:
+    with ray_head(Path(f"/tmp/gan-augment-ray-{os.getpid()}"), ENV) as (address, _):
         yield address
 
 
@@ -210,7 +164,7 @@ def test_a_worker_running_another_version_is_named(cluster, tiny_models, tmp_pat
     info.mkdir(parents=True)
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: gan-augment\nVersion: 9.9.9\n")
     temp = Path(f"/tmp/gan-augment-ray-{os.getpid()}-stale")
-    with ray_head(temp, {"PYTHONPATH": str(fake)}) as address:
+    with ray_head(temp, {**ENV, "PYTHONPATH": str(fake)}) as (address, _):
         result = augment(
             "generate", tiny_models["synthesize"], tmp_path / "out", "--engine", "ray",
             "--address", address, cwd=tmp_path,  # not the checkout: its egg-info is 0.1.0

@@ -27,9 +27,7 @@ def test_changed_params_start_afresh(registry, mnist_small, tmp_path):
     assert train_tiny(registry, mnist_small, tmp_path, {"lr_g": 1e-3}).resumed_from == 0
 
 
-def test_a_resumed_run_reports_the_training_time_of_every_step(
-    registry, mnist_small, tmp_path
-):
+def test_a_resumed_run_reports_the_training_time_of_every_step(registry, mnist_small, tmp_path):
     """Not only its own: a finished stage re-run after a code change trains nothing and
     must not report 0 s (timing.json beside the checkpoint keeps the seconds)."""
     first = train_tiny(registry, mnist_small, tmp_path)
