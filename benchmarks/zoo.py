@@ -233,9 +233,7 @@ def markdown(runs: list[dict[str, Any]], meta: dict[str, Any]) -> str:
                 num(row["diversity_ratio"]),
                 num(row["copy_fraction"], 3),
                 num(row["accepted"]),
-                "–"
-                if row.get("judge_accuracy") is None
-                else f"{row['judge_accuracy']:.2f} ({row['judge_accuracy_lowest']:.2f})",
+                f"{row['judge_accuracy']:.2f} ({row['judge_accuracy_lowest']:.2f})",
                 long_tail.pm(downstream, meta["seeds"]),
                 "–" if delta is None else f"{100 * delta:+.1f}",
                 "–" if not tail else num(tail["mean"], 1, 100),

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,12 +18,12 @@ from pathlib import Path
 import pytest
 
 from augment.generate import generate_folder
+from augment.ray_engine import _check_reachable
 from augment.runtime import OnnxGenerator
 from benchmarks._ray import free_port, ray_head
 
 pytest.importorskip("ray.data", reason="the gan-augment[ray] extra is not installed")
 
-RAY = str(Path(sys.executable).with_name("ray"))
 #: The cluster binds to 127.0.0.1 (Ray's switch for it) and checks a token, which the
 #: driver sends (both read ~/.ray/auth_token, created by the first head).
 ENV = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_AUTH_MODE": "token"}
@@ -39,13 +38,6 @@ def augment(*args: object, cwd: Path | None = None) -> subprocess.CompletedProce
     return subprocess.run(
         command, capture_output=True, text=True, check=False, timeout=300, env=ENV, cwd=cwd
     )
-
-
-def reachable(address: str) -> bool:
-    host, port = address.split(":")
-    with socket.socket() as probe:
-        probe.settimeout(5)
-        return probe.connect_ex((host, int(port))) == 0
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +72,7 @@ def test_without_an_address_the_job_gets_a_cluster_of_its_own(cluster, tiny_mode
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert tree(tmp_path / "ray") == tree(tmp_path / "local")
-    assert reachable(cluster)
+    _check_reachable(cluster)  # ConfigError if the user's cluster stopped with the job's
 
 
 def test_a_worker_killed_mid_job_still_gives_the_complete_identical_output(
@@ -169,7 +161,7 @@ def test_a_worker_running_another_version_is_named(cluster, tiny_models, tmp_pat
             "generate", tiny_models["synthesize"], tmp_path / "out", "--engine", "ray",
             "--address", address, cwd=tmp_path,  # not the checkout: its egg-info is 0.1.0
         )  # fmt: skip
-    assert reachable(cluster), "the other cluster (the module's) still runs"
+    _check_reachable(cluster)  # the other cluster (the module's) still runs
     assert result.returncode != 0
     last = result.stderr.splitlines()[-1]
     assert "ray worker 127.0.0.1" in last and "gan-augment 9.9.9 there" in last, result.stderr
