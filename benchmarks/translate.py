@@ -24,7 +24,9 @@ both domains' labels reads each translation's source label.
   ``cyclegan+noise``) and ``unit`` (a shared latent space; deterministic).
 * ``spade`` (mask to image, not a translator): it learns the target's pairs as (digit
   mask, MNIST-M-like image) and "translates" a source digit by rendering its mask (the
-  strokes above mid-grey) with a random style code.
+  strokes above mid-grey) with a random style code, under its default mask-consistency
+  loss (a segmenter of the real pairs must read the mask back, weight 5);
+  ``spade-segmentation`` without it, ``spade+segmentation1``/``20`` at weights 1 and 20.
 
     python benchmarks/translate.py                   # the full run (see --steps)
     python benchmarks/translate.py --steps 20        # a quick look
@@ -100,7 +102,17 @@ RUNS: dict[str, tuple[str, dict[str, Any], dict[str, Any], int]] = {
     "unit": ("unit", SMALL, PAIR, 2000),
     # mask to image: the target's pairs as masks (digit strokes) -> styled images; it
     # "translates" a source digit by rendering its mask
+    # the default recipe: a segmenter trained on the real pairs reads the mask back from
+    # each made image (mask consistency, weight 5); the other weights and none beside it
     "spade": ("spade", {"width": 16, "d_width": 16}, PAIR, 2000),
+    "spade-segmentation": ("spade", {"width": 16, "d_width": 16, "segmentation": 0.0}, PAIR, 2000),
+    "spade+segmentation1": ("spade", {"width": 16, "d_width": 16, "segmentation": 1.0}, PAIR, 2000),
+    "spade+segmentation20": (
+        "spade",
+        {"width": 16, "d_width": 16, "segmentation": 20.0},
+        PAIR,
+        2000,
+    ),
 }
 # --smoke: every run, a step or two each (the budgets scaled by 1/1000), one epoch, a few
 # digits per class and split

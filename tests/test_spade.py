@@ -88,6 +88,49 @@ def test_masks_are_the_plain_image_s_foreground(registry: Registry) -> None:
         registry.create("spade", {}, DataSpec(4, 1, ("a",), ("plain",)))
 
 
+def test_mask_consistency_trains_the_segmenter_on_real_pairs_and_reaches_the_generator(
+    registry: Registry,
+) -> None:
+    """The segmenter learns from the real pairs only (the discriminator's loss never moves
+    the generator); the generator's loss carries the segmenter's cross-entropy on its own
+    image, so its gradient changes with the weight and vanishes without the term."""
+    spec = DataSpec(4, 3, ("a",), ("plain", "styled"))
+    torch.manual_seed(0)
+    plain = torch.rand(4, 3, 16, 16) * 2 - 1
+    batch = {"image": plain, "target": torch.rand(4, 3, 16, 16) * 2 - 1}
+    recipe = {"width": 8, "d_width": 8, "noise": 4, "mode_seeking": 0.0}
+    gradients = {}
+    for weight in (0.0, 1.0, 10.0):
+        torch.manual_seed(1)
+        variant = registry.create("spade", recipe | {"segmentation": weight}, spec, seed=0)
+        assert ("segmenter" in variant.discriminator) == (weight > 0)
+        d_out = variant.discriminator_loss(batch)
+        d_out.loss.backward()
+        assert all(p.grad is None for p in variant.generator.parameters())
+        if weight > 0:
+            segmenter = variant.discriminator["segmenter"]
+            assert all(p.grad is not None for p in segmenter.parameters())
+            # the same loss on (real, mask) by hand: what the segmenter learns
+            mask = variant.masks(plain).argmax(dim=1)
+            expected = F.cross_entropy(segmenter(batch["target"]), mask)
+            assert d_out.logs["segmenter"] == pytest.approx(expected.item(), rel=1e-5)
+        variant.discriminator.zero_grad(set_to_none=True)
+        torch.manual_seed(2)  # the same style codes for every weight
+        g_out = variant.generator_loss(batch)
+        assert ("mask_consistency" in g_out.logs) == (weight > 0)
+        g_out.loss.backward()
+        head = variant.generator.head.weight.grad
+        gradients[weight] = head.clone()
+    # the generators start equal (seed 1), so their gradients differ only by the term
+    assert not torch.allclose(gradients[1.0], gradients[0.0])
+    torch.testing.assert_close(
+        gradients[10.0] - gradients[0.0],
+        10 * (gradients[1.0] - gradients[0.0]),
+        rtol=1e-3,
+        atol=1e-6,
+    )
+
+
 # -- the exported model ---------------------------------------------------------------------------
 
 

@@ -1,5 +1,6 @@
 """Mask to image: :class:`Mask2ImageParams` and the family's recipe :class:`Mask2ImageVariant`
-(SPADE: spatially-adaptive normalization, multi-scale critics, feature matching).
+(SPADE: spatially-adaptive normalization, multi-scale critics, feature matching, and an
+optional mask-consistency segmenter).
 
 Exported contract: ``mask f32[N,K,H,W]`` (one-hot over the model's K mask labels, the
 metadata ``variant.mask_labels``) and, for a stochastic model, ``noise f32[N,Z]`` ->
@@ -56,6 +57,12 @@ class Mask2ImageParams(Params):
     )
     loss: losses.Adversarial = "hinge"
     feature_matching: float = Field(10.0, ge=0, description="feature-matching weight")
+    segmentation: float = Field(
+        5.0,
+        ge=0,
+        description="mask consistency: a segmenter trained on the real pairs must read the "
+        "mask back from the made image (its cross-entropy's weight; 0: no segmenter)",
+    )
     threshold: float = Field(
         0.0, ge=-1, lt=1, description="a plain pixel above this ([-1, 1] scale) is foreground"
     )
@@ -68,7 +75,9 @@ def one_hot_masks(labels: Tensor, count: int) -> Tensor:
 
 class Mask2ImageVariant(Variant):
     """Images for label masks: hinge losses over multi-scale PatchGAN critics that read
-    (mask, image) pairs, pix2pixHD's feature matching, and MSGAN's term on the style code.
+    (mask, image) pairs, pix2pixHD's feature matching, MSGAN's term on the style code and,
+    with ``segmentation`` w > 0, the mask-consistency term ``w * CE(S(G(m, z)), m)`` of a
+    segmenter ``S`` that learns ``CE(S(x), m)`` on the real pairs (x, m).
 
     ``paired``: the train stage gives it the target domain's (plain, styled) pairs, as a
     paired translator gets them (``augment.translate.training_data``); the batch's
@@ -106,11 +115,21 @@ class Mask2ImageVariant(Variant):
         return SPADEGenerator(self.labels, self.data.channels, p.width, p.noise)
 
     def build_discriminator(self) -> nn.Module:
+        """The multi-scale critics ("critic") and, with ``segmentation`` > 0, the mask
+        segmenter ("segmenter"), both trained by the discriminator optimizer."""
         from augment.nn.pix2pixhd import MultiScaleDiscriminator
+        from augment.nn.spade import MaskSegmenter
 
-        p = self.params
-        channels = self.labels + self.data.channels  # (mask, image) stacked
-        return MultiScaleDiscriminator(channels, p.d_width, p.d_layers, p.scales)
+        p, channels = self.params, self.data.channels
+        # the critics read (mask, image) stacked by channel
+        modules = {
+            "critic": MultiScaleDiscriminator(
+                self.labels + channels, p.d_width, p.d_layers, p.scales
+            )
+        }
+        if p.segmentation > 0:
+            modules["segmenter"] = MaskSegmenter(channels, self.labels, p.d_width)
+        return nn.ModuleDict(modules)
 
     def check_data(self, data: TrainingData) -> None:
         if data.domain is None or data.target is None:
@@ -129,7 +148,12 @@ class Mask2ImageVariant(Variant):
         return torch.randn(len(mask), self.params.noise, device=mask.device)
 
     def critics(self, mask: Tensor, image: Tensor) -> losses.ScaleOutputs:
-        return self.discriminator(torch.cat([mask, image], dim=1))
+        return self.discriminator["critic"](torch.cat([mask, image], dim=1))
+
+    def mask_misread(self, image: Tensor, mask: Tensor) -> Tensor:
+        """Per-pixel cross-entropy of the segmenter reading ``mask`` (one-hot f32[N,K,H,W])
+        from ``image`` f32[N,C,H,W]: ``mean over pixels of -log p(mask label | image)``."""
+        return F.cross_entropy(self.discriminator["segmenter"](image), mask.argmax(dim=1))
 
     def discriminator_loss(self, batch: Batch) -> LossOutput:
         mask, real = self.masks(batch["image"]), batch["target"]
@@ -139,7 +163,11 @@ class Mask2ImageVariant(Variant):
             self.params.loss, self.critics(mask, real), self.critics(mask, fake)
         )
         logs = {f"d_scale{k}": x.item() for k, x in enumerate(per_scale)}
-        return LossOutput(torch.stack(per_scale).sum(), logs)
+        loss = torch.stack(per_scale).sum()
+        if self.params.segmentation > 0:  # the segmenter learns from real pairs only
+            misread = self.mask_misread(real, mask)
+            loss, logs["segmenter"] = loss + misread, misread.item()
+        return LossOutput(loss, logs)
 
     def generator_loss(self, batch: Batch) -> LossOutput:
         p = self.params
@@ -153,6 +181,9 @@ class Mask2ImageVariant(Variant):
         matching = losses.feature_matching(reference, generated)
         loss = adversarial + p.feature_matching * matching
         logs = {"g_adv": adversarial.item(), "feature_matching": matching.item()}
+        if p.segmentation > 0:  # the made image must read back as its mask
+            misread = self.mask_misread(fake, mask)
+            loss, logs["mask_consistency"] = loss + p.segmentation * misread, misread.item()
         if noise is not None and p.mode_seeking > 0:
             other = torch.randn_like(noise)
             seeking = losses.mode_seeking(fake, self.generator(mask, other), noise, other)
