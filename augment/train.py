@@ -188,8 +188,9 @@ class Trainer:
         else:
             labels = self.inputs["label"].cpu()
             self.stream = BatchStream(labels, config.batch_size, seed, config.sampling)
-        if data.target is not None:
-            self.inputs["target"] = to_tensor(data.target).to(self.device)
+        for name in ("target", "plain"):  # (paired targets; the plain originals)
+            if getattr(data, name) is not None:
+                self.inputs[name] = to_tensor(getattr(data, name)).to(self.device)
         self.fingerprint = checkpoint.fingerprint(variant, data.sha256, config.resume_keys(), seed)
         self.step = 0
         self.history: list[dict[str, float]] = []

@@ -79,25 +79,34 @@ def domain_part(manifest: Manifest, domain: str, split: str) -> Manifest:
     return manifest.take(rows)
 
 
+def plain_originals(part: Manifest, domain: str, who: str) -> Manifest:
+    """The plain image behind each row of a styled domain's ``part`` (the domains stage's
+    ``content/...``); DataError naming ``who`` needs them when one is missing."""
+    frame = part.frame.copy()
+    frame["path"] = [content_path(p) for p in frame["path"]]
+    plain = Manifest(frame, part.root, classes=part.classes)
+    missing = next((p for p in plain.absolute_paths() if not p.is_file()), None)
+    if missing is not None:
+        raise DataError(
+            f"{who} needs pairs, but domain {domain!r} has no plain "
+            f"images behind its own ({missing} is missing): give it a style "
+            "(domains.sets.<name>.style) so that each image has a known plain original"
+        )
+    return plain
+
+
 def training_data(
     manifest: Manifest, config: DomainsConfig, variant: type[TranslateVariant], load: Load
 ) -> TrainingData:
     """The train splits a translator learns from: paired recipes the target's (plain,
     styled) pairs; two-domain ones the source and target; multi-domain ones every domain.
-    The target's labels are hidden from every recipe."""
+    The target's labels are hidden from every recipe. Where a domain has a style, unpaired
+    recipes also get each image's plain original (``plain``: the image itself in a domain
+    without one), whose foreground is the layout shape consistency asks them to keep."""
     names = [config.source, config.target]
     if variant.paired:
         part = domain_part(manifest, config.target, "train")
-        frame = part.frame.copy()
-        frame["path"] = [content_path(p) for p in frame["path"]]
-        plain = Manifest(frame, part.root, classes=part.classes)
-        missing = next((p for p in plain.absolute_paths() if not p.is_file()), None)
-        if missing is not None:
-            raise DataError(
-                f"{variant.name} needs pairs, but domain {config.target!r} has no plain "
-                f"images behind its own ({missing} is missing): give it a style "
-                "(domains.sets.<name>.style) so that each image has a known plain original"
-            )
+        plain = plain_originals(part, config.target, variant.name)
         targets, _ = load(part)
         images, _ = load(plain)
         hidden = np.full(len(images), -1)
@@ -105,16 +114,27 @@ def training_data(
         return TrainingData(images, hidden, domain, targets, domain_names=tuple(names))
     if variant.max_domains is None:
         names = config.ordered()
-    parts = [load(domain_part(manifest, name, "train")) for name in names]
+    parts = [domain_part(manifest, name, "train") for name in names]
+    loaded = [load(part) for part in parts]
     labels = [
         lab if name != config.target else np.full(len(lab), -1)
-        for name, (_, lab) in zip(names, parts, strict=True)
+        for name, (_, lab) in zip(names, loaded, strict=True)
     ]
+    styled = [config.sets[name].style != "none" for name in names]
+    plain = None
+    if any(styled):
+        plain = np.concatenate(
+            [
+                load(plain_originals(part, name, variant.name))[0] if style else images
+                for name, part, (images, _), style in zip(names, parts, loaded, styled, strict=True)
+            ]
+        )
     return TrainingData(
-        np.concatenate([images for images, _ in parts]),
+        np.concatenate([images for images, _ in loaded]),
         np.concatenate(labels),
-        np.concatenate([np.full(len(lab), i) for i, (_, lab) in enumerate(parts)]),
+        np.concatenate([np.full(len(lab), i) for i, (_, lab) in enumerate(loaded)]),
         domain_names=tuple(names),
+        plain=plain,
     )
 
 

@@ -18,6 +18,9 @@ both domains' labels reads each translation's source label.
   ``stargan-pair`` (+``semantic``) learns CycleGAN's two domains at CycleGAN's budget.
   ``+pseudo`` runs (cyclegan+noise, munit, stargan-pair) add the semantic loss with a judge
   that also self-trains on the target's images it reads with p >= 0.9 (``pseudo_labels``).
+  ``+shape`` runs (stargan, cyclegan+noise) add shape consistency: a segmenter learns
+  every domain's real images' layouts (the foreground of each one's plain original) and
+  each translation must keep its source's.
 * ``pix2pix`` and ``pix2pixhd`` learn from the pairs (plain digit, MNIST-M-like digit) of
   the target.
 * ``munit`` (a content code and a style code drawn at random: stochastic like
@@ -79,6 +82,7 @@ FOUR = PAIR | {
 SMALL = {"width": 16, "blocks": 4}
 NOISE = {"noise": 4, "mode_seeking": 1.0}  # a stochastic translator (a 4-number code)
 PSEUDO = {"semantic": 1.0, "pseudo_labels": 0.9}  # class consistency, a judge that self-trains
+SHAPE = {"shape": 5.0}  # shape consistency (the weight that served spade's mask consistency)
 # name: (variant, recipe overrides, domain sets, generator steps)
 RUNS: dict[str, tuple[str, dict[str, Any], dict[str, Any], int]] = {
     "cyclegan": ("cyclegan", SMALL, PAIR, 2000),
@@ -87,9 +91,13 @@ RUNS: dict[str, tuple[str, dict[str, Any], dict[str, Any], int]] = {
     "cyclegan+semantic+noise": ("cyclegan", SMALL | NOISE | {"semantic": 1.0}, PAIR, 2000),
     # the judge also learns the target through its confident readings (self-training)
     "cyclegan+pseudo+noise": ("cyclegan", SMALL | NOISE | PSEUDO, PAIR, 2000),
+    "cyclegan+shape+noise": ("cyclegan", SMALL | NOISE | SHAPE, PAIR, 2000),
     "stargan": ("stargan", SMALL | {"d_steps": 2}, FOUR, 1000),
     "stargan+semantic": ("stargan", SMALL | {"d_steps": 2, "semantic": 1.0}, FOUR, 1000),
     "stargan+noise": ("stargan", SMALL | {"d_steps": 2} | NOISE, FOUR, 1000),
+    # shape consistency: a segmenter of every domain's real images (their layouts: the
+    # foreground of each one's plain original) must find the source's layout in its translation
+    "stargan+shape": ("stargan", SMALL | {"d_steps": 2} | SHAPE, FOUR, 1000),
     # StarGAN on CycleGAN's two domains and budget: one generator for both directions
     "stargan-pair": ("stargan", SMALL | {"d_steps": 2}, PAIR, 2000),
     "stargan-pair+semantic": ("stargan", SMALL | {"d_steps": 2, "semantic": 1.0}, PAIR, 2000),

@@ -65,7 +65,9 @@ def test_stochastic_translator_takes_a_noise_code(name, registry, mnist_small, t
         ("sngan", {"diffaugment": "translation", "ada_target": 0.6, "ada_speed": 50}),  # ADA's p
         ("stylegan2", {"width": 8, "ada_speed": 50}),  # noise maps drawn in training, ADA's p
         ("inpaint", {"width": 8, "d_width": 8}),  # holes drawn from torch's generator
-        ("spade", {"width": 8, "d_width": 8}),  # style codes drawn in training
+        ("spade", {"width": 8, "d_width": 8}),  # style codes drawn in training, the segmenter
+        # the translators' layout segmenter (no lr decay: see cyclegan's below)
+        ("stargan", {"width": 8, "blocks": 1, "shape": 1.0, "lr_decay": "none"}),
         # the history of fakes and the self-training class-consistency judge are resumed
         # too (no lr decay, pseudo-labels from the start: the 3-step run stands for a
         # killed 6-step one, so no schedule over the run's fraction can match)

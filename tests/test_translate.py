@@ -68,6 +68,21 @@ def test_training_data_hides_the_target_labels(domains) -> None:
         training_data(manifest, unstyled, registry.get("pix2pix").cls, load)
 
 
+def test_unpaired_recipes_get_each_image_s_plain_original(domains) -> None:
+    """Where a domain has a style, an unpaired translator gets the plain image behind each
+    of its images (the inverted digits' originals), and a plain domain's images are their
+    own; without a styled domain there is nothing to add."""
+    config, manifest = domains
+    registry = Registry.from_plugins()
+    for name in ("cyclegan", "stargan"):
+        data = training_data(manifest, config, registry.get(name).cls, load)
+        inverted = data.domain == 1
+        assert np.array_equal(data.plain[inverted], 255 - data.images[inverted])
+        assert np.array_equal(data.plain[~inverted], data.images[~inverted])
+    unstyled = config.model_copy(update={"target": "flipped"})
+    assert training_data(manifest, unstyled, registry.get("cyclegan").cls, load).plain is None
+
+
 def test_translate_domain_writes_labeled_synthetic_rows_and_judges_them(
     domains, tiny_models, tmp_path
 ) -> None:

@@ -25,7 +25,9 @@ class TrainingData:
 
     ``images`` u8[N,H,W,C]; ``labels`` i64[N] class indices (-1 where unknown: a
     translator's target domain); translators add ``domain`` i64[N] (each image's domain
-    index) and, when paired, ``target`` u8[N,H,W,C] (the image paired with each one).
+    index), when paired ``target`` u8[N,H,W,C] (the image paired with each one), and,
+    unpaired, ``plain`` u8[N,H,W,C] where a domain has a style (each image's plain
+    original; None: every image is its own).
     ``domain_names`` names the domain indices; ``sha256`` identifies the data in
     checkpoint fingerprints (the training manifest's hash).
     """
@@ -34,6 +36,7 @@ class TrainingData:
     labels: np.ndarray
     domain: np.ndarray | None = None
     target: np.ndarray | None = None
+    plain: np.ndarray | None = None
     domain_names: tuple[str, ...] = ()
     sha256: str = ""
 
@@ -45,10 +48,12 @@ class TrainingData:
             raise ModelError(f"{len(self.labels)} labels for {n} training images")
         if self.domain is not None and len(self.domain) != n:
             raise ModelError(f"{len(self.domain)} domain indices for {n} training images")
-        if self.target is not None and self.target.shape != self.images.shape:
-            raise ModelError(
-                f"paired targets {self.target.shape} do not match the images {self.images.shape}"
-            )
+        for name in ("target", "plain"):
+            other = getattr(self, name)
+            if other is not None and other.shape != self.images.shape:
+                raise ModelError(
+                    f"{name} images {other.shape} do not match the images {self.images.shape}"
+                )
 
 
 class BatchStream:

@@ -19,13 +19,8 @@ Normalization"), sized for 28-64 px images: an image made for a label mask.
 
 The critic is pix2pixHD's multi-scale PatchGAN on (mask, image) stacked by channel
 (:class:`augment.nn.pix2pixhd.MultiScaleDiscriminator`), with its feature-matching loss.
-
-* **Mask segmenter** (:class:`MaskSegmenter`, optional): a small per-pixel classifier
-  image -> mask logits, trained on the real pairs only; the generator pays its
-  cross-entropy on the images it makes, so a mask's region must *read* as that label
-  (a stroke that contrasts with the background around it). OASIS (Schonfeld et al.,
-  2021) makes the discriminator itself an (N+1)-class segmenter for the same end; here the
-  segmenter stays beside the PatchGAN critics and never sees a fake in its own loss.
+The optional mask segmenter of the recipe (mask consistency) is
+:class:`augment.nn.segmenter.MaskSegmenter`.
 
 Shapes: N batch, K mask labels (one-hot channels), Z style numbers, C image channels,
 (H, W) the image size, w the generator's width.
@@ -37,13 +32,11 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from augment.nn.inpaint import dilated
 from augment.nn.pix2pixhd import downsample
-from augment.nn.translate import conv_norm_act, resize_to
+from augment.nn.translate import resize_to
 
 __all__ = [
     "SPADE",
-    "MaskSegmenter",
     "SPADEGenerator",
     "SPADEResBlock",
     "condition_planes",
@@ -149,24 +142,3 @@ class SPADEGenerator(nn.Module):
             x = resize_to(x, level)  # no-op at the first level
             x = block(x, condition_planes(mask, code, x))
         return torch.tanh(self.head(F.leaky_relu(x, 0.2)))
-
-
-class MaskSegmenter(nn.Module):
-    """image f32[N,C,H,W] -> mask logits f32[N,K,H,W]: a per-pixel classifier at full size.
-
-    3x3 conv, IN, LeakyReLU(0.2) to ``width``; 3x3 convs of dilation 2 and 4 (receptive
-    field 15 px: a stroke and the background around it); a 1x1 conv to the K labels. No
-    stride, so every pixel keeps its own logits at any height and width.
-    """
-
-    def __init__(self, channels: int, labels: int, width: int = 32) -> None:
-        super().__init__()
-        self.body = nn.Sequential(
-            conv_norm_act(channels, width, 3, slope=0.2),  # [N, w, H, W]
-            dilated(width, 2),
-            dilated(width, 4),
-            nn.Conv2d(width, labels, 1),  # [N, K, H, W]
-        )
-
-    def forward(self, image: Tensor) -> Tensor:
-        return self.body(image)

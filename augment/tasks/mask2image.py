@@ -25,6 +25,7 @@ from torch.nn import functional as F
 
 from augment import losses
 from augment.errors import ConfigError, ModelError
+from augment.nn.segmenter import foreground, mask_misread
 from augment.tasks import Task
 from augment.variant import (
     Batch,
@@ -118,7 +119,7 @@ class Mask2ImageVariant(Variant):
         """The multi-scale critics ("critic") and, with ``segmentation`` > 0, the mask
         segmenter ("segmenter"), both trained by the discriminator optimizer."""
         from augment.nn.pix2pixhd import MultiScaleDiscriminator
-        from augment.nn.spade import MaskSegmenter
+        from augment.nn.segmenter import MaskSegmenter
 
         p, channels = self.params, self.data.channels
         # the critics read (mask, image) stacked by channel
@@ -138,8 +139,7 @@ class Mask2ImageVariant(Variant):
     def masks(self, plain: Tensor) -> Tensor:
         """One-hot masks f32[N,K,H,W] of plain images f32[N,C,H,W]: foreground where the
         channel mean exceeds ``threshold``."""
-        foreground = plain.mean(dim=1) > self.params.threshold  # [N, H, W]
-        return one_hot_masks(foreground.long(), self.labels)
+        return one_hot_masks(foreground(plain, self.params.threshold), self.labels)
 
     def noise_for(self, mask: Tensor) -> Tensor | None:
         """A fresh style code a mask (None for a deterministic recipe)."""
@@ -151,9 +151,9 @@ class Mask2ImageVariant(Variant):
         return self.discriminator["critic"](torch.cat([mask, image], dim=1))
 
     def mask_misread(self, image: Tensor, mask: Tensor) -> Tensor:
-        """Per-pixel cross-entropy of the segmenter reading ``mask`` (one-hot f32[N,K,H,W])
-        from ``image`` f32[N,C,H,W]: ``mean over pixels of -log p(mask label | image)``."""
-        return F.cross_entropy(self.discriminator["segmenter"](image), mask.argmax(dim=1))
+        """The segmenter's per-pixel cross-entropy reading ``mask`` (one-hot f32[N,K,H,W])
+        from ``image`` f32[N,C,H,W] (:func:`augment.nn.segmenter.mask_misread`)."""
+        return mask_misread(self.discriminator["segmenter"], image, mask.argmax(dim=1))
 
     def discriminator_loss(self, batch: Batch) -> LossOutput:
         mask, real = self.masks(batch["image"]), batch["target"]

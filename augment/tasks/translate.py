@@ -18,6 +18,7 @@ from torch import Tensor, nn
 
 from augment import losses
 from augment.errors import ConfigError, ModelError
+from augment.nn.segmenter import foreground, mask_misread
 from augment.tasks import Task
 from augment.variant import Batch, DataSpec, FirstRows, LossOutput, Params, Preview, Variant
 
@@ -36,7 +37,9 @@ class TranslateParams(Params):
     class, PixelDA's task classifier; with ``pseudo_labels`` it also learns the target's
     own images through its confident readings of them, so that what it recognises is a
     target-domain digit, not a source-like one: CyCADA's semantic loss with a judge that
-    knows the target).
+    knows the target); ``shape`` (shape consistency: a segmenter trained on the real
+    images of every domain must find, in each translation, the layout of its source:
+    the foreground, above ``threshold``, of the source's plain original).
     """
 
     width: int = Field(32, ge=8, description="generator channels of the first layer")
@@ -60,6 +63,15 @@ class TranslateParams(Params):
     )
     pseudo_from: float = Field(
         0.25, ge=0, lt=1, description="fraction of the steps before pseudo-labels are used"
+    )
+    shape: float = Field(
+        0.0,
+        ge=0,
+        description="shape consistency: a segmenter of the real images must read each "
+        "source's layout from its translation (its cross-entropy's weight; 0: off)",
+    )
+    threshold: float = Field(
+        0.0, ge=-1, lt=1, description="with shape: a plain pixel above this ([-1, 1]) is foreground"
     )
     pool_size: int = Field(0, ge=0, description="history of fakes shown to the critic")
     noise: int = Field(
@@ -119,6 +131,11 @@ class TranslateVariant(Variant):
                 f"got {n} ({', '.join(data.domains) or 'none'})"
             )
         super().__init__(params, data)
+        if self.paired and self.params.shape > 0:
+            raise ConfigError(
+                f"{self.name}: shape is for unpaired recipes (a paired one learns its "
+                "target's layout from the pairs)"
+            )
 
     @abstractmethod
     def translate(
@@ -170,14 +187,22 @@ class TranslateVariant(Variant):
         penalty = losses.mode_seeking(fake, translate(other), noise, other)
         return LossOutput(weight * penalty, {"mode_seeking": penalty.item()})
 
-    # -- class consistency (semantic loss), shared by the unpaired recipes ---------------
-    def build_classifier(self) -> nn.Module | None:
-        """The class-consistency judge, trained by the discriminator optimizer (or None)."""
+    def readers(self) -> dict[str, nn.Module]:
+        """The networks the discriminator optimizer trains beside the critics: the
+        class-consistency judge ("classifier") when ``semantic`` > 0 and the layout
+        segmenter ("segmenter", foreground or not per pixel) when ``shape`` > 0."""
+        from augment.nn.segmenter import MaskSegmenter
         from augment.nn.translate import DigitClassifier
 
-        if self.params.semantic == 0:
-            return None
-        return DigitClassifier(self.data.channels, max(self.data.num_classes, 1))
+        p, d = self.params, self.data
+        modules: dict[str, nn.Module] = {}
+        if p.semantic > 0:
+            modules["classifier"] = DigitClassifier(d.channels, max(d.num_classes, 1))
+        if p.shape > 0:
+            modules["segmenter"] = MaskSegmenter(d.channels, 2, p.d_width)
+        return modules
+
+    # -- class consistency (semantic loss), shared by the unpaired recipes ---------------
 
     def classifier_loss(
         self,
@@ -223,11 +248,31 @@ class TranslateVariant(Variant):
         loss = F.cross_entropy(self.discriminator["classifier"](translated[known]), labels[known])
         return LossOutput(self.params.semantic * loss, {"semantic": loss.item()})
 
+    # -- shape consistency, shared by the unpaired recipes ------------------------------
+    def layouts(self, batch: Batch) -> Tensor:
+        """Label maps i64[N,H,W] of the batch's images: the foreground of each one's plain
+        original (``plain``; the image itself where no domain has a style)."""
+        return foreground(batch.get("plain", batch["image"]), self.params.threshold)
+
+    def segmenter_loss(self, images: Tensor, layouts: Tensor) -> LossOutput:
+        """The segmenter's cross-entropy reading ``layouts`` from real ``images``."""
+        if self.params.shape == 0:
+            return LossOutput(torch.zeros((), device=images.device))
+        misread = mask_misread(self.discriminator["segmenter"], images, layouts)
+        return LossOutput(misread, {"segmenter": misread.item()})
+
+    def shape_loss(self, translated: Tensor, layouts: Tensor) -> LossOutput:
+        """``shape`` x the segmenter's cross-entropy reading each source's layout from its
+        translation: ``translated[i]`` must keep the foreground ``layouts[i]``."""
+        if self.params.shape == 0:
+            return LossOutput(torch.zeros((), device=translated.device))
+        misread = mask_misread(self.discriminator["segmenter"], translated, layouts)
+        return LossOutput(self.params.shape * misread, {"shape": misread.item()})
+
     # -- two-domain recipes (cyclegan, munit, unit): a critic per domain -----------------
     def domain_critics(self, history: int | None = None) -> nn.ModuleDict:
         """A PatchGAN critic per domain ("a", "b"); with ``history`` (even 0) a history of
-        that many fakes for each ("pool_a", "pool_b"); and the class-consistency judge
-        ("classifier") when ``semantic`` > 0."""
+        that many fakes for each ("pool_a", "pool_b"); and the :meth:`readers`."""
         from augment.nn.translate import ImagePool, PatchDiscriminator
 
         p, d = self.params, self.data
@@ -237,10 +282,7 @@ class TranslateVariant(Variant):
         if history is not None:
             shape = (d.channels, d.image_size, d.image_size)
             modules |= {f"pool_{x}": ImagePool(history, shape) for x in ("a", "b")}
-        classifier = self.build_classifier()
-        if classifier is not None:
-            modules["classifier"] = classifier
-        return nn.ModuleDict(modules)
+        return nn.ModuleDict(modules | self.readers())
 
     def domain_critics_adversarial(
         self, real_a: Tensor, real_b: Tensor, fake_a: Tensor, fake_b: Tensor
@@ -251,13 +293,33 @@ class TranslateVariant(Variant):
         b = self.generator_adversarial(d["b"], fake_b, real_b)
         return b + self.generator_adversarial(d["a"], fake_a, real_a)
 
+    def layout_halves(self, batch: Batch) -> tuple[Tensor, Tensor]:
+        """:meth:`layouts` split by domain as :meth:`halves` splits the images."""
+        layouts, in_a = self.layouts(batch), batch["domain"] == 0
+        return layouts[in_a], layouts[~in_a]
+
+    def domain_shape_loss(
+        self, fake_a: Tensor, fake_b: Tensor, layouts: tuple[Tensor, Tensor]
+    ) -> LossOutput:
+        """:meth:`shape_loss` of both directions: ``fake_b`` (made from A's images) keeps
+        A's layouts, ``fake_a`` B's."""
+        layout_a, layout_b = layouts
+        return self.shape_loss(torch.cat([fake_b, fake_a]), torch.cat([layout_a, layout_b]))
+
     def domain_critics_loss(
-        self, real_a: Tensor, real_b: Tensor, labels: Tensor, fake_a: Tensor, fake_b: Tensor
+        self,
+        real_a: Tensor,
+        real_b: Tensor,
+        labels: Tensor,
+        fake_a: Tensor,
+        fake_b: Tensor,
+        layouts: tuple[Tensor, Tensor] | None = None,
     ) -> LossOutput:
         """The mean of both critics' losses on their domain's real images and the fakes
         they are shown (through their history, if they have one), plus the judge's loss on
         A's labelled images and their translations ``fake_b`` (and, with ``pseudo_labels``,
-        on the B images it reads confidently)."""
+        on the B images it reads confidently), plus the segmenter's on both domains' real
+        images and their ``layouts`` (:meth:`layout_halves`; needed when ``shape`` > 0)."""
         d, kind = self.discriminator, self.params.loss
         reals, fakes, logs = {"a": real_a, "b": real_b}, {"a": fake_a, "b": fake_b}, {}
         loss = torch.zeros((), device=real_a.device)
@@ -266,7 +328,11 @@ class TranslateVariant(Variant):
             critic = losses.discriminator_loss(kind, d[x](reals[x]), d[x](shown))
             loss, logs[f"d_{x}"] = loss + 0.5 * critic, critic.item()
         judge = self.classifier_loss(real_a, labels, fake_b, unlabeled=real_b)
-        return LossOutput(loss + judge.loss, logs | judge.logs)
+        loss, logs = loss + judge.loss, logs | judge.logs
+        if layouts is not None:
+            segmenter = self.segmenter_loss(torch.cat([real_a, real_b]), torch.cat(layouts))
+            loss, logs = loss + segmenter.loss, logs | segmenter.logs
+        return LossOutput(loss, logs)
 
     # -- export and previews -------------------------------------------------------------
     def export_module(self, generator: nn.Module) -> nn.Module:

@@ -59,7 +59,9 @@ class CycleGAN(TranslateVariant):
         real_a, real_b, labels = self.halves(batch)
         with torch.no_grad():
             fake_b, fake_a = self.a_to_b(real_a), self.generator["ba"](real_b)
-        return self.domain_critics_loss(real_a, real_b, labels, fake_a, fake_b)
+        return self.domain_critics_loss(
+            real_a, real_b, labels, fake_a, fake_b, self.layout_halves(batch)
+        )
 
     def generator_loss(self, batch: Batch) -> LossOutput:
         p = self.params
@@ -72,10 +74,11 @@ class CycleGAN(TranslateVariant):
         if p.noise == 0:
             cycle = cycle + F.l1_loss(g["ab"](fake_a), real_b)
         semantic = self.semantic_loss(fake_b, labels)
+        shape = self.domain_shape_loss(fake_a, fake_b, self.layout_halves(batch))
         diversity = self.diversity_loss(lambda code: g["ab"](real_a, None, code), fake_b, noise)
-        loss = adversarial + p.cycle * cycle + semantic.loss + diversity.loss
+        loss = adversarial + p.cycle * cycle + semantic.loss + shape.loss + diversity.loss
         logs = {"g_adv": adversarial.item(), "cycle": cycle.item()} | semantic.logs
-        logs |= diversity.logs
+        logs |= shape.logs | diversity.logs
         if p.identity > 0:
             identity = F.l1_loss(self.a_to_b(real_b), real_b) + F.l1_loss(g["ba"](real_a), real_a)
             loss = loss + p.identity * identity

@@ -101,7 +101,9 @@ class MUNIT(TranslateVariant):
         with torch.no_grad():
             fake_b = self.decode(g, "b", g["content_a"](real_a), self.noise_for(real_a))
             fake_a = self.decode(g, "a", g["content_b"](real_b), self.noise_for(real_b))
-        return self.domain_critics_loss(real_a, real_b, labels, fake_a, fake_b)
+        return self.domain_critics_loss(
+            real_a, real_b, labels, fake_a, fake_b, self.layout_halves(batch)
+        )
 
     def generator_loss(self, batch: Batch) -> LossOutput:
         p, g = self.params, self.generator
@@ -127,6 +129,7 @@ class MUNIT(TranslateVariant):
             g["style_a"](fake_a), drawn["a"]
         )
         semantic = self.semantic_loss(fake_b, labels)
+        shape = self.domain_shape_loss(fake_a, fake_b, self.layout_halves(batch))
         diversity = self.diversity_loss(
             lambda code: self.decode(g, "b", contents["a"], code), fake_b, drawn["b"]
         )
@@ -136,6 +139,7 @@ class MUNIT(TranslateVariant):
             + p.content * content
             + p.style * style
             + semantic.loss
+            + shape.loss
             + diversity.loss
         )
         logs = {
@@ -150,7 +154,7 @@ class MUNIT(TranslateVariant):
             )
             loss = loss + p.cycle * cycle
             logs["cycle"] = cycle.item()
-        return LossOutput(loss, logs | semantic.logs | diversity.logs)
+        return LossOutput(loss, logs | semantic.logs | shape.logs | diversity.logs)
 
 
 @hookimpl

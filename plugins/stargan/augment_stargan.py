@@ -5,7 +5,9 @@ The target domain sets the scale and shift of the generator's residual-block nor
 instance norm with reflect padding). One critic judges real or fake per patch (WGAN-GP)
 and classifies the domain of what it sees. The generator must fool it, land in the target
 domain, and reconstruct its input when translated back. ``semantic`` > 0 adds the
-class-consistency loss (see ``cyclegan``); ``noise`` > 0 adds a noise code to the domain's.
+class-consistency loss (see ``cyclegan``); ``shape`` > 0 the shape-consistency loss (a
+segmenter of every domain's real images finds each source's layout in its translation);
+``noise`` > 0 adds a noise code to the domain's.
 
 The export is ``(image, domain (, noise)) -> image``: translate into ``domain``.
 """
@@ -51,11 +53,7 @@ class StarGAN(TranslateVariant):
         critic = PatchDiscriminator(
             d.channels, p.d_width, p.d_layers, num_domains=len(d.domains), norm=False
         )
-        modules = {"critic": critic}
-        classifier = self.build_classifier()
-        if classifier is not None:
-            modules["classifier"] = classifier
-        return nn.ModuleDict(modules)
+        return nn.ModuleDict({"critic": critic} | self.readers())
 
     def translate(
         self, generator: nn.Module, image: Tensor, domain: Tensor | None, noise: Tensor | None
@@ -81,8 +79,10 @@ class StarGAN(TranslateVariant):
         adversarial = losses.discriminator_loss(p.loss, real_logits, fake_logits)
         classification = F.cross_entropy(real_domains, domain)
         judge = self.classifier_loss(real, batch["label"], fake)
-        loss = adversarial + p.domain * classification + judge.loss
-        logs = {"d_adv": adversarial.item(), "d_domain": classification.item()} | judge.logs
+        segmenter = self.segmenter_loss(real, self.layouts(batch))
+        loss = adversarial + p.domain * classification + judge.loss + segmenter.loss
+        logs = {"d_adv": adversarial.item(), "d_domain": classification.item()}
+        logs |= judge.logs | segmenter.logs
         if p.gradient_penalty > 0:
             penalty = losses.gradient_penalty(lambda x: critic(x)[0], real, fake)
             loss = loss + p.gradient_penalty * penalty
@@ -103,17 +103,18 @@ class StarGAN(TranslateVariant):
         classification = F.cross_entropy(fake_domains, target)
         reconstruction = F.l1_loss(self.into(fake, domain), real)
         semantic = self.semantic_loss(fake, batch["label"])
+        shape = self.shape_loss(fake, self.layouts(batch))  # each translation keeps its layout
         diversity = self.diversity_loss(
             lambda code: self.generator(real, target, code), fake, noise
         )
         loss = adversarial + p.domain * classification + p.cycle * reconstruction
-        loss = loss + semantic.loss + diversity.loss
+        loss = loss + semantic.loss + shape.loss + diversity.loss
         logs = {
             "g_adv": adversarial.item(),
             "g_domain": classification.item(),
             "reconstruction": reconstruction.item(),
         }
-        return LossOutput(loss, logs | semantic.logs | diversity.logs)
+        return LossOutput(loss, logs | semantic.logs | shape.logs | diversity.logs)
 
 
 @hookimpl

@@ -109,7 +109,9 @@ class UNIT(TranslateVariant):
         with torch.no_grad():
             fake_b = self.decode(g, "b", self.sampled(self.encode(g, "a", real_a)))
             fake_a = self.decode(g, "a", self.sampled(self.encode(g, "b", real_b)))
-        return self.domain_critics_loss(real_a, real_b, labels, fake_a, fake_b)
+        return self.domain_critics_loss(
+            real_a, real_b, labels, fake_a, fake_b, self.layout_halves(batch)
+        )
 
     def generator_loss(self, batch: Batch) -> LossOutput:
         p, g = self.params, self.generator
@@ -127,12 +129,14 @@ class UNIT(TranslateVariant):
         cycle = sum(F.l1_loss(self.decode(g, x, self.sampled(again[x])), reals[x]) for x in DOMAINS)
         kl_cycle = sum(again[x].code.pow(2).mean() for x in DOMAINS)
         semantic = self.semantic_loss(fake_b, labels)
+        shape = self.domain_shape_loss(fake_a, fake_b, self.layout_halves(batch))
         loss = (
             adversarial
             + p.reconstruction * reconstruction
             + p.cycle * cycle
             + p.kl * (kl + kl_cycle)
             + semantic.loss
+            + shape.loss
         )
         logs = {
             "g_adv": adversarial.item(),
@@ -140,7 +144,7 @@ class UNIT(TranslateVariant):
             "cycle": cycle.item(),
             "kl": (kl + kl_cycle).item(),
         }
-        return LossOutput(loss, logs | semantic.logs)
+        return LossOutput(loss, logs | semantic.logs | shape.logs)
 
 
 @hookimpl
