@@ -15,13 +15,22 @@ Shapes: N batch, C image channels, K mask labels, (H, W) the image size.
 
 from __future__ import annotations
 
+from typing import Annotated
+
+from pydantic import Field
 from torch import Tensor, nn
 from torch.nn import functional as F
 
 from augment.nn.inpaint import dilated
 from augment.nn.translate import conv_norm_act
 
-__all__ = ["MaskSegmenter", "foreground", "mask_misread"]
+__all__ = ["MaskSegmenter", "Threshold", "foreground", "mask_misread"]
+
+#: The recipes' ``threshold`` parameter of :func:`foreground`.
+Threshold = Annotated[
+    float,
+    Field(ge=-1, lt=1, description="a plain pixel above this ([-1, 1] scale) is foreground"),
+]
 
 
 def foreground(plain: Tensor, threshold: float) -> Tensor:

@@ -25,7 +25,7 @@ from torch.nn import functional as F
 
 from augment import losses
 from augment.errors import ConfigError, ModelError
-from augment.nn.segmenter import foreground, mask_misread
+from augment.nn.segmenter import Threshold, foreground, mask_misread
 from augment.tasks import Task
 from augment.variant import (
     Batch,
@@ -64,9 +64,7 @@ class Mask2ImageParams(Params):
         description="mask consistency: a segmenter trained on the real pairs must read the "
         "mask back from the made image (its cross-entropy's weight; 0: no segmenter)",
     )
-    threshold: float = Field(
-        0.0, ge=-1, lt=1, description="a plain pixel above this ([-1, 1] scale) is foreground"
-    )
+    threshold: Threshold = 0.0
 
 
 def one_hot_masks(labels: Tensor, count: int) -> Tensor:

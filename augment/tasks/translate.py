@@ -18,7 +18,7 @@ from torch import Tensor, nn
 
 from augment import losses
 from augment.errors import ConfigError, ModelError
-from augment.nn.segmenter import foreground, mask_misread
+from augment.nn.segmenter import Threshold, foreground, mask_misread
 from augment.tasks import Task
 from augment.variant import Batch, DataSpec, FirstRows, LossOutput, Params, Preview, Variant
 
@@ -70,9 +70,7 @@ class TranslateParams(Params):
         description="shape consistency: a segmenter of the real images must read each "
         "source's layout from its translation (its cross-entropy's weight; 0: off)",
     )
-    threshold: float = Field(
-        0.0, ge=-1, lt=1, description="with shape: a plain pixel above this ([-1, 1]) is foreground"
-    )
+    threshold: Threshold = 0.0  # with shape: where a plain original's layout is
     pool_size: int = Field(0, ge=0, description="history of fakes shown to the critic")
     noise: int = Field(
         0,
