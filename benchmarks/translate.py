@@ -18,9 +18,9 @@ both domains' labels reads each translation's source label.
   ``stargan-pair`` (+``semantic``) learns CycleGAN's two domains at CycleGAN's budget.
   ``+pseudo`` runs (cyclegan+noise, munit, stargan-pair) add the semantic loss with a judge
   that also self-trains on the target's images it reads with p >= 0.9 (``pseudo_labels``).
-  ``+shape`` runs (stargan, cyclegan+noise) add shape consistency: a segmenter learns
-  every domain's real images' layouts (the foreground of each one's plain original) and
-  each translation must keep its source's.
+  ``+shape`` runs (stargan, stargan+noise, cyclegan+noise) add shape consistency: a
+  segmenter learns every domain's real images' layouts (the foreground of each one's
+  plain original) and each translation must keep its source's.
 * ``pix2pix`` and ``pix2pixhd`` learn from the pairs (plain digit, MNIST-M-like digit) of
   the target.
 * ``munit`` (a content code and a style code drawn at random: stochastic like
@@ -98,6 +98,7 @@ RUNS: dict[str, tuple[str, dict[str, Any], dict[str, Any], int]] = {
     # shape consistency: a segmenter of every domain's real images (their layouts: the
     # foreground of each one's plain original) must find the source's layout in its translation
     "stargan+shape": ("stargan", SMALL | {"d_steps": 2} | SHAPE, FOUR, 1000),
+    "stargan+shape+noise": ("stargan", SMALL | {"d_steps": 2} | SHAPE | NOISE, FOUR, 1000),
     # StarGAN on CycleGAN's two domains and budget: one generator for both directions
     "stargan-pair": ("stargan", SMALL | {"d_steps": 2}, PAIR, 2000),
     "stargan-pair+semantic": ("stargan", SMALL | {"d_steps": 2, "semantic": 1.0}, PAIR, 2000),

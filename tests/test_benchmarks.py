@@ -398,6 +398,8 @@ def test_colour_benchmark_smoke_run(smokes) -> None:
     assert all(0.8 * g - 1 <= c <= g for c, g in zip(counts, given, strict=True)), counts
     assert set(run["recognised"]) == set(run["train_counts"])
     assert all(0 <= share <= 1 for share in run["recognised"].values())
+    assert set(run["judge_recall"]) == set(run["train_counts"])  # every class has test images
+    assert all(0 <= share <= 1 for share in run["judge_recall"].values())
     assert 0 < run["first_picture_seconds"] <= run["repro_seconds"]
     assert run["verdict"]["rival"] == "baseline" and "gan+filter@sngan" in run["balanced_accuracy"]
     assert "## `digits-m32`" in table and "| 9 | 2 |" in table
