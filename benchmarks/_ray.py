@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -20,6 +21,16 @@ from pathlib import Path
 
 #: The head's processes stop at once on SIGTERM (by default they drain for up to 30 s).
 NO_DRAIN = {"RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S": "0"}
+
+#: A cluster on 127.0.0.1 (Ray's switch for it) that checks a token: a fresh one for this
+#: process's heads and drivers, handed to both in the environment, so neither needs nor
+#: touches the user's ~/.ray/auth_token (on a fresh machine there is none, and ``ray
+#: start`` with token authentication refuses to start without one).
+TOKEN_ENV = {
+    "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
+    "RAY_AUTH_MODE": "token",
+    "RAY_AUTH_TOKEN": secrets.token_hex(32),
+}
 
 
 def free_port() -> int:
@@ -53,7 +64,8 @@ def ray_head(temp: Path, env: Mapping[str, str], cpus: int = 2) -> Iterator[tupl
             time.sleep(0.1)
         yield f"127.0.0.1:{port}", time.perf_counter() - started
     finally:
-        os.killpg(head.pid, signal.SIGTERM)
+        with contextlib.suppress(ProcessLookupError):  # (a head that failed has gone)
+            os.killpg(head.pid, signal.SIGTERM)
         try:
             head.wait(timeout=60)
         except subprocess.TimeoutExpired:

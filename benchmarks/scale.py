@@ -40,7 +40,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._ray import ray_head  # noqa: E402
+from benchmarks._ray import TOKEN_ENV, ray_head  # noqa: E402
 from benchmarks._results import parse_args, write_results  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -159,8 +159,8 @@ def bench_generate(workdir: Path, per_class: int) -> dict[str, Any]:
     return runs
 
 
-#: A cluster on 127.0.0.1 (Ray's switch for it) with token authentication, as in the tests.
-RAY_ENV = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_AUTH_MODE": "token"}
+#: A cluster on 127.0.0.1 with token authentication, as in the tests.
+RAY_ENV = {**os.environ, **TOKEN_ENV}
 
 
 def sampled(

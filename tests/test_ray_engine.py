@@ -20,13 +20,12 @@ import pytest
 from augment.generate import generate_folder
 from augment.ray_engine import _check_reachable
 from augment.runtime import OnnxGenerator
-from benchmarks._ray import free_port, ray_head
+from benchmarks._ray import TOKEN_ENV, free_port, ray_head
 
 pytest.importorskip("ray.data", reason="the gan-augment[ray] extra is not installed")
 
-#: The cluster binds to 127.0.0.1 (Ray's switch for it) and checks a token, which the
-#: driver sends (both read ~/.ray/auth_token, created by the first head).
-ENV = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_AUTH_MODE": "token"}
+#: The cluster binds to 127.0.0.1 and checks a token, which the driver sends (TOKEN_ENV).
+ENV = {**os.environ, **TOKEN_ENV}
 
 
 def tree(root: Path) -> dict[str, bytes]:

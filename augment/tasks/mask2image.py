@@ -25,7 +25,7 @@ from torch.nn import functional as F
 
 from augment import losses
 from augment.errors import ConfigError, ModelError
-from augment.nn.segmenter import Threshold, foreground, mask_misread
+from augment.nn.segmenter import MaskSegmenter, Threshold, foreground, mask_misread
 from augment.tasks import Task
 from augment.variant import (
     Batch,
@@ -117,7 +117,6 @@ class Mask2ImageVariant(Variant):
         """The multi-scale critics ("critic") and, with ``segmentation`` > 0, the mask
         segmenter ("segmenter"), both trained by the discriminator optimizer."""
         from augment.nn.pix2pixhd import MultiScaleDiscriminator
-        from augment.nn.segmenter import MaskSegmenter
 
         p, channels = self.params, self.data.channels
         # the critics read (mask, image) stacked by channel

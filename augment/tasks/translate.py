@@ -18,7 +18,7 @@ from torch import Tensor, nn
 
 from augment import losses
 from augment.errors import ConfigError, ModelError
-from augment.nn.segmenter import Threshold, foreground, mask_misread
+from augment.nn.segmenter import MaskSegmenter, Threshold, foreground, mask_misread
 from augment.tasks import Task
 from augment.variant import Batch, DataSpec, FirstRows, LossOutput, Params, Preview, Variant
 
@@ -189,7 +189,6 @@ class TranslateVariant(Variant):
         """The networks the discriminator optimizer trains beside the critics: the
         class-consistency judge ("classifier") when ``semantic`` > 0 and the layout
         segmenter ("segmenter", foreground or not per pixel) when ``shape`` > 0."""
-        from augment.nn.segmenter import MaskSegmenter
         from augment.nn.translate import DigitClassifier
 
         p, d = self.params, self.data
