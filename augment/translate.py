@@ -33,7 +33,8 @@ from augment.errors import DataError
 from augment.io import atomic_path
 from augment.runtime import OnnxGenerator, from_uint8, to_uint8
 from augment.seeding import derive_seed
-from augment.tasks.translate import TranslateVariant
+from augment.tasks.translate import TranslateParams, TranslateVariant
+from augment.variant import Params
 
 Load = Callable[[Manifest], tuple[np.ndarray, np.ndarray]]  # -> (u8 images, class indices)
 
@@ -95,14 +96,25 @@ def plain_originals(part: Manifest, domain: str, who: str) -> Manifest:
     return plain
 
 
+def reads_layouts(params: Params) -> bool:
+    """Whether a recipe's shape consistency (``shape`` > 0) reads each image's layout, so
+    its training data needs the plain originals (:func:`training_data`'s ``layouts``)."""
+    return isinstance(params, TranslateParams) and params.shape > 0
+
+
 def training_data(
-    manifest: Manifest, config: DomainsConfig, variant: type[TranslateVariant], load: Load
+    manifest: Manifest,
+    config: DomainsConfig,
+    variant: type[TranslateVariant],
+    load: Load,
+    layouts: bool = False,
 ) -> TrainingData:
     """The train splits a translator learns from: paired recipes the target's (plain,
     styled) pairs; two-domain ones the source and target; multi-domain ones every domain.
-    The target's labels are hidden from every recipe. Where a domain has a style, unpaired
-    recipes also get each image's plain original (``plain``: the image itself in a domain
-    without one), whose foreground is the layout shape consistency asks them to keep."""
+    The target's labels are hidden from every recipe. With ``layouts``
+    (:func:`reads_layouts`) and a domain with a style, an unpaired recipe also gets each
+    image's plain original (``plain``: the image itself in a domain without one), whose
+    foreground is the layout shape consistency asks it to keep; otherwise none is read."""
     names = [config.source, config.target]
     if variant.paired:
         part = domain_part(manifest, config.target, "train")
@@ -122,7 +134,7 @@ def training_data(
     ]
     styled = [config.sets[name].style != "none" for name in names]
     plain = None
-    if any(styled):
+    if layouts and any(styled):
         plain = np.concatenate(
             [
                 load(plain_originals(part, name, variant.name))[0] if style else images

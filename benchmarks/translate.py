@@ -67,6 +67,7 @@ from augment.translate import (
     classifier_steps,
     domain_part,
     label_agreement,
+    reads_layouts,
     training_data,
     translate_images,
 )
@@ -162,7 +163,8 @@ def run_one(
     config = parse(DomainsConfig, domains, "benchmark domains")
     manifest = write_domains(build_domains(config, seed), root / f"domains-{len(sets)}")
     entry = registry.get(variant_name)
-    data = training_data(manifest, config, entry.cls, load)
+    layouts = reads_layouts(registry.validate(variant_name, recipe))
+    data = training_data(manifest, config, entry.cls, load, layouts=layouts)
     _, size, _, channels = data.images.shape
     spec = DataSpec(size, channels, manifest.classes, data.domain_names)
     variant = registry.create(variant_name, recipe, spec, seed=seed)

@@ -40,7 +40,7 @@ from augment.io import atomic_path, sha256_file
 from augment.registry import Registry
 from augment.tasks import DOMAIN_TASKS
 from augment.train import TrainConfig, TrainOutputs, fit
-from augment.translate import training_data
+from augment.translate import reads_layouts, training_data
 from augment.variant import DataSpec
 from pipelines._common import (
     CHECKPOINTS,
@@ -115,7 +115,10 @@ def main(argv: list[str]) -> None:
     manifest = Manifest.read(data_path)
     if from_domains:
         domains = load_section(params, "domains", DomainsConfig)
-        data = training_data(manifest, domains, entry.cls, image_loader())
+        recipe_params = registry.validate(name, overrides, where="params.yaml recipes")
+        data = training_data(
+            manifest, domains, entry.cls, image_loader(), layouts=reads_layouts(recipe_params)
+        )
     else:
         train = load_images(manifest.subset(split="train", source="real"))
         data = TrainingData(train.images, train.labels)

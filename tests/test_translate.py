@@ -17,6 +17,7 @@ from augment.translate import (
     adaptation,
     domain_part,
     label_agreement,
+    reads_layouts,
     report_markdown,
     training_data,
     translate_domain,
@@ -69,18 +70,24 @@ def test_training_data_hides_the_target_labels(domains) -> None:
 
 
 def test_unpaired_recipes_get_each_image_s_plain_original(domains) -> None:
-    """Where a domain has a style, an unpaired translator gets the plain image behind each
-    of its images (the inverted digits' originals), and a plain domain's images are their
-    own; without a styled domain there is nothing to add."""
+    """Where a domain has a style, an unpaired translator whose recipe reads layouts gets
+    the plain image behind each of its images (the inverted digits' originals), and a plain
+    domain's images are their own; without a styled domain, or for a recipe that reads no
+    layout, none is loaded."""
     config, manifest = domains
     registry = Registry.from_plugins()
     for name in ("cyclegan", "stargan"):
-        data = training_data(manifest, config, registry.get(name).cls, load)
+        data = training_data(manifest, config, registry.get(name).cls, load, layouts=True)
         inverted = data.domain == 1
         assert np.array_equal(data.plain[inverted], 255 - data.images[inverted])
         assert np.array_equal(data.plain[~inverted], data.images[~inverted])
+        assert training_data(manifest, config, registry.get(name).cls, load).plain is None
+        assert reads_layouts(registry.validate(name, {"shape": 1.0}))
+        assert not reads_layouts(registry.validate(name, {}))
+    assert not reads_layouts(registry.validate("spade", {}))  # pairs: no shape term
     unstyled = config.model_copy(update={"target": "flipped"})
-    assert training_data(manifest, unstyled, registry.get("cyclegan").cls, load).plain is None
+    cyclegan = registry.get("cyclegan").cls
+    assert training_data(manifest, unstyled, cyclegan, load, layouts=True).plain is None
 
 
 def test_translate_domain_writes_labeled_synthetic_rows_and_judges_them(

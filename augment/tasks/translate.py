@@ -246,22 +246,25 @@ class TranslateVariant(Variant):
         return LossOutput(self.params.semantic * loss, {"semantic": loss.item()})
 
     # -- shape consistency, shared by the unpaired recipes ------------------------------
-    def layouts(self, batch: Batch) -> Tensor:
+    def layouts(self, batch: Batch) -> Tensor | None:
         """Label maps i64[N,H,W] of the batch's images: the foreground of each one's plain
-        original (``plain``; the image itself where no domain has a style)."""
+        original (``plain``; the image itself where no domain has a style). None when
+        ``shape`` is 0: nothing reads them, and the losses below are then zero."""
+        if self.params.shape == 0:
+            return None
         return foreground(batch.get("plain", batch["image"]), self.params.threshold)
 
-    def segmenter_loss(self, images: Tensor, layouts: Tensor) -> LossOutput:
+    def segmenter_loss(self, images: Tensor, layouts: Tensor | None) -> LossOutput:
         """The segmenter's cross-entropy reading ``layouts`` from real ``images``."""
-        if self.params.shape == 0:
+        if layouts is None:
             return LossOutput(torch.zeros((), device=images.device))
         misread = mask_misread(self.discriminator["segmenter"], images, layouts)
         return LossOutput(misread, {"segmenter": misread.item()})
 
-    def shape_loss(self, translated: Tensor, layouts: Tensor) -> LossOutput:
+    def shape_loss(self, translated: Tensor, layouts: Tensor | None) -> LossOutput:
         """``shape`` x the segmenter's cross-entropy reading each source's layout from its
         translation: ``translated[i]`` must keep the foreground ``layouts[i]``."""
-        if self.params.shape == 0:
+        if layouts is None:
             return LossOutput(torch.zeros((), device=translated.device))
         misread = mask_misread(self.discriminator["segmenter"], translated, layouts)
         return LossOutput(self.params.shape * misread, {"shape": misread.item()})
@@ -290,16 +293,22 @@ class TranslateVariant(Variant):
         b = self.generator_adversarial(d["b"], fake_b, real_b)
         return b + self.generator_adversarial(d["a"], fake_a, real_a)
 
-    def layout_halves(self, batch: Batch) -> tuple[Tensor, Tensor]:
-        """:meth:`layouts` split by domain as :meth:`halves` splits the images."""
-        layouts, in_a = self.layouts(batch), batch["domain"] == 0
+    def layout_halves(self, batch: Batch) -> tuple[Tensor, Tensor] | None:
+        """:meth:`layouts` split by domain as :meth:`halves` splits the images (None when
+        ``shape`` is 0)."""
+        layouts = self.layouts(batch)
+        if layouts is None:
+            return None
+        in_a = batch["domain"] == 0
         return layouts[in_a], layouts[~in_a]
 
     def domain_shape_loss(
-        self, fake_a: Tensor, fake_b: Tensor, layouts: tuple[Tensor, Tensor]
+        self, fake_a: Tensor, fake_b: Tensor, layouts: tuple[Tensor, Tensor] | None
     ) -> LossOutput:
         """:meth:`shape_loss` of both directions: ``fake_b`` (made from A's images) keeps
         A's layouts, ``fake_a`` B's."""
+        if layouts is None:
+            return self.shape_loss(fake_b, None)
         layout_a, layout_b = layouts
         return self.shape_loss(torch.cat([fake_b, fake_a]), torch.cat([layout_a, layout_b]))
 
@@ -316,7 +325,7 @@ class TranslateVariant(Variant):
         they are shown (through their history, if they have one), plus the judge's loss on
         A's labelled images and their translations ``fake_b`` (and, with ``pseudo_labels``,
         on the B images it reads confidently), plus the segmenter's on both domains' real
-        images and their ``layouts`` (:meth:`layout_halves`; needed when ``shape`` > 0)."""
+        images and their ``layouts`` (:meth:`layout_halves`; None when ``shape`` is 0)."""
         d, kind = self.discriminator, self.params.loss
         reals, fakes, logs = {"a": real_a, "b": real_b}, {"a": fake_a, "b": fake_b}, {}
         loss = torch.zeros((), device=real_a.device)
