@@ -20,7 +20,9 @@ both domains' labels reads each translation's source label.
   that also self-trains on the target's images it reads with p >= 0.9 (``pseudo_labels``).
   ``+shape`` runs (stargan, stargan+noise, cyclegan+noise) add shape consistency: a
   segmenter learns every domain's real images' layouts (the foreground of each one's
-  plain original) and each translation must keep its source's.
+  plain original) and each translation must keep its source's. ``stargan+identity``
+  (+``shape``) adds CycleGAN's identity term (weight 5): into its own domain, unchanged;
+  ``stargan+identity+lsgan`` also plays CycleGAN's game (least squares, one critic step).
 * ``pix2pix`` and ``pix2pixhd`` learn from the pairs (plain digit, MNIST-M-like digit) of
   the target.
 * ``munit`` (a content code and a style code drawn at random: stochastic like
@@ -84,6 +86,8 @@ SMALL = {"width": 16, "blocks": 4}
 NOISE = {"noise": 4, "mode_seeking": 1.0}  # a stochastic translator (a 4-number code)
 PSEUDO = {"semantic": 1.0, "pseudo_labels": 0.9}  # class consistency, a judge that self-trains
 SHAPE = {"shape": 5.0}  # shape consistency (the weight that served spade's mask consistency)
+IDENTITY = {"identity": 5.0}  # CycleGAN's default weight
+LSGAN = {"loss": "lsgan", "gradient_penalty": 0.0, "d_steps": 1}  # CycleGAN's game
 # name: (variant, recipe overrides, domain sets, generator steps)
 RUNS: dict[str, tuple[str, dict[str, Any], dict[str, Any], int]] = {
     "cyclegan": ("cyclegan", SMALL, PAIR, 2000),
@@ -100,6 +104,12 @@ RUNS: dict[str, tuple[str, dict[str, Any], dict[str, Any], int]] = {
     # foreground of each one's plain original) must find the source's layout in its translation
     "stargan+shape": ("stargan", SMALL | {"d_steps": 2} | SHAPE, FOUR, 1000),
     "stargan+shape+noise": ("stargan", SMALL | {"d_steps": 2} | SHAPE | NOISE, FOUR, 1000),
+    # CycleGAN's identity term (an image into its own domain comes back unchanged), alone
+    # and with shape consistency
+    "stargan+identity": ("stargan", SMALL | {"d_steps": 2} | IDENTITY, FOUR, 1000),
+    "stargan+identity+shape": ("stargan", SMALL | {"d_steps": 2} | IDENTITY | SHAPE, FOUR, 1000),
+    # and CycleGAN's adversarial game: least squares, no penalty, one critic step
+    "stargan+identity+lsgan": ("stargan", SMALL | IDENTITY | LSGAN, FOUR, 1000),
     # StarGAN on CycleGAN's two domains and budget: one generator for both directions
     "stargan-pair": ("stargan", SMALL | {"d_steps": 2}, PAIR, 2000),
     "stargan-pair+semantic": ("stargan", SMALL | {"d_steps": 2, "semantic": 1.0}, PAIR, 2000),

@@ -208,3 +208,45 @@ def test_the_target_domain_reaches_a_stargan_generator() -> None:
     image = torch.rand(2, 3, 20, 20) * 2 - 1
     into = [generator(image, torch.full((2,), d)) for d in range(3)]
     assert all((into[0] - other).abs().max() > 0.05 for other in into[1:])
+
+
+def test_stargan_identity_term_is_the_own_domain_l1(registry) -> None:  # noqa: ANN001
+    """``identity`` w > 0 adds w * |G(x, d(x)) - x|_1 to StarGAN's generator loss: the same
+    networks and batch cost exactly that much more than with ``identity`` 0."""
+    import torch
+
+    from augment.variant import DataSpec
+
+    data = DataSpec(16, 1, tuple("01"), domains=("plain", "styled", "inverted"))
+    recipe = {"width": 8, "blocks": 1, "lr_decay": "none"}
+    plain = registry.create("stargan", recipe, data, seed=0)
+    anchored = registry.create("stargan", recipe | {"identity": 2.0}, data, seed=0)
+    for a, b in zip(plain.generator.parameters(), anchored.generator.parameters(), strict=True):
+        assert torch.equal(a, b)  # the same seed: the same networks
+    torch.manual_seed(0)
+    image = torch.rand(6, 1, 16, 16) * 2 - 1
+    domain = torch.tensor([0, 1, 2, 0, 1, 2])
+    batch = {"image": image, "domain": domain, "label": torch.tensor([0, -1, 1, 1, -1, 0])}
+    with torch.no_grad():
+        expected = torch.nn.functional.l1_loss(plain.generator(image, domain, None), image)
+        torch.manual_seed(1)  # the same random target domains for both
+        without = plain.generator_loss(batch)
+        torch.manual_seed(1)
+        with_identity = anchored.generator_loss(batch)
+    assert "identity" not in without.logs
+    assert with_identity.logs["identity"] == pytest.approx(expected.item(), rel=1e-5)
+    difference = (with_identity.loss - without.loss).item()
+    assert difference == pytest.approx(2.0 * expected.item(), rel=1e-4)
+
+
+@pytest.mark.parametrize(
+    ("name", "knob"),
+    [("stargan", "pool_size"), ("cyclegan", "gradient_penalty"), ("pix2pix", "cycle")],
+)
+def test_a_translator_refuses_a_knob_it_does_not_read(registry, name: str, knob: str) -> None:  # noqa: ANN001
+    """A knob of the family's Params that this recipe never reads is a one-line error
+    naming it, not a silent no-op."""
+    from augment.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=rf"recipes\.{name}\.{knob}: {name} does not use"):
+        registry.validate(name, {knob: 3.0}, "recipes")

@@ -30,6 +30,9 @@ class CycleGAN(TranslateVariant):
 
     name = "cyclegan"
 
+    # two generators and least-squares critics: no paired L1, domain head, U-Net or penalty
+    unsupported = frozenset({"l1", "domain", "levels", "gradient_penalty"})
+
     Params = TranslateParams.with_defaults(
         loss="lsgan", cycle=10.0, identity=5.0, pool_size=50, lr_decay="linear", decay_from=0.5
     )

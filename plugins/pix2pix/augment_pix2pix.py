@@ -27,6 +27,13 @@ class Pix2Pix(TranslateVariant):
     multi_domain = False
     paired = True
 
+    # learns from pairs with one U-Net: no cycle, identity, domain head, readers of
+    # unpaired translations, ResNet blocks, history of fakes or penalty
+    unsupported = frozenset(
+        {"blocks", "cycle", "identity", "domain", "semantic", "pseudo_labels", "pseudo_from"}
+        | {"pool_size", "gradient_penalty"}
+    )
+
     Params = TranslateParams.with_defaults(loss="ns", l1=100.0, cycle=0.0)
 
     def build_generator(self) -> nn.Module:

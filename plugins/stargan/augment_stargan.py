@@ -4,7 +4,10 @@ The target domain sets the scale and shift of the generator's residual-block nor
 (conditional instance norm: the paper's one-hot input maps would not survive the first
 instance norm with reflect padding). One critic judges real or fake per patch (WGAN-GP)
 and classifies the domain of what it sees. The generator must fool it, land in the target
-domain, and reconstruct its input when translated back. ``semantic`` > 0 adds the
+domain, and reconstruct its input when translated back. ``identity`` > 0 adds CycleGAN's
+identity term to the paper's losses: an image "translated" into its own domain must come
+back unchanged, which anchors each domain's colours and strokes where the critic's
+domain head alone leaves the generator free to restyle them. ``semantic`` > 0 adds the
 class-consistency loss (see ``cyclegan``); ``shape`` > 0 the shape-consistency loss (a
 segmenter of every domain's real images finds each source's layout in its translation);
 ``noise`` > 0 adds a noise code to the domain's.
@@ -29,6 +32,8 @@ class StarGAN(TranslateVariant):
 
     name = "stargan"
     max_domains = None
+    # one generator and one critic for every domain: no paired L1, no U-Net, no history
+    unsupported = frozenset({"l1", "levels", "pool_size"})
 
     Params = TranslateParams.with_defaults(
         loss="wasserstein",
@@ -114,6 +119,10 @@ class StarGAN(TranslateVariant):
             "g_domain": classification.item(),
             "reconstruction": reconstruction.item(),
         }
+        if p.identity > 0:  # |G(x, d(x)) - x|_1: into its own domain, unchanged
+            identity = F.l1_loss(self.into(real, domain), real)
+            loss = loss + p.identity * identity
+            logs["identity"] = identity.item()
         return LossOutput(loss, logs | semantic.logs | shape.logs | diversity.logs)
 
 
