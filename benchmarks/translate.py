@@ -22,7 +22,8 @@ both domains' labels reads each translation's source label.
   segmenter learns every domain's real images' layouts (the foreground of each one's
   plain original) and each translation must keep its source's. ``stargan+identity``
   (+``shape``) adds CycleGAN's identity term (weight 5): into its own domain, unchanged;
-  ``stargan+identity+lsgan`` also plays CycleGAN's game (least squares, one critic step).
+  ``stargan+identity+lsgan`` also plays CycleGAN's game (least squares, one critic step);
+  ``stargan+identity+shape+2x`` trains twice the steps.
 * ``pix2pix`` and ``pix2pixhd`` learn from the pairs (plain digit, MNIST-M-like digit) of
   the target.
 * ``munit`` (a content code and a style code drawn at random: stochastic like
@@ -108,6 +109,13 @@ RUNS: dict[str, tuple[str, dict[str, Any], dict[str, Any], int]] = {
     # and with shape consistency
     "stargan+identity": ("stargan", SMALL | {"d_steps": 2} | IDENTITY, FOUR, 1000),
     "stargan+identity+shape": ("stargan", SMALL | {"d_steps": 2} | IDENTITY | SHAPE, FOUR, 1000),
+    # twice the steps (CycleGAN's budget)
+    "stargan+identity+shape+2x": (
+        "stargan",
+        SMALL | {"d_steps": 2} | IDENTITY | SHAPE,
+        FOUR,
+        2000,
+    ),
     # and CycleGAN's adversarial game: least squares, no penalty, one critic step
     "stargan+identity+lsgan": ("stargan", SMALL | IDENTITY | LSGAN, FOUR, 1000),
     # StarGAN on CycleGAN's two domains and budget: one generator for both directions
