@@ -23,7 +23,7 @@ both domains' labels reads each translation's source label.
   plain original) and each translation must keep its source's. ``stargan+identity``
   (+``shape``) adds CycleGAN's identity term (weight 5): into its own domain, unchanged;
   ``stargan+identity+lsgan`` also plays CycleGAN's game (least squares, one critic step);
-  ``stargan+identity+shape+2x`` trains twice the steps.
+  ``stargan+identity+shape+2x`` trains twice the steps (``+noise``: with a noise code).
 * ``pix2pix`` and ``pix2pixhd`` learn from the pairs (plain digit, MNIST-M-like digit) of
   the target.
 * ``munit`` (a content code and a style code drawn at random: stochastic like
@@ -113,6 +113,13 @@ RUNS: dict[str, tuple[str, dict[str, Any], dict[str, Any], int]] = {
     "stargan+identity+shape+2x": (
         "stargan",
         SMALL | {"d_steps": 2} | IDENTITY | SHAPE,
+        FOUR,
+        2000,
+    ),
+    # ... and a noise code with the mode-seeking term (a stochastic StarGAN)
+    "stargan+identity+shape+noise+2x": (
+        "stargan",
+        SMALL | {"d_steps": 2} | IDENTITY | SHAPE | NOISE,
         FOUR,
         2000,
     ),
