@@ -37,8 +37,8 @@ def stochastic_translators() -> list[str]:
 
 @pytest.mark.parametrize("name", stochastic_translators())
 def test_stochastic_translator_takes_a_noise_code(name, registry, mnist_small, tmp_path):
-    spec, data = task_data(registry.get(name), mnist_small)
     entry = registry.get(name)
+    spec, data = task_data(entry, mnist_small)
     small = {"width": 8} | ({} if "blocks" in entry.cls.unsupported else {"blocks": 1})
     variant = registry.create(name, {"noise": 2, "mode_seeking": 1.0} | small, spec)
     fit(variant, data, TINY, outputs(tmp_path), seed=0, progress=False)
