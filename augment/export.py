@@ -25,6 +25,7 @@ from torch.nn.utils import parametrize
 import augment
 from augment.errors import ExportError
 from augment.io import atomic_path
+from augment.latent_codes import truncated
 from augment.model_contract import ModelInfo
 from augment.variant import Variant
 
@@ -115,6 +116,63 @@ def export_encoder(
         return None
     info = dataclasses.replace(model_info(variant, manifest_sha256), task="encode")
     return write_onnx(baked(encoder.cpu().eval()), variant.encoder_inputs, info, path, atol)
+
+
+def running_norms(module: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
+    """The batch-norm layers of ``module`` that keep running statistics."""
+    return [
+        m
+        for m in module.modules()
+        if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats
+    ]
+
+
+@torch.no_grad()
+def standing_statistics(
+    variant: Variant,
+    generator: nn.Module,
+    batches: int,
+    batch_size: int = 128,
+    truncation: float | None = None,
+) -> nn.Module:
+    """A copy of a synthesize ``generator`` (in eval mode) whose batch-norm running
+    statistics are measured on its own samples: BigGAN's "standing statistics" (Brock et
+    al., 2019, appendix C). ``generator`` itself is untouched.
+
+    Why: the EMA generator's weights are an average over the last ~1/(1 - decay) steps, but
+    its BN buffers are copies of the live generator's (:class:`augment.nn.ema.EMA`), whose
+    activations they were accumulated on. Here every BN layer forgets them and, in train
+    mode with ``momentum=None`` (a cumulative average), takes the mean and variance of
+    ``batches`` batches of ``batch_size`` prior draws (``variant.example_inputs``: z ~ N(0,
+    I), mapped onto the truncated normal when the model is sampled with ``truncation``;
+    classes in equal shares); every other module stays in eval mode, so spectral norm's
+    power iteration does not run and no weight moves. BN layers the samples do not pass
+    through (an encoder trained beside the generator) keep theirs. A generator without BN
+    running statistics, or ``batches`` 0, is returned as it is.
+    """
+    if variant.task != "synthesize" or batches <= 0 or not running_norms(generator):
+        return generator
+    copied = copy.deepcopy(generator).eval()
+    norms = running_norms(copied)
+    momenta = [m.momentum for m in norms]
+    copied_stats = [copy.deepcopy(m.state_dict()) for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # running = the average over every batch seen, equally weighted
+        m.train()
+    module = variant.export_module(copied)
+    device = next(copied.parameters()).device
+    for i in range(batches):
+        inputs = variant.example_inputs(batch_size, seed=1_000_003 + i)  # not the parity draws
+        if truncation is not None:
+            inputs["z"] = torch.from_numpy(truncated(inputs["z"].numpy(), truncation)).float()
+        module(*(v.to(device) for v in inputs.values()))
+    for m, momentum, stats in zip(norms, momenta, copied_stats, strict=True):
+        m.momentum = momentum
+        m.eval()
+        if int(m.num_batches_tracked) == 0:  # not on the sampling path (BiGAN's encoder)
+            m.load_state_dict(stats)
+    return copied
 
 
 def baked(module: nn.Module) -> nn.Module:

@@ -14,7 +14,7 @@ from pydantic import Field
 from augment.checkpoint import load_checkpoint, restore_variant
 from augment.config import StrictModel
 from augment.errors import ConfigError
-from augment.export import export_encoder, export_onnx
+from augment.export import export_encoder, export_onnx, standing_statistics
 from augment.io import atomic_path
 from augment.registry import Registry
 from pipelines._common import (
@@ -40,6 +40,13 @@ class ExportSection(StrictModel):
         default_factory=dict,
         description="synthesize variant -> t: its z drawn from the normal truncated to "
         "[-t, t] wherever the model is sampled (BigGAN's truncation trick)",
+    )
+    standing_statistics: int = Field(
+        0,
+        ge=0,
+        description="batches of 128 prior draws on which a synthesize generator's batch-norm "
+        "statistics are measured before export (BigGAN's standing statistics: the EMA "
+        "weights' own, not the live generator's); 0 keeps the copied ones",
     )
 
 
@@ -72,19 +79,23 @@ def main(argv: list[str]) -> None:
     started = time.perf_counter()
     path = args.models / f"{name}.onnx"
     truncation = config.truncation.get(name)
+    ema = config.use_ema and bool(state["ema"])
+    batches = config.standing_statistics if ema else 0  # the live generator's are its own
+    exported = standing_statistics(variant, generator, batches, truncation=truncation)
     sha = state["data_sha256"]
     # the encoder's folder is replaced only once the generator is written too
     with atomic_path(args.encoders / name, is_dir=True) as encoders:
-        encoder = export_encoder(variant, generator, encoders / ENCODER_FILE, sha, config.atol)
-        result = export_onnx(variant, generator, path, sha, atol=config.atol, truncation=truncation)
+        encoder = export_encoder(variant, exported, encoders / ENCODER_FILE, sha, config.atol)
+        result = export_onnx(variant, exported, path, sha, atol=config.atol, truncation=truncation)
     metrics = {
         "seconds": round(time.perf_counter() - started, 2),
         "bytes": path.stat().st_size,
         "steps": state["step"],
         "task": result.info.task,
         "max_abs_diff": result.max_abs_diff,
-        "ema": config.use_ema and bool(state["ema"]),
+        "ema": ema,
         "truncation": truncation,
+        "standing_statistics": batches if exported is not generator else 0,
         "encoder_max_abs_diff": None if encoder is None else encoder.max_abs_diff,
     }
     write_json(args.metrics / f"{name}.json", metrics)

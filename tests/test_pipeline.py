@@ -61,6 +61,7 @@ TINY: dict[str, Any] = {
         "log_every": 2,
     },
     "evaluate": {"epochs": 1, "quality": {"max_per_class": 30, "diversity_pairs": 10}},
+    "export": {"standing_statistics": 2},  # the EMA generators' BN statistics re-measured
 }
 SYNTHESIZERS = TINY["synthesize"]["variants"]
 pytestmark = pytest.mark.slow
@@ -200,6 +201,8 @@ def test_repro_exports_models_with_metadata_and_reports(project):
             assert list(curve.columns) == ["step", name] and len(curve) == len(losses)
         for stage in ("train", "export", "synthesize"):
             assert (project / f"metrics/{stage}/{variant}.json").is_file()
+        exported = json.loads((project / f"metrics/export/{variant}.json").read_text())
+        assert exported["ema"] and exported["standing_statistics"] == 2
     # bigan's encoder beside its generator; its samples lie between encoded real images
     assert list((project / "models/encoders/cgan").iterdir()) == []
     encoder = OnnxGenerator(project / "models/encoders/bigan/encoder.onnx", task="encode")
