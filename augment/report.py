@@ -64,7 +64,7 @@ def convergence_text(check: dict[str, Any] | None) -> str:
     return (
         f"Convergence: twice the steps ({2 * check['steps']}) moved the best classical "
         f"condition, {check['condition']}, by {100 * check['moved']:+.2f} points: {said} "
-        f"(less than {100 * check['threshold']:.1f})."
+        f"(converged: less than {100 * check['threshold']:.1f})."
     )
 
 
