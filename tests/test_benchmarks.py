@@ -400,6 +400,9 @@ def test_colour_benchmark_smoke_run(smokes) -> None:
     assert all(0 <= share <= 1 for share in run["recognised"].values())
     assert set(run["judge_recall"]) == set(run["train_counts"])  # every class has test images
     assert all(0 <= share <= 1 for share in run["judge_recall"].values())
+    found = run["spectrum"]  # the samples' power over the real images', by frequency
+    assert found["peak_ratio"] > 0 and all(-0.5 <= f < 0.5 for f in found["peak_frequency"])
+    assert set(found["bands"]) == {"low", "mid", "high", "corner"} and "Power spectrum" in table
     assert 0 < run["first_picture_seconds"] <= run["repro_seconds"]
     assert run["verdict"]["rival"] == "baseline" and "gan+filter@sngan" in run["balanced_accuracy"]
     assert "## `digits-m32`" in table and "| 9 | 2 |" in table

@@ -22,9 +22,11 @@ from augment.metrics import (
     ms_ssim_scales,
     nearest_distances,
     pairwise_sq_distances,
+    power_spectrum,
     precision_recall,
     psnr,
     rgb_to_luma,
+    spectral_excess,
     ssim,
 )
 
@@ -398,3 +400,32 @@ def test_frechet_distance_equals_scipy_sqrtm() -> None:
     covmean = linalg.sqrtm(cov_a @ cov_b).real
     theirs = ((mu_a - mu_b) ** 2).sum() + np.trace(cov_a + cov_b - 2 * covmean)
     assert fd(a, b) == pytest.approx(theirs, rel=1e-6)
+
+
+def smooth_noise(n: int, side: int, seed: int) -> np.ndarray:
+    """uint8 [n, side, side, 3]: white noise blurred by a 3x3 box, a 1/f-ish spectrum."""
+    x = np.random.default_rng(seed).normal(size=(n, side + 2, side + 2))
+    box = sum(x[:, i : i + side, j : j + side] for i in range(3) for j in range(3)) / 9
+    grey = np.clip(128 + 120 * box, 0, 255).astype(np.uint8)
+    return np.repeat(grey[..., None], 3, axis=-1)
+
+
+def test_power_spectrum_finds_a_lattice_added_to_images() -> None:
+    real = smooth_noise(64, 32, seed=0)
+    yy, xx = np.mgrid[:32, :32]
+    lattice = 30 * np.cos(2 * np.pi * 0.25 * (yy + xx))  # diagonal stripes: (0.25, 0.25) c/px
+    striped = np.clip(smooth_noise(64, 32, seed=1) + lattice[..., None], 0, 255).astype(np.uint8)
+    spectrum = power_spectrum(striped)
+    assert spectrum.shape == (32, 32)
+    assert np.unravel_index(np.argmax(spectrum), spectrum.shape) in {(24, 24), (8, 8)}
+    found = spectral_excess(striped, real)
+    assert found["peak_frequency"] == [0.25, 0.25] and found["peak_ratio"] > 10
+    same = spectral_excess(smooth_noise(64, 32, seed=2), real)
+    assert same["peak_ratio"] < 3 and all(0.7 < v < 1.4 for v in same["bands"].values())
+    blurred = real.astype(np.float64)
+    for axis in (1, 2):  # a 3-tap box along each axis: the high band loses most of its power
+        blurred = (blurred + np.roll(blurred, 1, axis) + np.roll(blurred, -1, axis)) / 3
+    smooth = spectral_excess(blurred, real)
+    assert smooth["bands"]["high"] < 0.5 * smooth["bands"]["low"]
+    with pytest.raises(DataError, match="one size"):
+        spectral_excess(real[:, :16], real)

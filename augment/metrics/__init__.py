@@ -6,6 +6,8 @@
   memorisation check, chunked to bound memory.
 - image: PSNR, SSIM (Wang et al. 2004), MS-SSIM (Wang et al. 2003) and MS-SSIM diversity.
 - classification: confusion matrix, accuracy, balanced accuracy, macro-F1 and G-mean.
+- spectrum: mean power spectra of image sets and where a generator's differs from the
+  real images' (a lattice's peak; a band short of power).
 
 Bad input raises `augment.errors.DataError`.
 """
@@ -29,6 +31,7 @@ from augment.metrics.manifold import (
     pairwise_sq_distances,
     precision_recall,
 )
+from augment.metrics.spectrum import power_spectrum, spectral_excess
 
 __all__ = [
     "GaussianStats",
@@ -44,8 +47,10 @@ __all__ = [
     "ms_ssim_scales",
     "nearest_distances",
     "pairwise_sq_distances",
+    "power_spectrum",
     "precision_recall",
     "psnr",
     "rgb_to_luma",
+    "spectral_excess",
     "ssim",
 ]
