@@ -46,7 +46,7 @@ from typing import Any
 import long_tail
 import numpy as np
 from _results import parse_args, set_dotted, write_results
-from colour import recognisability
+from colour import recognisability, unfiltered_samples
 
 from augment.conditions import CLASSICAL
 from augment.registry import Registry
@@ -129,7 +129,7 @@ def variant_row(
 
 def judge_accuracy(project: Path, variant: str, per_class: int = 200) -> dict[str, float]:
     """The judge's accuracy on a variant's unfiltered samples: mean and lowest class."""
-    shares = recognisability(project, variant, per_class, seed=0)
+    shares = recognisability(project, unfiltered_samples(project, variant, per_class, seed=0))
     return {"judge_accuracy": float(np.mean(list(shares.values()))),
             "judge_accuracy_lowest": min(shares.values())}  # fmt: skip
 
