@@ -102,12 +102,12 @@ def photos_64(root: Path, head: int, ratio: float, test: int, seed: int) -> None
 
 
 def unfiltered_samples(project: Path, variant: str, per_class: int, seed: int) -> dict[str, Any]:
-    """``per_class`` samples of each class of the judge's, straight from the exported model."""
+    """``per_class`` samples of each of the model's classes (the prepared data's, as the
+    judge's), straight from the exported model: no filter."""
     model = OnnxGenerator(project / f"models/onnx/{variant}.onnx", task="synthesize")
-    _, classes = load_classifier(project / "models/classifier.pt")
     return {
-        name: to_uint8(model.generate(np.full(per_class, model.class_index(name)), seed))
-        for name in classes
+        name: to_uint8(model.generate(np.full(per_class, k), seed))
+        for k, name in enumerate(model.info.classes)
     }
 
 
