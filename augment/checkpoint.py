@@ -50,13 +50,22 @@ CHECKPOINT_KEYS = (
 )
 
 
+#: Params added after checkpoints were written, with the value that means "off": left out
+#: of the fingerprint while off, so a run of an older version still resumes.
+LATER_KNOBS: dict[str, Any] = {"spectral": 0.0}
+
+
 def fingerprint(variant: Variant, data_sha256: str, keys: dict[str, Any], seed: int) -> str:
     """What a checkpoint must match to be resumed: everything that changes the weights
     (``keys``: the loop's own, :meth:`augment.train.TrainConfig.resume_keys`)."""
+    params = variant.params.model_dump(mode="json")
+    for knob, off in LATER_KNOBS.items():
+        if params.get(knob, off) == off:
+            params.pop(knob, None)
     return json.dumps(
         {
             "variant": variant.name,
-            "params": variant.params.model_dump(mode="json"),
+            "params": params,
             "data": data_sha256,
             "config": keys,
             "seed": seed,

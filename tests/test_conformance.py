@@ -61,6 +61,7 @@ def test_stochastic_translator_takes_a_noise_code(name, registry, mnist_small, t
         ("wgan-gp", {"d_steps": 2}),
         ("sngan", {"lecam": 0.3}),  # LeCam's moving anchors are resumed with the critic
         ("biggan", {"width": 8}),  # spectral norm's power-iteration vectors in both networks
+        ("biggan", {"width": 8, "spectral": 1.0}),  # the real spectrum's moving anchor
         ("began", {"width": 8, "lambda_k": 0.1}),  # the equilibrium's k, a buffer of the critic
         ("sngan", {"diffaugment": "translation", "ada_target": 0.6, "ada_speed": 50}),  # ADA's p
         ("stylegan2", {"width": 8, "ada_speed": 50}),  # noise maps drawn in training, ADA's p

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from torch import nn
+from torch import Tensor, nn
 
 from augment import losses
 from augment.nn.diffaugment import DiffAugment
@@ -230,3 +231,65 @@ def test_multiscale_losses_and_feature_matching_by_hand() -> None:
     assert losses.multiscale_generator_loss("rsgan", fake, real).item() == pytest.approx(
         expected.item()
     )
+
+
+def lattice_batch(n: int = 16, side: int = 32, amplitude: float = 0.0, seed: int = 0) -> Tensor:
+    """Smooth random colour images f32[n, 3, side, side] in about [-1, 1], plus a diagonal
+    cosine of ``amplitude`` at (0.25, 0.25) cycles per pixel (a lattice)."""
+    generator = torch.Generator().manual_seed(seed)
+    coarse = torch.rand(n, 3, side // 4, side // 4, generator=generator) * 2 - 1
+    images = F.interpolate(coarse, size=side, mode="bilinear", align_corners=False)
+    ys, xs = torch.meshgrid(torch.arange(side), torch.arange(side), indexing="ij")
+    return images + amplitude * torch.cos(2 * torch.pi * 0.25 * (ys + xs)).float()
+
+
+def test_log_power_spectrum_is_the_metrics_spectrum_in_torch() -> None:
+    from augment.metrics.spectrum import power_spectrum
+
+    images = lattice_batch(amplitude=0.3)
+    ours = torch.fft.fftshift(losses.log_power_spectrum(images)).exp().numpy()
+    uint8 = ((images.permute(0, 2, 3, 1).numpy() + 1) * 127.5).astype(np.float64)
+    theirs = power_spectrum(uint8) / 127.5**2 / (32 * 32)  # the same images in [0, 255]
+    np.testing.assert_allclose(ours, theirs + 1e-8, rtol=1e-3, atol=1e-9)
+    grey = losses.log_power_spectrum(images[:, :1])  # one channel: its own values
+    assert grey.shape == (32, 32) and torch.isfinite(grey).all()
+
+
+def test_spectrum_anchor_follows_real_batches_and_penalizes_a_lattice() -> None:
+    anchor = losses.SpectrumAnchor(32, gamma=0.5)
+    real = lattice_batch(seed=0)
+    anchor.observe(real)  # the first batch: the anchor is its spectrum
+    torch.testing.assert_close(anchor.real, losses.log_power_spectrum(real))
+    anchor.observe(lattice_batch(seed=1))
+    expected = 0.5 * losses.log_power_spectrum(real) + 0.5 * losses.log_power_spectrum(
+        lattice_batch(seed=1)
+    )
+    torch.testing.assert_close(anchor.real, expected)
+    # images of the same kind are near the anchor; the same images with a lattice are not
+    same_kind = float(anchor(lattice_batch(seed=2)))
+    latticed = float(anchor(lattice_batch(seed=2, amplitude=0.3)))
+    assert latticed > 4 * same_kind  # one frequency (and its mirror) of 1024
+    assert set(anchor.state_dict()) == {"real", "started"}  # checkpointed with the critic
+
+
+def test_spectral_penalty_removes_a_lattice_by_gradient_descent() -> None:
+    """The penalty's gradient, alone, takes a lattice out of images it optimizes, and leaves
+    their content (the smooth part) about as it was."""
+    anchor = losses.SpectrumAnchor(32)
+    anchor.observe(lattice_batch(n=64, seed=3))
+    clean = lattice_batch(seed=4)
+    images = lattice_batch(seed=4, amplitude=0.3).requires_grad_()
+
+    def lattice_power(x: Tensor) -> float:  # luma power at (0.25, 0.25): FFT index [8, 8]
+        return float(torch.fft.fft2(x.mean(dim=1)).abs().square().mean(dim=0)[8, 8])
+
+    before, lattice_before = float(anchor(images.detach())), lattice_power(images.detach() - clean)
+    optimizer = torch.optim.Adam([images], lr=0.01)
+    for _ in range(150):
+        optimizer.zero_grad()
+        anchor(images).backward()
+        optimizer.step()
+    after = images.detach()
+    assert float(anchor(after)) < before / 4
+    assert lattice_power(after) < 0.05 * lattice_before
+    assert (after - clean).abs().mean() < 0.05  # the cosine's own mean |.| is 0.19

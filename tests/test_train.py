@@ -210,3 +210,19 @@ def test_launcher_builds_the_torchrun_command_of_one_machine_or_several():
         )
     with pytest.raises(ConfigError, match="batch_size 64 does not split"):
         parse(TrainConfig, {"launcher": {"nproc_per_node": 3}}, "train")
+
+
+def test_knobs_added_later_leave_older_fingerprints_alone(registry) -> None:
+    """A checkpoint written before ``spectral`` existed still resumes: the knob is in the
+    fingerprint only when it is on."""
+    from augment.checkpoint import LATER_KNOBS, fingerprint
+
+    default = registry.create("biggan", {"width": 8}, SPEC)
+    written = json.loads(fingerprint(default, "data", {}, 0))
+    assert not set(LATER_KNOBS) & set(written["params"])
+    older = default.params.model_dump(mode="json")  # what an older version dumped
+    for knob in LATER_KNOBS:
+        older.pop(knob, None)
+    assert written["params"] == older
+    on = registry.create("biggan", {"width": 8, "spectral": 1.0}, SPEC)
+    assert json.loads(fingerprint(on, "data", {}, 0))["params"]["spectral"] == 1.0

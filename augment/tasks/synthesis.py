@@ -272,7 +272,15 @@ class SynthesisVariant(SynthesisContract, Variant):
         logs = {"g_adv": adversarial.item()}
         if p.aux_weight > 0:
             logs["g_aux"] = aux.item()
+        for name, (weight, term) in self.generator_regularizers(fake, batch).items():
+            loss = loss + weight * term
+            logs[name] = term.item()
         return with_mode_seeking(LossOutput(loss, logs), fake, z, p.mode_seeking)
+
+    def generator_regularizers(self, fake: Tensor, batch: Batch) -> dict[str, tuple[float, Tensor]]:
+        """Terms a recipe adds to the generator's loss, given this step's generated images
+        and real batch: ``name -> (weight, unweighted term)``, each logged by its name."""
+        return {}
 
 
 def generated_for(
@@ -387,6 +395,12 @@ class ResidualParams(SynthesisParams):
         description="group spectral regularization of the generator's per-class batch-norm "
         "gains (Rangwani et al., 2022; 0.5 in the paper): keeps tail classes from collapsing",
     )
+    spectral: float = Field(
+        0.0,
+        ge=0,
+        description="spectral regularization (Durall et al., 2020): the generated images' mean "
+        "log power spectrum is pulled to the real images' (against lattices and checkerboards)",
+    )
 
 
 class ResidualGAN(SynthesisVariant):
@@ -416,12 +430,20 @@ class ResidualGAN(SynthesisVariant):
             attention=self.attention_side(),
         )
 
-    def generator_loss(self, batch: Batch) -> LossOutput:
-        out = super().generator_loss(batch)
-        if self.params.gsr == 0:
-            return out
-        penalty = self.group_spectral_penalty()
-        return LossOutput(out.loss + self.params.gsr * penalty, out.logs | {"gsr": penalty.item()})
+    def __init__(self, params: Params, data: DataSpec) -> None:
+        super().__init__(params, data)
+        if self.params.spectral > 0 and self.discriminator is not None:
+            # the real spectrum's moving anchor, checkpointed with the critic (as LeCam's)
+            self.discriminator.spectrum = losses.SpectrumAnchor(data.image_size)
+
+    def generator_regularizers(self, fake: Tensor, batch: Batch) -> dict[str, tuple[float, Tensor]]:
+        p, terms = self.params, {}
+        if p.gsr > 0:
+            terms["gsr"] = (p.gsr, self.group_spectral_penalty())
+        if p.spectral > 0:
+            self.discriminator.spectrum.observe(batch["image"])
+            terms["spectral"] = (p.spectral, self.discriminator.spectrum(fake))
+        return terms
 
     def group_spectral_penalty(self) -> Tensor:
         """gSR's term, unweighted: the mean over the generator's norm layers' gains and
