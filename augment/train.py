@@ -191,7 +191,9 @@ class Trainer:
         for name in ("target", "plain"):  # (paired targets; the plain originals)
             if getattr(data, name) is not None:
                 self.inputs[name] = to_tensor(getattr(data, name)).to(self.device)
-        self.fingerprint = checkpoint.fingerprint(variant, data.sha256, config.resume_keys(), seed)
+        self.fingerprint = checkpoint.fingerprint(
+            variant, data.digest(), config.resume_keys(), seed
+        )
         self.step = 0
         self.history: list[dict[str, float]] = []
         self.pending: defaultdict[str, list[float]] = defaultdict(list)  # since the last log row

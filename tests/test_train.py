@@ -226,3 +226,27 @@ def test_knobs_added_later_leave_older_fingerprints_alone(registry) -> None:
     assert written["params"] == older
     on = registry.create("biggan", {"width": 8, "spectral": 1.0}, SPEC)
     assert json.loads(fingerprint(on, "data", {}, 0))["params"]["spectral"] == 1.0
+
+
+def test_the_data_is_known_by_its_pixels_not_by_its_manifest(registry, mnist_small, tmp_path):
+    """A moved source folder changes the manifest's hash (its origin paths), not the data:
+    the run resumes. Other pixels behind the same manifest (``prepare.fit`` crop -> pad
+    rewrites the images at the same paths) start afresh instead of resuming a model of
+    other images."""
+    import dataclasses
+
+    def run(data: TrainingData, steps: int) -> int:
+        variant = registry.create("cgan", {}, SPEC)
+        config = TINY.model_copy(update={"steps": steps})
+        return fit(variant, data, config, outputs(tmp_path), 0, progress=False).resumed_from
+
+    images, labels = mnist_small
+    here = TrainingData(images, labels, sha256="manifest read from /data/here")
+    moved = dataclasses.replace(here, sha256="manifest read from /data/moved")
+    assert run(here, steps=2) == 0
+    assert run(moved, steps=3) == 2
+    padded = dataclasses.replace(
+        moved, images=np.pad(images[:, 2:-2, 2:-2], [(0, 0), (2, 2), (2, 2), (0, 0)])
+    )
+    assert padded.digest() != moved.digest()
+    assert run(padded, steps=4) == 0

@@ -8,6 +8,8 @@ uninterrupted one would.
 
 from __future__ import annotations
 
+import hashlib
+
 import math
 from dataclasses import dataclass
 
@@ -28,8 +30,8 @@ class TrainingData:
     index), when paired ``target`` u8[N,H,W,C] (the image paired with each one), and,
     unpaired, ``plain`` u8[N,H,W,C] where a domain has a style (each image's plain
     original; None: every image is its own).
-    ``domain_names`` names the domain indices; ``sha256`` identifies the data in
-    checkpoint fingerprints (the training manifest's hash).
+    ``domain_names`` names the domain indices; ``sha256`` is the training manifest's hash
+    (the provenance exported models carry); checkpoint fingerprints use :meth:`digest`.
     """
 
     images: np.ndarray
@@ -39,6 +41,18 @@ class TrainingData:
     plain: np.ndarray | None = None
     domain_names: tuple[str, ...] = ()
     sha256: str = ""
+
+    def digest(self) -> str:
+        """sha256 of what training reads (every array, the domain names): the data's
+        identity, the same wherever the source folder lies (the manifest's hash changes
+        with its ``origin`` paths when the folder moves)."""
+        h = hashlib.sha256(repr(self.domain_names).encode())
+        for name in ("images", "labels", "domain", "target", "plain"):
+            array = getattr(self, name)
+            h.update(f"{name}:{None if array is None else (array.shape, array.dtype.str)}".encode())
+            if array is not None:
+                h.update(np.ascontiguousarray(array).tobytes())
+        return h.hexdigest()
 
     def __post_init__(self) -> None:
         n = len(self.images)
