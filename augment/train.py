@@ -191,9 +191,11 @@ class Trainer:
         for name in ("target", "plain"):  # (paired targets; the plain originals)
             if getattr(data, name) is not None:
                 self.inputs[name] = to_tensor(getattr(data, name)).to(self.device)
-        self.fingerprint = checkpoint.fingerprint(
-            variant, data.digest(), config.resume_keys(), seed
-        )
+        keys = config.resume_keys()
+        self.fingerprint = checkpoint.fingerprint(variant, data.digest(), keys, seed)
+        # what versions before the digest wrote: the manifest's hash in its place (resumed,
+        # as those versions would have; the next checkpoint carries the digest)
+        self.manifest_fingerprint = checkpoint.fingerprint(variant, data.sha256, keys, seed)
         self.step = 0
         self.history: list[dict[str, float]] = []
         self.pending: defaultdict[str, list[float]] = defaultdict(list)  # since the last log row
@@ -274,7 +276,7 @@ class Trainer:
         if not path.exists():
             return False
         state = checkpoint.load_checkpoint(path)
-        if state["fingerprint"] != self.fingerprint:
+        if state["fingerprint"] not in (self.fingerprint, self.manifest_fingerprint):
             log.warning("%s: trained with other params or data; starting afresh", path)
             return False
         with checkpoint.weights_of(str(path), self.variant.name):

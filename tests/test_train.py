@@ -230,10 +230,13 @@ def test_knobs_added_later_leave_older_fingerprints_alone(registry) -> None:
 
 def test_the_data_is_known_by_its_pixels_not_by_its_manifest(registry, mnist_small, tmp_path):
     """A moved source folder changes the manifest's hash (its origin paths), not the data:
-    the run resumes. Other pixels behind the same manifest (``prepare.fit`` crop -> pad
+    the run resumes, as does a checkpoint fingerprinted with the manifest's hash (written
+    before the digest). Other pixels behind the same manifest (``prepare.fit`` crop -> pad
     rewrites the images at the same paths) start afresh instead of resuming a model of
     other images."""
     import dataclasses
+
+    from augment.checkpoint import fingerprint
 
     def run(data: TrainingData, steps: int) -> int:
         variant = registry.create("cgan", {}, SPEC)
@@ -245,8 +248,16 @@ def test_the_data_is_known_by_its_pixels_not_by_its_manifest(registry, mnist_sma
     moved = dataclasses.replace(here, sha256="manifest read from /data/moved")
     assert run(here, steps=2) == 0
     assert run(moved, steps=3) == 2
+    # a checkpoint as versions before the digest wrote it (the manifest's hash) resumes
+    path = tmp_path / "checkpoint.pt"
+    state = torch.load(path, weights_only=True)
+    variant = registry.create("cgan", {}, SPEC)
+    keys = TINY.model_copy(update={"steps": 4}).resume_keys()
+    state["fingerprint"] = fingerprint(variant, moved.sha256, keys, 0)
+    torch.save(state, path)
+    assert run(moved, steps=4) == 3
     padded = dataclasses.replace(
         moved, images=np.pad(images[:, 2:-2, 2:-2], [(0, 0), (2, 2), (2, 2), (0, 0)])
     )
     assert padded.digest() != moved.digest()
-    assert run(padded, steps=4) == 0
+    assert run(padded, steps=5) == 0

@@ -9,7 +9,6 @@ uninterrupted one would.
 from __future__ import annotations
 
 import hashlib
-
 import math
 from dataclasses import dataclass
 
