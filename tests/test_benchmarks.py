@@ -15,6 +15,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import numpy as np
 import pytest
 import torch
 import yaml
@@ -135,6 +136,7 @@ SMOKES: dict[str, tuple[str, ...]] = {
     "inpaint.py": ("--out", "{out}"),
     "colour.py": ("--workdir", "{tmp}/work", "--out", "{out}", "--set", "evaluate.tau=0.5"),
     "loop_overhead.py": ("--out", "{out}"),
+    "spectra.py": ("--out", "{out}"),
 }
 
 
@@ -415,6 +417,21 @@ def test_loop_overhead_benchmark_smoke_run(smokes) -> None:
     assert rates["ours"] > 0 and rates["minimal"] > 0
     assert report["ratio"] == pytest.approx(rates["ours"] / rates["minimal"])
     assert "ours / minimal" in table
+
+
+def test_spectra_benchmark_smoke_run(smokes) -> None:
+    """An untrained biggan's samples against random real images: its excess is in the low
+    band (smooth colour fields over white noise), and the picture shows it in red."""
+    from PIL import Image
+
+    folder, report, table = smoke_report(smokes, "spectra.py")
+    found = report["models"]["untrained"]
+    assert set(found["bands"]) == {"low", "mid", "high", "corner"}
+    assert found["bands"]["low"] > found["bands"]["corner"] and found["peak_ratio"] > 1
+    assert "| untrained | x" in table
+    picture = np.asarray(Image.open(folder / "spectra.png").convert("RGB")).astype(int)
+    red = (picture[..., 0] > 180) & (picture[..., 1] < 80) & (picture[..., 2] < 80)
+    assert red.sum() > 50  # the map of an excess of 10x or more
 
 
 def test_every_benchmark_script_has_a_smoke_test() -> None:
