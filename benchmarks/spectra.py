@@ -6,7 +6,7 @@ in the spectrum (Durall et al., 2020). For each ``--model LABEL=PATH.onnx`` this
 ``--per-class`` unfiltered samples of every class, compares their mean power spectrum with
 the real images' of ``--real`` (a folder of class sub-folders, its ``train/`` when it has
 one: the folder source's layout) by :func:`augment.metrics.spectral_excess`, and draws one
-row a model: a sample of each class, enlarged 2x, beside the map of
+row a model: two samples of each class, enlarged 2x, beside the map of
 ``log10(P_samples / P_real)`` (zero frequency in the middle; white where the power is the
 real images', red where it exceeds it, blue where it falls short; full colour at 10x).
 
@@ -68,11 +68,13 @@ def ratio_map(samples: np.ndarray, real: np.ndarray, zoom: int) -> np.ndarray:
 
 
 def figure(rows: list[tuple[str, np.ndarray, np.ndarray]], classes: list[str]) -> np.ndarray:
-    """One row a model: its label, a sample of each class (2x) and its ratio map."""
+    """One row a model: its label, samples of each class (2x; ``len(classes)`` a line) and
+    its ratio map."""
     pad, zoom = 4, 2
     lines = []
     for label, tiles, spectrum in rows:
-        samples = image_grid(tiles.repeat(zoom, 1).repeat(zoom, 2), nrow=len(tiles), pad=pad)
+        enlarged = tiles.repeat(zoom, 1).repeat(zoom, 2)
+        samples = image_grid(enlarged, nrow=len(classes), pad=pad)
         height = max(samples.shape[0], spectrum.shape[0] + 2 * pad)
         line = np.zeros((height, 0, 3), np.uint8)
         for part in (samples, np.pad(spectrum, [(pad, pad), (pad, pad), (0, 0)])):
@@ -140,7 +142,8 @@ def main() -> None:
         labels = np.repeat(np.arange(len(classes)), args.per_class)
         samples = to_uint8(model.generate(labels, args.seed))
         results[label] = {"path": str(model.path)} | spectral_excess(samples, real)
-        tiles = samples[:: args.per_class]  # the first sample of each class
+        shown = min(2, args.per_class)  # the first two samples of each class, in two rows
+        tiles = np.concatenate([samples[i :: args.per_class] for i in range(shown)])
         rows.append((label, tiles, ratio_map(samples, real, zoom=4)))
     picture = args.out.with_suffix(".png")
     picture.parent.mkdir(parents=True, exist_ok=True)
