@@ -398,8 +398,8 @@ class ResidualParams(SynthesisParams):
     spectral: float = Field(
         0.0,
         ge=0,
-        description="spectral regularization (Durall et al., 2020): the generated images' mean "
-        "log power spectrum is pulled to the real images' (against lattices and checkerboards)",
+        description="spectral regularization (after Durall et al., 2020): the generated images' "
+        "2-D power spectrum is pulled to the real images' (against lattices, checkerboards)",
     )
 
 
@@ -412,6 +412,12 @@ class ResidualGAN(SynthesisVariant):
     unsupported: ClassVar[frozenset[str]] = frozenset({"d_norm", "minibatch_std"})
     Params: ClassVar[type[Params]] = ResidualParams
     params: ResidualParams
+
+    def __init__(self, params: Params, data: DataSpec) -> None:
+        super().__init__(params, data)
+        if self.params.spectral > 0 and self.discriminator is not None:
+            # the real spectrum's moving anchor, checkpointed with the critic (as LeCam's)
+            self.discriminator.spectrum = losses.SpectrumAnchor(data.image_size)
 
     def attention_side(self) -> int | None:
         """The feature-map side at which both networks attend (None: no self-attention)."""
@@ -429,12 +435,6 @@ class ResidualGAN(SynthesisVariant):
             spectral_norm=p.spectral_norm,
             attention=self.attention_side(),
         )
-
-    def __init__(self, params: Params, data: DataSpec) -> None:
-        super().__init__(params, data)
-        if self.params.spectral > 0 and self.discriminator is not None:
-            # the real spectrum's moving anchor, checkpointed with the critic (as LeCam's)
-            self.discriminator.spectrum = losses.SpectrumAnchor(data.image_size)
 
     def generator_regularizers(self, fake: Tensor, batch: Batch) -> dict[str, tuple[float, Tensor]]:
         p, terms = self.params, {}
