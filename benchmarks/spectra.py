@@ -32,35 +32,29 @@ from _results import parse_args, write_results
 from PIL import Image, ImageDraw
 
 from augment.data.images import image_grid, label_font, write_png
+from augment.data.sources.configs import FolderSource
+from augment.data.sources.files import load_folder
 from augment.errors import DataError
-from augment.metrics.spectrum import power_spectrum, spectral_excess
+from augment.metrics.spectrum import ratio_excess, spectrum_ratio
 from augment.runtime import OnnxGenerator, to_uint8
-
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp"}
 
 
 def real_images(root: Path, size: int, channels: int) -> np.ndarray:
-    """Every image under ``root``'s class folders (``root/train`` if it exists), u8[N,S,S,C]."""
-    root = root / "train" if (root / "train").is_dir() else root
-    files = sorted(p for p in root.glob("*/*") if p.suffix.lower() in IMAGE_SUFFIXES)
-    if not files:
-        raise DataError(f"{root}: no images in class sub-folders")
-    mode = "RGB" if channels == 3 else "L"
-    images = []
-    for path in files:
-        with Image.open(path) as image:
-            array = np.asarray(image.convert(mode))
-        if array.shape[:2] != (size, size):
-            raise DataError(f"{path}: {array.shape[1]}x{array.shape[0]}, the models make {size}px")
-        images.append(array.reshape(size, size, channels))
-    return np.stack(images)
+    """Every image under ``root``'s class folders (their ``train/`` split when ``root`` is
+    split into folders: the folder source's layout, :func:`load_folder`), u8[N,S,S,C]."""
+    loaded = load_folder(FolderSource(root=str(root), channels=channels))
+    images = loaded.images if loaded.split is None else loaded.images[loaded.split == "train"]
+    if images.shape[1:3] != (size, size):
+        raise DataError(
+            f"{root}: {images.shape[2]}x{images.shape[1]} images, the models make {size}px"
+        )
+    return images
 
 
-def ratio_map(samples: np.ndarray, real: np.ndarray, zoom: int) -> np.ndarray:
-    """u8[S*zoom, S*zoom, 3]: ``log10(P_samples / P_real)`` as colour, white at 0, full red
-    at +1 (10x the real power), full blue at -1."""
-    ratio = np.log10(power_spectrum(samples) / np.maximum(power_spectrum(real), 1e-12))
-    t = np.clip(ratio, -1.0, 1.0)[..., None]
+def ratio_map(ratio: np.ndarray, zoom: int) -> np.ndarray:
+    """u8[S*zoom, S*zoom, 3]: a :func:`spectrum_ratio` ``P_samples / P_real`` as colour on a
+    log10 scale, white at 1, full red at 10x the real power, full blue at a tenth."""
+    t = np.clip(np.log10(ratio), -1.0, 1.0)[..., None]
     white, red, blue = np.ones(3), np.array([0.85, 0.1, 0.1]), np.array([0.1, 0.25, 0.85])
     colour = np.where(t > 0, white + t * (red - white), white - t * (blue - white))
     tile = (colour * 255).round().astype(np.uint8)
@@ -141,10 +135,11 @@ def main() -> None:
         classes = list(model.info.classes)
         labels = np.repeat(np.arange(len(classes)), args.per_class)
         samples = to_uint8(model.generate(labels, args.seed))
-        results[label] = {"path": str(model.path)} | spectral_excess(samples, real)
+        ratio = spectrum_ratio(samples, real)
+        results[label] = {"path": str(model.path)} | ratio_excess(ratio)
         shown = min(2, args.per_class)  # the first two samples of each class, in two rows
         tiles = np.concatenate([samples[i :: args.per_class] for i in range(shown)])
-        rows.append((label, tiles, ratio_map(samples, real, zoom=4)))
+        rows.append((label, tiles, ratio_map(ratio, zoom=4)))
     picture = args.out.with_suffix(".png")
     picture.parent.mkdir(parents=True, exist_ok=True)
     write_png(picture, figure(rows, list(first.classes)))

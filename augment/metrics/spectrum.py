@@ -42,20 +42,31 @@ def frequencies(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
     return np.meshgrid(fy, fx, indexing="ij")
 
 
+def spectrum_ratio(samples: np.ndarray, real: np.ndarray) -> np.ndarray:
+    """``samples``' mean power spectrum over ``real``'s (same H and W), frequency by
+    frequency: f64[H,W], shifted as :func:`power_spectrum`."""
+    if samples.shape[1:3] != real.shape[1:3]:
+        raise DataError(
+            f"spectral_excess needs images of one size, got {samples.shape[1:3]} and "
+            f"{real.shape[1:3]}"
+        )
+    return power_spectrum(samples) / np.maximum(power_spectrum(real), 1e-12)
+
+
 def spectral_excess(samples: np.ndarray, real: np.ndarray) -> dict[str, Any]:
-    """Where ``samples``' mean power spectrum differs most from ``real``'s (same H and W).
+    """Where ``samples``' mean power spectrum differs most from ``real``'s (same H and W):
+    :func:`ratio_excess` of their :func:`spectrum_ratio`."""
+    return ratio_excess(spectrum_ratio(samples, real))
+
+
+def ratio_excess(ratio: np.ndarray) -> dict[str, Any]:
+    """The largest departures of a :func:`spectrum_ratio` from 1.
 
     Returns ``peak_ratio`` (the largest ratio samples / real over all non-zero frequencies)
     at ``peak_frequency`` ([fy, fx] cycles per pixel, fy >= 0 of the symmetric pair), and
     ``bands``: the mean ratio over each radial band of :data:`BANDS` (1: the real images'
     power; below 1: too smooth; ``corner``: the diagonal beyond the axes' Nyquist).
     """
-    if samples.shape[1:3] != real.shape[1:3]:
-        raise DataError(
-            f"spectral_excess needs images of one size, got {samples.shape[1:3]} and "
-            f"{real.shape[1:3]}"
-        )
-    ratio = power_spectrum(samples) / np.maximum(power_spectrum(real), 1e-12)
     fy, fx = frequencies(*ratio.shape)
     radius = np.hypot(fy, fx)
     candidates = np.where((radius > 0) & (fy >= 0), ratio, -np.inf)
