@@ -342,14 +342,18 @@ def training_sets(
 
     ``synthetic[variant]`` maps ``unfiltered``/``filtered`` to the balancing synthetic
     images, ``stage`` to those the synthesize stage wrote and ``only`` to a class-balanced
-    set (CAS). A ``full`` condition without an untouched split is skipped with a warning.
+    set (CAS). A ``full`` condition without an untouched split is skipped (logged).
     """
     sets: list[TrainingSet] = []
     n_max = int(real.counts(num_classes).max())
     for condition in conditions:
         if condition.method == "full":
             if full is None:
-                log.warning("%r skipped: no untouched train split (keep_full)", condition.name)
+                log.info(  # a user's data used as it is has nothing left out to add back
+                    "%r skipped: no untouched train split (prepare writes one only where its "
+                    "long_tail leaves images out, with keep_full)",
+                    condition.name,
+                )
                 continue
             cut = per_class_cut(full, [n_max] * num_classes, seed, "full")
             sets.append(TrainingSet(condition, cut, config.objective("baseline", False)))

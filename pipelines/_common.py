@@ -29,6 +29,7 @@ PARAMS = Path("params.yaml")
 Section = TypeVar("Section", bound=BaseModel)
 
 # -- every path dvc.yaml declares, named once (the stages' option defaults) -------------
+DATA_SOURCE = "data/source"  # prepare: a link to what prepare.source reads
 PREPARED = "data/prepared"
 PREPARED_MANIFEST = f"{PREPARED}/manifest.csv"
 DOMAINS = "data/domains"
@@ -39,8 +40,9 @@ TRANSLATED = "data/translated"
 CLASSIFIER = "models/classifier.pt"
 CHECKPOINTS = "models/train"  # <v>/checkpoint.pt
 ONNX_MODELS = "models/onnx"  # <v>.onnx
-ENCODERS = "models/encoders"  # <v>/encoder.onnx where <v> learns one (bigan, ali); else empty
+ENCODERS = "models/encoders"  # <v>/encoder.onnx where <v> learns one (bigan, ali)
 ENCODER_FILE = "encoder.onnx"
+NO_ENCODER_FILE = "no_encoder.txt"  # what models/encoders/<v> holds for a variant without one
 EVALUATE_CACHE = "models/evaluate"
 REPORTS = "reports"  # <stage>/...
 METRICS = "metrics"  # <stage>.json or <stage>/<v>.json

@@ -2,7 +2,7 @@
 
 Reads models/train/<v>/checkpoint.pt; writes models/onnx/<v>.onnx (parity-checked
 against torch), models/encoders/<v>/ (encoder.onnx for a variant that learns an encoder,
-such as bigan and ali; empty otherwise) and metrics/export/<v>.json.
+such as bigan and ali; else no_encoder.txt saying so) and metrics/export/<v>.json.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from pipelines._common import (
     ENCODER_FILE,
     ENCODERS,
     METRICS,
+    NO_ENCODER_FILE,
     ONNX_MODELS,
     check_plugin_source,
     check_variant_name,
@@ -86,6 +87,11 @@ def main(argv: list[str]) -> None:
     # the encoder's folder is replaced only once the generator is written too
     with atomic_path(args.encoders / name, is_dir=True) as encoders:
         encoder = export_encoder(variant, exported, encoders / ENCODER_FILE, sha, config.atol)
+        if encoder is None:  # a note, so that the output is not an empty folder DVC warns of
+            (encoders / NO_ENCODER_FILE).write_text(
+                f"{name} learns no encoder: variants that learn one (bigan, ali) export "
+                f"{ENCODER_FILE} here, for synthesize.interpolate.\n"
+            )
         result = export_onnx(variant, exported, path, sha, atol=config.atol, truncation=truncation)
     metrics = {
         "seconds": round(time.perf_counter() - started, 2),

@@ -137,6 +137,7 @@ SMOKES: dict[str, tuple[str, ...]] = {
     "colour.py": ("--workdir", "{tmp}/work", "--out", "{out}", "--set", "evaluate.tau=0.5"),
     "loop_overhead.py": ("--out", "{out}"),
     "spectra.py": ("--out", "{out}"),
+    "first_run.py": ("--workdir", "{tmp}/work", "--out", "{out}"),
 }
 
 
@@ -432,6 +433,29 @@ def test_spectra_benchmark_smoke_run(smokes) -> None:
     picture = np.asarray(Image.open(folder / "spectra.png").convert("RGB")).astype(int)
     red = (picture[..., 0] > 180) & (picture[..., 1] < 80) & (picture[..., 2] < 80)
     assert red.sum() > 50  # the map of an excess of 10x or more
+
+
+def test_first_run_benchmark_smoke_run(smokes) -> None:
+    """The README's own-data params on the issue's folder: prepared as it is (the odd images
+    converted and counted), timed in order, and every trap behaving (the script exits 1
+    otherwise)."""
+    folder, report, table = smoke_report(smokes, "first_run.py")
+    assert report["folder"] == {
+        "astronaut": 30,
+        "chelsea": 15,
+        "café": 8,
+        "rocket": 5,
+        "hubble": 5,
+        "retina": 5,
+    }
+    prepared = report["prepared"]
+    assert prepared["train"] + prepared["val"] + prepared["test"] == 68  # none dropped
+    assert set(prepared["conversions"]) == {"alpha", "cropped", "gray-to-rgb"}
+    times = [report[k] for k in ("first_picture", "first_sample_grid", "verdict_at")]
+    assert times == sorted(times) and times[-1] <= report["repro_seconds"]
+    assert len(report["traps"]) == 5 and all(trap["ok"] for trap in report["traps"])
+    assert "| a corrupt image in the folder | yes | `error: " in table
+    assert (folder / "work/project/data/source/prepare").resolve() == folder / "work/photos"
 
 
 def test_every_benchmark_script_has_a_smoke_test() -> None:

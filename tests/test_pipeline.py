@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from PIL import Image
 from workspace import edit_params, install_guide_plugin, new_project
 from workspace import run_dvc as dvc
 
@@ -204,7 +205,7 @@ def test_repro_exports_models_with_metadata_and_reports(project):
         exported = json.loads((project / f"metrics/export/{variant}.json").read_text())
         assert exported["ema"] and exported["standing_statistics"] == 2
     # bigan's encoder beside its generator; its samples lie between encoded real images
-    assert list((project / "models/encoders/cgan").iterdir()) == []
+    assert [p.name for p in (project / "models/encoders/cgan").iterdir()] == ["no_encoder.txt"]
     encoder = OnnxGenerator(project / "models/encoders/bigan/encoder.onnx", task="encode")
     assert encoder.info.manifest_sha256 == sha256_file(project / "data/prepared/manifest.csv")
     synthesized = json.loads((project / "metrics/synthesize/bigan.json").read_text())
@@ -431,6 +432,8 @@ def test_a_failing_stage_keeps_its_previous_outputs(
         (project / "params.yaml").write_text(params)
     for out in outputs:
         assert tree(project / out) == before[out], f"{out} changed after a failed {stage}"
+    if "source" in override.get("prepare", {}):  # data_source succeeded: linked the folder
+        assert dvc(project, "repro", "data_source").returncode == 0  # linked back
     assert dvc(project, "status").stdout.strip().endswith("up to date.")
 
 
@@ -509,6 +512,36 @@ def test_dvc_notices_an_edited_installed_plugin(project, tmp_path):
     assert dvc(project, "repro").returncode == 0
     assert not (project / "plugin_sources/tiny-gan").exists()
     assert dvc(project, "status").stdout.strip().endswith("up to date.")
+
+
+def test_dvc_notices_images_added_to_the_users_folder(tmp_path):
+    """prepare.source outside the project: data_source links it into data/source/prepare,
+    so an image added to the folder re-runs prepare; a missing folder is a one-line error."""
+    mine = tmp_path / "mine"
+    for label, value in (("ant", 10), ("bee", 200)):
+        for i in range(4):
+            (mine / label).mkdir(parents=True, exist_ok=True)
+            Image.new("L", (8, 8), value + i).save(mine / label / f"{i}.png")
+    source = {"kind": "folder", "root": str(mine)}
+    override = {"prepare": {"source": source, "long_tail": None, "val_fraction": 0}}
+    project = new_project(ROOT, tmp_path / "project", override)
+    assert dvc(project, "repro", "prepare").returncode == 0
+    assert (project / "data/source/prepare").resolve() == mine
+    assert dvc(project, "status", "prepare").stdout.strip().endswith("up to date.")
+    Image.new("L", (8, 8), 99).save(mine / "bee" / "new.png")
+    status = dvc(project, "status", "prepare").stdout
+    assert "modified:           data/source/prepare" in status, status
+    assert dvc(project, "repro", "prepare").returncode == 0
+    manifest = Manifest.read(project / "data/prepared/manifest.csv")
+    assert len(manifest) == 9 and str(mine / "bee/new.png") in manifest.frame["origin"].tolist()
+
+    edit_params(project, {"prepare": {"source": {**source, "root": str(tmp_path / "gone")}}})
+    result = dvc(project, "repro", "prepare")
+    assert result.returncode != 0
+    assert f"params.yaml prepare.source (folder): {tmp_path / 'gone'}: not found" in (
+        result.stderr + result.stdout
+    )
+    assert len(Manifest.read(project / "data/prepared/manifest.csv")) == 9
 
 
 def test_the_report_page_renders_in_a_browser_with_every_image(project, tmp_path):

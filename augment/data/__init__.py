@@ -3,6 +3,7 @@
 from augment.data.images import (
     MAX_PIXELS,
     LoadedImages,
+    MixedShapes,
     convert_image,
     image_grid,
     load_images,
@@ -67,6 +68,7 @@ __all__ = [
     "natural_sorted",
     "read_csv_frame",
     "LoadedImages",
+    "MixedShapes",
     "convert_image",
     "image_grid",
     "load_images",

@@ -244,6 +244,19 @@ def write_png(path: str | os.PathLike[str], array: np.ndarray, atomic: bool = Tr
         tmp.write_bytes(data)
 
 
+class MixedShapes(DataError):
+    """Images of one set differ in shape, and no size and channels were given to convert them.
+
+    ``detail`` names the image and both shapes; ``first_shape`` is the first image's
+    ``(H, W, C)``, from which a caller can suggest the conversion to ask for.
+    """
+
+    def __init__(self, detail: str, first_shape: tuple[int, ...]) -> None:
+        super().__init__(f"{detail} (give a size and channels to convert every image)")
+        self.detail = detail
+        self.first_shape = first_shape
+
+
 @dataclass
 class LoadedImages:
     """Images decoded from a manifest.
@@ -294,9 +307,10 @@ def load_images(
             batch = np.empty((len(paths), *array.shape), np.uint8)
             first = str(path)
         elif array.shape != batch.shape[1:]:
-            raise DataError(
+            raise MixedShapes(
                 f"{prefix}{path}: shape {_shape(array.shape)} differs from "
-                f"{_shape(batch.shape[1:])} of {first} (set image size and channels to convert)"
+                f"{_shape(batch.shape[1:])} of {first}",
+                batch.shape[1:],
             )
         batch[len(kept)] = array
         kept.append(pos)

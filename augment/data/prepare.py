@@ -27,7 +27,7 @@ from pydantic import Field, field_validator, model_validator
 from tqdm import tqdm
 
 from augment.config import StrictModel
-from augment.data.images import CONVERSIONS, Fit, convert_image, write_png
+from augment.data.images import CONVERSIONS, Fit, MixedShapes, convert_image, write_png
 from augment.data.manifest import SPLITS, Manifest, natural_sorted
 from augment.data.sources import MnistSource, RawDataset, SourceConfig, load_source
 from augment.errors import ConfigError, DataError
@@ -417,14 +417,30 @@ def _write_images(
 
 
 def load_prepared_source(config: PrepareConfig) -> RawDataset:
-    """Load ``config.source`` with the prepare-level channels/size/skip_bad applied."""
-    return load_source(
-        config.source,
-        channels=config.channels,
-        size=config.image_size,
-        skip_bad=config.skip_bad or None,
-        fit=config.fit,
-    )
+    """Load ``config.source`` with the prepare-level channels/size/skip_bad applied.
+
+    Images of different shapes without a conversion to one are an error that names the
+    params.yaml keys to set, with the first image's size and channels as their values.
+    """
+    try:
+        return load_source(
+            config.source,
+            channels=config.channels,
+            size=config.image_size,
+            skip_bad=config.skip_bad or None,
+            fit=config.fit,
+        )
+    except MixedShapes as exc:
+        height, _, channels = exc.first_shape
+        unset = {"image_size": height, "channels": channels}
+        if config.image_size is not None:
+            del unset["image_size"]
+        if config.channels is not None:
+            del unset["channels"]
+        if not unset:  # converted images always agree: not reached, kept honest
+            raise
+        keys = " and ".join(f"prepare.{key}: {value}" for key, value in unset.items())
+        raise DataError(f"{exc.detail}: set {keys} to convert every image to one shape") from None
 
 
 # -- class-count report ---------------------------------------------------------------------

