@@ -143,7 +143,7 @@ def _synthesized(v: str, m: dict[str, Any], folder: Path) -> str:
     return (
         f"<p><b>{html.escape(v)}</b>: {m.get('synthetic_images', '?')} synthetic images; "
         f"the filter accepted {_pct(m.get('acceptance_rate')) or '-'}% of the samples.</p>\n"
-        + _figure(folder / "samples.png", f"{v}: a row per class")
+        + _figure(folder / "samples.png", f"{v}: a row per class it topped up")
     )
 
 

@@ -34,9 +34,12 @@ def write_reports(
 def sample_grid(
     samples: dict[str, list[np.ndarray]], tile: tuple[int, int, int], columns: int
 ) -> np.ndarray:
-    """One row per class, ``columns`` tiles each (black where a class has fewer samples)."""
-    tiles = np.zeros((max(len(samples), 1) * columns, *tile), np.uint8)
-    for row, images in enumerate(samples.values()):
+    """One row per class with samples, ``columns`` tiles each (black where a class has
+    fewer); a class given none (the largest one under ``balance``) has no row, not an empty
+    one that reads as a failure."""
+    shown = {name: images for name, images in samples.items() if images}
+    tiles = np.zeros((max(len(shown), 1) * columns, *tile), np.uint8)
+    for row, images in enumerate(shown.values()):
         for col, image in enumerate(images[:columns]):
             tiles[row * columns + col] = image
-    return image_grid(tiles, nrow=columns, row_labels=list(samples) or None)
+    return image_grid(tiles, nrow=columns, row_labels=list(shown) or None)

@@ -218,9 +218,9 @@ def test_synthesize_writes_the_planned_images(
         "acceptance_rate": 1.0,
         "filled_below_threshold": 0,
     }
-    with Image.open(reports / "samples.png") as grid:  # 5 rows x 4 columns of 8x8 + 2 px
-        label_strip = grid.size[0] - (4 * 10 + 2)  # class names on the left
-        assert grid.size[1] == 5 * 10 + 2 and label_strip > 0
+    with Image.open(reports / "samples.png") as grid:  # 4 rows x 4 columns of 8x8 + 2 px:
+        label_strip = grid.size[0] - (4 * 10 + 2)  # class "0" got none, so has no row
+        assert grid.size[1] == 4 * 10 + 2 and label_strip > 0
     assert siblings(out) == ["augmented", "reports"]  # no temporary folders left
 
 
