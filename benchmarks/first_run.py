@@ -30,10 +30,11 @@ from typing import Any
 
 import numpy as np
 import torch
-from _results import add_set_argument, parse_args, set_dotted, write_results
+from _results import add_set_argument, first_written, parse_args, set_dotted, write_results
 from PIL import Image
 
 from augment.data.domains import colour_photos
+from augment.data.images import convert_image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from workspace import new_project, run_dvc  # noqa: E402  (shared with the end-to-end tests)
@@ -58,7 +59,7 @@ def build_folder(root: Path, scale: float, seed: int) -> dict[str, int]:
     counts = {}
     for name, (photo_name, count) in CLASSES.items():
         photo = photos[photo_name]
-        photo = photo[..., :3] if photo.ndim == 3 else np.repeat(photo[..., None], 3, axis=2)
+        photo = convert_image(photo, 3)  # every photo as RGB
         counts[name] = n = max(5, round(count * scale))
         (root / name).mkdir(parents=True, exist_ok=True)
         for i in range(n):
@@ -85,11 +86,6 @@ def digest(project: Path, outputs: tuple[str, ...]) -> str:
             if f.is_file():
                 h.update(str(f.relative_to(project)).encode() + f.read_bytes())
     return h.hexdigest()
-
-
-def since(path: Path, started: float) -> float | None:
-    """Seconds from ``started`` to ``path``'s last write (None when it is missing)."""
-    return round(path.stat().st_mtime - started, 1) if path.exists() else None
 
 
 def last_line(result: subprocess.CompletedProcess[str]) -> str:
@@ -196,10 +192,10 @@ def first_run(args: argparse.Namespace) -> dict[str, Any]:
         "folder": counts,
         "prepared": {k: prepared[k] for k in ("train", "val", "test", "conversions")},
         "repro_seconds": seconds,
-        "first_picture": since(project / "reports/prepare/class_counts.png", started),
-        "first_sample_grid": since(grids[0], started) if grids else None,
-        "synthetic_images": since(project / "metrics/synthesize/sngan.json", started),
-        "verdict_at": since(project / "metrics/evaluate.json", started),
+        "first_picture": first_written([project / "reports/prepare/class_counts.png"], started),
+        "first_sample_grid": first_written(grids, started),
+        "synthetic_images": first_written([project / "metrics/synthesize/sngan.json"], started),
+        "verdict_at": first_written([project / "metrics/evaluate.json"], started),
         "stage_seconds": stages,
         "verdict": evaluation["verdict"]["sngan"],
         "warnings": evaluation.get("warnings", []),

@@ -34,6 +34,7 @@ from augment.data.sources.idx import (
     IDX_LABELS_MAGIC,
     fashion_mnist_candidates,
     find_idx_dir,
+    idx_files,
     load_fashion_mnist,
     load_idx_source,
     read_idx,
@@ -61,6 +62,7 @@ __all__ = [
     "SourceConfig",
     "fashion_mnist_candidates",
     "find_idx_dir",
+    "idx_files",
     "load_csv",
     "load_fashion_mnist",
     "load_folder",
@@ -120,8 +122,7 @@ def watched_paths(config: SourceConfig) -> tuple[Path, ...]:
     if isinstance(config, IdxSource):
         if config.dir is not None:
             return (Path(config.dir).absolute(),)
-        files = (config.train_images, config.train_labels, config.test_images, config.test_labels)
-        return tuple(Path(f).absolute() for f in files if f is not None)
+        return tuple(f.absolute() for f in idx_files(config).values() if f is not None)
     if isinstance(config, FashionMnistSource):
         found = config.dir or find_idx_dir(fashion_mnist_candidates())
         return () if found is None else (Path(found).absolute(),)

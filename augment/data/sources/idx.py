@@ -145,7 +145,7 @@ def find_idx_dir(
 
 def load_idx_source(config: IdxSource) -> RawDataset:
     """Load an idx source: train (and optional test) images with their labels."""
-    files = _idx_files(config)
+    files = idx_files(config)
     train_images, train_labels = read_idx_pair(files["train_images"], files["train_labels"])
     parts = [(train_images, train_labels, "train", files["train_labels"])]
     if files.get("test_images") is not None:
@@ -174,7 +174,7 @@ def load_idx_source(config: IdxSource) -> RawDataset:
     return RawDataset(config.name, images, labels, classes, split)
 
 
-def _idx_files(config: IdxSource) -> dict[str, Path | None]:
+def idx_files(config: IdxSource) -> dict[str, Path | None]:
     """The four idx paths of a config (test ones None when absent)."""
     if config.dir is None:
         return {
